@@ -1,0 +1,48 @@
+//! The records a benchmark binary prints, shared with `cargo xtask bench`.
+//!
+//! The xtask includes this file by path (`#[path]`) rather than depending on
+//! the benches package, so building the xtask never builds the peers.
+
+use serde::{Deserialize, Serialize};
+
+/// Whether a smaller or a larger number is better for a unit.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    /// Times, bytes, CPU per operation.
+    Lower,
+    /// Throughputs.
+    Higher,
+}
+
+/// One measured result, as printed after `BENCH `.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// Benchmark name, shared by all implementations that are compared.
+    pub bench: String,
+    /// What size the benchmark ran at, in words ("1000000 goroutines").
+    pub size: String,
+    /// Unit of `median` and `samples` ("ns/op", "M msg/s", "KiB/goroutine").
+    pub unit: String,
+    /// Direction of goodness for `unit`.
+    pub better: Better,
+    /// Implementation: `burrow`, or a peer (`go`, `tokio`, `may`, …).
+    #[serde(rename = "impl")]
+    pub imp: String,
+    /// Median of `samples`.
+    pub median: f64,
+    /// Every sample, in the order measured.
+    pub samples: Vec<f64>,
+}
+
+/// A peer that could not run, as printed after `SKIP `.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Skip {
+    /// Benchmark name.
+    pub bench: String,
+    /// Implementation that was skipped.
+    #[serde(rename = "impl")]
+    pub imp: String,
+    /// Why, and how to get it ("go not on PATH (apt-get install golang-go)").
+    pub reason: String,
+}

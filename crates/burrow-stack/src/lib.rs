@@ -1,0 +1,1 @@
+//! Goroutine stacks (work in progress).

@@ -1,0 +1,258 @@
+//! Renders benchmark results: a terminal table and a self-contained HTML page
+//! with one SVG bar chart per benchmark.
+//!
+//! The ratio column is always `burrow ÷ peer` of the medians. For units where
+//! lower is better (times, bytes) a ratio below 1 means burrow wins; for
+//! throughputs a ratio above 1 means burrow wins. The `wins` column says
+//! which, so nobody has to remember.
+
+use std::fmt::Write as _;
+
+use crate::protocol::{Better, Record};
+
+use crate::bench::Results;
+
+/// One benchmark with all its implementations, in the order first seen.
+struct Group<'a> {
+    bench: &'a str,
+    size: &'a str,
+    unit: &'a str,
+    better: Better,
+    rows: Vec<&'a Record>,
+}
+
+fn groups(results: &Results) -> Vec<Group<'_>> {
+    let mut out: Vec<Group<'_>> = Vec::new();
+    for r in &results.records {
+        match out
+            .iter_mut()
+            .find(|g| g.bench == r.bench && g.size == r.size)
+        {
+            Some(g) => g.rows.push(r),
+            None => out.push(Group {
+                bench: &r.bench,
+                size: &r.size,
+                unit: &r.unit,
+                better: r.better,
+                rows: vec![r],
+            }),
+        }
+    }
+    out
+}
+
+/// `burrow ÷ peer`, and whether that means burrow is better.
+fn ratio(g: &Group<'_>, peer: &Record) -> Option<(f64, bool)> {
+    let burrow = g.rows.iter().find(|r| r.imp == "burrow")?;
+    if peer.imp == "burrow" || peer.median == 0.0 {
+        return None;
+    }
+    let x = burrow.median / peer.median;
+    let wins = match g.better {
+        Better::Lower => x <= 1.0,
+        Better::Higher => x >= 1.0,
+    };
+    Some((x, wins))
+}
+
+/// The terminal table.
+pub(crate) fn table(results: &Results) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<24} {:<22} {:<14} {:<18} {:>14} {:>12}  {}",
+        "benchmark", "size", "unit", "impl", "median", "burrow/impl", "burrow wins?"
+    );
+    for g in groups(results) {
+        for (i, r) in g.rows.iter().enumerate() {
+            let (b, sz, u) = if i == 0 {
+                (g.bench, g.size, g.unit)
+            } else {
+                ("", "", "")
+            };
+            let (ratio_s, wins) = match ratio(&g, r) {
+                Some((x, w)) => (format!("{x:.2}×"), if w { "yes" } else { "no" }),
+                None => (String::new(), ""),
+            };
+            let _ = writeln!(
+                s,
+                "{b:<24} {sz:<22} {u:<14} {:<18} {:>14} {ratio_s:>12}  {wins}",
+                r.imp,
+                fmt_num(r.median)
+            );
+        }
+    }
+    for k in &results.skips {
+        let _ = writeln!(s, "skipped {} / {}: {}", k.bench, k.imp, k.reason);
+    }
+    s
+}
+
+fn fmt_num(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The self-contained HTML page (`target/bench/index.html`).
+pub(crate) fn html(results: &Results) -> String {
+    let mut s = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>burrow benchmarks</title>\
+         <style>body{font-family:sans-serif;max-width:60em;margin:2em auto}\
+         table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right}\
+         td:first-child,th:first-child{text-align:left}.win{color:#070}.lose{color:#a00}</style>\
+         </head><body><h1>burrow benchmarks</h1>",
+    );
+    let mode = if results.quick {
+        "quick (smoke sizes)"
+    } else {
+        "full"
+    };
+    let _ = write!(
+        s,
+        "<p>Mode: {mode}. Ratio = burrow ÷ peer of the medians.</p>"
+    );
+    for g in groups(results) {
+        let dir = match g.better {
+            Better::Lower => "lower is better",
+            Better::Higher => "higher is better",
+        };
+        let _ = write!(
+            s,
+            "<h2>{}</h2><p>{} — {} ({dir})</p>",
+            esc(g.bench),
+            esc(g.size),
+            esc(g.unit)
+        );
+        s.push_str(&svg(&g));
+        s.push_str(
+            "<table><tr><th>impl</th><th>median</th><th>samples</th><th>burrow/impl</th></tr>",
+        );
+        for r in &g.rows {
+            let ratio = match ratio(&g, r) {
+                Some((x, w)) => format!(
+                    "<span class=\"{}\">{x:.2}×</span>",
+                    if w { "win" } else { "lose" }
+                ),
+                None => String::new(),
+            };
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{ratio}</td></tr>",
+                esc(&r.imp),
+                fmt_num(r.median),
+                r.samples.len()
+            );
+        }
+        s.push_str("</table>");
+    }
+    if !results.skips.is_empty() {
+        s.push_str("<h2>Skipped</h2><ul>");
+        for k in &results.skips {
+            let _ = write!(
+                s,
+                "<li>{} / {}: {}</li>",
+                esc(&k.bench),
+                esc(&k.imp),
+                esc(&k.reason)
+            );
+        }
+        s.push_str("</ul>");
+    }
+    s.push_str("</body></html>\n");
+    s
+}
+
+/// A horizontal bar chart of the medians of one benchmark.
+fn svg(g: &Group<'_>) -> String {
+    const ROW: usize = 24;
+    const LABEL: f64 = 110.0;
+    const WIDTH: f64 = 520.0;
+    let max = g
+        .rows
+        .iter()
+        .map(|r| r.median)
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let h = ROW * g.rows.len() + 4;
+    let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"{h}\">");
+    for (i, r) in g.rows.iter().enumerate() {
+        let y = i * ROW + 2;
+        let w = (r.median / max * WIDTH).max(1.0);
+        let fill = if r.imp == "burrow" { "#c60" } else { "#69c" };
+        let _ = write!(
+            s,
+            "<text x=\"0\" y=\"{}\" font-size=\"13\">{}</text>\
+             <rect x=\"{LABEL}\" y=\"{y}\" width=\"{w:.1}\" height=\"{}\" fill=\"{fill}\"/>\
+             <text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{} {}</text>",
+            y + 15,
+            esc(&r.imp),
+            ROW - 6,
+            LABEL + w + 4.0,
+            y + 15,
+            fmt_num(r.median),
+            esc(g.unit)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(imp: &str, median: f64, better: Better) -> Record {
+        Record {
+            bench: "b".into(),
+            size: "n".into(),
+            unit: "ns/op".into(),
+            better,
+            imp: imp.into(),
+            median,
+            samples: vec![median],
+        }
+    }
+
+    #[test]
+    fn ratio_is_burrow_over_peer_and_direction_aware() {
+        let results = Results {
+            records: vec![
+                rec("burrow", 50.0, Better::Lower),
+                rec("go", 100.0, Better::Lower),
+            ],
+            ..Results::default()
+        };
+        let t = table(&results);
+        assert!(t.contains("0.50×"), "{t}");
+        assert!(t.contains("yes"), "{t}");
+        let results = Results {
+            records: vec![
+                rec("burrow", 50.0, Better::Higher),
+                rec("go", 100.0, Better::Higher),
+            ],
+            ..Results::default()
+        };
+        assert!(table(&results).contains("no"));
+    }
+
+    #[test]
+    fn html_escapes_and_draws_bars() {
+        let results = Results {
+            records: vec![rec("<burrow>", 1.0, Better::Lower)],
+            ..Results::default()
+        };
+        let h = html(&results);
+        assert!(h.contains("&lt;burrow&gt;"));
+        assert!(h.contains("<svg"));
+    }
+}
