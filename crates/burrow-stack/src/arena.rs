@@ -1,0 +1,348 @@
+//! Arenas: large reservations carved into fixed-size stack slots, and the
+//! three ways a slot gets its guard.
+//!
+//! # Slot layout
+//!
+//! An arena is one anonymous private mapping of [`ARENA_BYTES`] made with
+//! `MAP_NORESERVE` and marked `MADV_NOHUGEPAGE`. It is cut into slots of
+//! `guard + usable` bytes; slot `i` starts at `start + i * slot_size`:
+//!
+//! ```text
+//!  low addresses                                          high addresses
+//!  | guard | usable ............ | guard | usable ............ | …
+//!  ^ limit()                     ^ base() of slot 0 = limit() of slot 1
+//! ```
+//!
+//! The stack grows down from `base()` towards the guard. A stack never
+//! touches its guard, so a fault inside a guard is an overflow — this is what
+//! the signal handler in `overflow.rs` tests for, using the registry below.
+//!
+//! # Guard modes
+//!
+//! See *Guard modes* in lib.rs. `GuardMode` is chosen once per process from
+//! `BURROW_STACK_GUARD` (or probed) and can only move down the list
+//! madvise → mprotect → canary, each step logged once.
+//!
+//! # Registry
+//!
+//! Arenas are never unmapped, so `&'static Arena` is sound and the SIGSEGV
+//! handler can walk [`ARENAS`] without locks: a slot of the array is written
+//! once (Release) before `ARENA_COUNT` is bumped (Release); the handler loads
+//! the count (Acquire) and then only slots below it.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+use crate::StackError;
+
+/// Bytes reserved per arena (4 GiB): 1M stacks of 256 KiB need ~68 arenas,
+/// so `/proc/self/maps` stays short however many stacks exist.
+pub(crate) const ARENA_BYTES: usize = 4 << 30;
+
+/// Most arenas a process can have (32 TiB of reservations).
+pub(crate) const MAX_ARENAS: usize = 8192;
+
+/// `MADV_GUARD_INSTALL` (Linux ≥ 6.13): install guard markers in page
+/// tables, inside one VMA. Not yet in every libc release, hence spelled here.
+#[cfg(target_os = "linux")]
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Bytes at the bottom of an unguarded stack that hold the canary.
+pub(crate) const CANARY_BYTES: usize = 64;
+
+/// The canary word repeated over [`CANARY_BYTES`].
+pub(crate) const CANARY: u64 = 0xB0_77_0C_AA_57_AC_4B_01;
+
+/// How a slot's overflow is caught.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum GuardKind {
+    /// Guard markers from `madvise(MADV_GUARD_INSTALL)`: no extra VMA.
+    Madvise = 0,
+    /// A `PROT_NONE` region from `mprotect`: costs VMAs, counted against
+    /// `vm.max_map_count`.
+    Mprotect = 1,
+    /// No guard: a canary at the bottom of the usable region, checked by the
+    /// owner (`Stack::check_overflow`) and at release.
+    Canary = 2,
+}
+
+impl GuardKind {
+    fn from_u8(v: u8) -> GuardKind {
+        match v {
+            0 => GuardKind::Madvise,
+            1 => GuardKind::Mprotect,
+            _ => GuardKind::Canary,
+        }
+    }
+
+    /// The name used by `BURROW_STACK_GUARD`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GuardKind::Madvise => "madvise",
+            GuardKind::Mprotect => "mprotect",
+            GuardKind::Canary => "canary",
+        }
+    }
+}
+
+/// Process-wide guard mode: `MODE_UNSET` until first use, then a
+/// `GuardKind` that only ever increases (madvise → mprotect → canary).
+static MODE: AtomicU8 = AtomicU8::new(MODE_UNSET);
+const MODE_UNSET: u8 = u8::MAX;
+
+/// VMAs the mprotect mode may still spend (two per guard: the guard itself
+/// and the split it causes). Initialised with the mode.
+static VMA_BUDGET: AtomicUsize = AtomicUsize::new(0);
+
+/// Serialises the first choice of mode.
+static MODE_INIT: Mutex<()> = Mutex::new(());
+
+/// The current guard mode, choosing it on first call.
+pub(crate) fn mode() -> GuardKind {
+    let m = MODE.load(Ordering::Relaxed);
+    if m != MODE_UNSET {
+        return GuardKind::from_u8(m);
+    }
+    let _g = MODE_INIT.lock().unwrap_or_else(|e| e.into_inner());
+    let m = MODE.load(Ordering::Relaxed);
+    if m != MODE_UNSET {
+        return GuardKind::from_u8(m);
+    }
+    let forced = std::env::var("BURROW_STACK_GUARD").ok();
+    let chosen = match forced.as_deref() {
+        Some("mprotect") => GuardKind::Mprotect,
+        Some("canary") => GuardKind::Canary,
+        Some("madvise") | Some("auto") | Some("") | None => GuardKind::Madvise,
+        Some(other) => {
+            eprintln!(
+                "burrow-stack: BURROW_STACK_GUARD={other:?} is not one of auto, madvise, mprotect, canary; using auto"
+            );
+            GuardKind::Madvise
+        }
+    };
+    VMA_BUDGET.store(vma_budget(), Ordering::Relaxed);
+    // Relaxed: the mode is a hint that only moves one way; every reader
+    // copes with any value it may see.
+    MODE.store(chosen as u8, Ordering::Relaxed);
+    chosen
+}
+
+/// Moves the mode down to `to` (never up), logging once why.
+fn degrade(to: GuardKind, why: &str) {
+    let prev = MODE.fetch_max(to as u8, Ordering::Relaxed);
+    if prev < to as u8 {
+        eprintln!("burrow-stack: {why}");
+    }
+}
+
+/// How many VMAs mprotect guards may use: three quarters of
+/// `vm.max_map_count`, minus what the process already maps.
+fn vma_budget() -> usize {
+    let max = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(65530);
+    let used = std::fs::read_to_string("/proc/self/maps").map_or(0, |s| s.lines().count());
+    (max / 4 * 3).saturating_sub(used)
+}
+
+/// One reservation and the per-slot data the signal handler needs.
+pub(crate) struct Arena {
+    /// Lowest address of the reservation.
+    pub start: usize,
+    /// Bytes per slot (guard + usable), page-aligned.
+    pub slot_size: usize,
+    /// Guard bytes at the bottom of each slot.
+    pub guard_size: usize,
+    /// Number of slots.
+    pub slots: usize,
+    /// Index of this arena in [`ARENAS`]; stack ids are
+    /// `index * slots_per_arena + slot`.
+    pub index: usize,
+    /// Goroutine id owning each slot (0: none), for the overflow report.
+    /// Written by the owner with `set_owner`, read by the signal handler.
+    pub owners: Box<[AtomicU64]>,
+    /// `GuardKind` of each carved slot, fixed at carve time.
+    pub kinds: Box<[AtomicU8]>,
+}
+
+/// Registered arenas; see *Registry* above.
+pub(crate) static ARENAS: [AtomicPtr<Arena>; MAX_ARENAS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_ARENAS];
+/// Number of initialised entries of [`ARENAS`].
+pub(crate) static ARENA_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// Serialises arena creation so `ARENAS` fills densely.
+static ARENA_CREATE: Mutex<()> = Mutex::new(());
+
+impl Arena {
+    /// Reserves a new arena for slots of `slot_size` bytes and registers it.
+    pub(crate) fn reserve(
+        slot_size: usize,
+        guard_size: usize,
+    ) -> Result<&'static Arena, StackError> {
+        let _g = ARENA_CREATE.lock().unwrap_or_else(|e| e.into_inner());
+        let index = ARENA_COUNT.load(Ordering::Relaxed);
+        if index >= MAX_ARENAS {
+            return Err(StackError::TooManyArenas {
+                max: MAX_ARENAS,
+                bytes: ARENA_BYTES,
+            });
+        }
+        // SAFETY: an anonymous mapping at an address of the kernel's
+        // choosing aliases nothing; the result is checked for MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                ARENA_BYTES,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(StackError::Reserve {
+                bytes: ARENA_BYTES,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        #[cfg(target_os = "linux")]
+        // SAFETY: the range is the mapping just made and owned by us. A
+        // failure only leaves huge pages possible, which costs memory, not
+        // correctness, so the result is ignored.
+        unsafe {
+            libc::madvise(p, ARENA_BYTES, libc::MADV_NOHUGEPAGE);
+        }
+        let slots = ARENA_BYTES / slot_size;
+        let arena = Box::leak(Box::new(Arena {
+            start: p as usize,
+            slot_size,
+            guard_size,
+            slots,
+            index,
+            owners: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            kinds: (0..slots)
+                .map(|_| AtomicU8::new(GuardKind::Canary as u8))
+                .collect(),
+        }));
+        // Release: pairs with the Acquire load of ARENA_COUNT in
+        // `find_slot` (and the Acquire load of the pointer itself there),
+        // so the handler sees a fully built Arena.
+        ARENAS[index].store(arena, Ordering::Release);
+        ARENA_COUNT.store(index + 1, Ordering::Release);
+        Ok(arena)
+    }
+
+    /// Lowest address of slot `i` (its guard).
+    pub(crate) fn slot_start(&self, i: usize) -> usize {
+        self.start + i * self.slot_size
+    }
+
+    /// Gives slot `i` its guard, in the best mode still available, and
+    /// returns the kind it got. Called once per slot, when it is carved.
+    pub(crate) fn guard_slot(&self, i: usize) -> GuardKind {
+        let low = self.slot_start(i);
+        let mut kind = mode();
+        if kind == GuardKind::Madvise {
+            if install_guard_markers(low, self.guard_size) {
+                return self.set_kind(i, GuardKind::Madvise);
+            }
+            degrade(
+                GuardKind::Mprotect,
+                "kernel refused MADV_GUARD_INSTALL (needs Linux >= 6.13); using mprotect guards, which cost VMAs",
+            );
+            kind = mode();
+        }
+        if kind == GuardKind::Mprotect {
+            if take_vma_budget() && protect(low, self.guard_size) {
+                return self.set_kind(i, GuardKind::Mprotect);
+            }
+            degrade(
+                GuardKind::Canary,
+                "vm.max_map_count budget for stack guards is spent: new stacks are unguarded and checked \
+                 with a canary; raise it with `sysctl -w vm.max_map_count=2000000` for guard pages",
+            );
+        }
+        // Canary: the guard region stays ordinary memory (a cushion that a
+        // small overflow lands in without harming the next slot); the canary
+        // sits at the bottom of the usable region.
+        let bottom = low + self.guard_size;
+        for k in 0..CANARY_BYTES / 8 {
+            let w = (bottom + k * 8) as *mut u64;
+            // SAFETY: `bottom` is the start of this slot's usable region,
+            // inside our read-write arena, 8-aligned (page-aligned base),
+            // and nobody uses the slot yet.
+            unsafe { w.write(CANARY) };
+        }
+        self.set_kind(i, GuardKind::Canary)
+    }
+
+    fn set_kind(&self, i: usize, k: GuardKind) -> GuardKind {
+        self.kinds[i].store(k as u8, Ordering::Relaxed);
+        k
+    }
+}
+
+fn take_vma_budget() -> bool {
+    VMA_BUDGET
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(2))
+        .is_ok()
+}
+
+#[cfg(target_os = "linux")]
+fn install_guard_markers(low: usize, len: usize) -> bool {
+    // SAFETY: [low, low+len) is a guard region of a slot in our own arena
+    // that no one uses; guard markers only make it fault on access.
+    unsafe { libc::madvise(low as *mut libc::c_void, len, MADV_GUARD_INSTALL) == 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn install_guard_markers(_low: usize, _len: usize) -> bool {
+    false
+}
+
+fn protect(low: usize, len: usize) -> bool {
+    // SAFETY: [low, low+len) is a guard region of a slot in our own arena
+    // that no one uses; making it inaccessible affects nothing else.
+    unsafe { libc::mprotect(low as *mut libc::c_void, len, libc::PROT_NONE) == 0 }
+}
+
+/// What the signal handler learns about an address inside an arena.
+pub(crate) struct SlotHit {
+    /// Stack id of the slot.
+    pub id: u64,
+    /// Owner set with `set_owner` (0 if none).
+    pub owner: u64,
+    /// Usable bytes of the slot.
+    pub usable: usize,
+    /// Whether the address is inside the slot's guard region.
+    pub in_guard: bool,
+}
+
+/// Finds the slot containing `addr`. Async-signal-safe: atomics only.
+pub(crate) fn find_slot(addr: usize) -> Option<SlotHit> {
+    // Acquire: pairs with the Release stores in `Arena::reserve`.
+    let n = ARENA_COUNT.load(Ordering::Acquire);
+    for entry in &ARENAS[..n] {
+        let p = entry.load(Ordering::Acquire);
+        // SAFETY: non-null entries point at leaked, never-freed Arenas that
+        // were fully written before publication (see *Registry*).
+        let Some(a) = (unsafe { p.as_ref() }) else {
+            continue;
+        };
+        if addr < a.start || addr >= a.start + a.slots * a.slot_size {
+            continue;
+        }
+        let i = (addr - a.start) / a.slot_size;
+        let off = addr - a.slot_start(i);
+        let kind = GuardKind::from_u8(a.kinds[i].load(Ordering::Relaxed));
+        return Some(SlotHit {
+            id: (a.index * a.slots + i) as u64,
+            owner: a.owners[i].load(Ordering::Relaxed),
+            usable: a.slot_size - a.guard_size,
+            in_guard: off < a.guard_size && kind != GuardKind::Canary,
+        });
+    }
+    None
+}
