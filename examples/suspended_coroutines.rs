@@ -24,7 +24,9 @@ fn round(pool: Pool, n: usize) -> (f64, f64) {
     let t = Instant::now();
     let mut cos = Vec::with_capacity(n);
     for i in 0..n {
-        let stack = pool.alloc().unwrap_or_else(|e| panic!("coroutine {i}: {e}"));
+        let stack = pool
+            .alloc()
+            .unwrap_or_else(|e| panic!("coroutine {i}: {e}"));
         let mut co = Coroutine::with_stack(stack, move |y: &Yielder<(), u64>, ()| {
             y.suspend(i as u64); // park with a frame on the stack
             1u64
@@ -34,14 +36,24 @@ fn round(pool: Pool, n: usize) -> (f64, f64) {
     }
     let ns = t.elapsed().as_nanos() as f64 / n as f64;
     let kib = status("RssAnon:").saturating_sub(rss0) as f64 / n as f64;
-    let done: u64 = cos.iter_mut().map(|co| co.resume(()).as_return().unwrap_or(0)).sum();
+    let done: u64 = cos
+        .iter_mut()
+        .map(|co| co.resume(()).as_return().unwrap_or(0))
+        .sum();
     assert_eq!(done as usize, n, "every coroutine finished");
     (ns, kib)
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
-    let pool = Pool::new(StackConfig { usable_size: 64 * 1024, ..StackConfig::default() }).expect("stack pool");
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let pool = Pool::new(StackConfig {
+        usable_size: 64 * 1024,
+        ..StackConfig::default()
+    })
+    .expect("stack pool");
     let (cold_ns, kib) = round(pool, n);
     let maps = std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count());
     println!(
