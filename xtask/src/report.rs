@@ -60,8 +60,8 @@ pub(crate) fn table(results: &Results) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<24} {:<22} {:<14} {:<18} {:>14} {:>12}  {}",
-        "benchmark", "size", "unit", "impl", "median", "burrow/impl", "burrow wins?"
+        "{:<24} {:<22} {:<14} {:<18} {:>14} {:>12}  burrow wins?",
+        "benchmark", "size", "unit", "impl", "median", "burrow/impl"
     );
     for g in groups(results) {
         for (i, r) in g.rows.iter().enumerate() {
