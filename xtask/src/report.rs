@@ -60,7 +60,7 @@ pub(crate) fn table(results: &Results) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<24} {:<22} {:<14} {:<18} {:>14} {:>12}  burrow wins?",
+        "{:<22} {:<36} {:<16} {:<16} {:>12} {:>12}  burrow wins?",
         "benchmark", "size", "unit", "impl", "median", "burrow/impl"
     );
     for g in groups(results) {
@@ -71,12 +71,12 @@ pub(crate) fn table(results: &Results) -> String {
                 ("", "", "")
             };
             let (ratio_s, wins) = match ratio(&g, r) {
-                Some((x, w)) => (format!("{x:.2}×"), if w { "yes" } else { "no" }),
+                Some((x, w)) => (fmt_ratio(x), if w { "yes" } else { "no" }),
                 None => (String::new(), ""),
             };
             let _ = writeln!(
                 s,
-                "{b:<24} {sz:<22} {u:<14} {:<18} {:>14} {ratio_s:>12}  {wins}",
+                "{b:<22} {sz:<36} {u:<16} {:<16} {:>12} {ratio_s:>12}  {wins}",
                 r.imp,
                 fmt_num(r.median)
             );
@@ -86,6 +86,15 @@ pub(crate) fn table(results: &Results) -> String {
         let _ = writeln!(s, "skipped {} / {}: {}", k.bench, k.imp, k.reason);
     }
     s
+}
+
+/// Two decimals, or three significant digits for small ratios (0.004×).
+fn fmt_ratio(x: f64) -> String {
+    if x != 0.0 && x.abs() < 0.1 {
+        format!("{x:.1e}×")
+    } else {
+        format!("{x:.2}×")
+    }
 }
 
 fn fmt_num(x: f64) -> String {
