@@ -149,8 +149,9 @@ pub(crate) fn html(results: &Results) -> String {
         for r in &g.rows {
             let ratio = match ratio(&g, r) {
                 Some((x, w)) => format!(
-                    "<span class=\"{}\">{x:.2}×</span>",
-                    if w { "win" } else { "lose" }
+                    "<span class=\"{}\">{}</span>",
+                    if w { "win" } else { "lose" },
+                    fmt_ratio(x)
                 ),
                 None => String::new(),
             };
@@ -193,7 +194,7 @@ fn svg(g: &Group<'_>) -> String {
         .fold(0.0_f64, f64::max)
         .max(f64::MIN_POSITIVE);
     let h = ROW * g.rows.len() + 4;
-    let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"{h}\">");
+    let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"860\" height=\"{h}\">");
     for (i, r) in g.rows.iter().enumerate() {
         let y = i * ROW + 2;
         let w = (r.median / max * WIDTH).max(1.0);
