@@ -1,0 +1,115 @@
+//! Go's G/M/P scheduler for Rust: goroutines on stackful coroutines.
+//!
+//! # The problem
+//!
+//! Go gives every function call the option to block — on a channel, a lock,
+//! a socket — without blocking its thread, and lets a program run a million
+//! such calls at once. The runtime multiplexes goroutines (G) onto OS
+//! threads (M) through processors (P): a P is the right to run goroutines
+//! and owns the local work, so the hot paths touch no shared state.
+//!
+//! # The design (Go's, see `docs/scheduler.md`)
+//!
+//! - **G** (`g.rs`): a goroutine: id, status, a coroutine (corosensei) on a
+//!   burrow-stack stack, wait reason, spawn site, goroutine-locals. Gs and
+//!   their warm stacks are recycled through per-P and global free lists.
+//! - **M** (`m.rs`): an OS thread running `schedule()` on its own stack
+//!   (Go's g0). It switches into a G; the G switches back when it yields,
+//!   parks or exits.
+//! - **P** (`sched.rs`): `maxprocs` of them (`BURROW_MAXPROCS`, default the
+//!   CPU count), each with a 256-slot local run queue and a `runnext` slot
+//!   (`runq.rs`). Full local queues spill half to the global queue; idle Ps
+//!   steal half of a random victim's queue.
+//! - `schedule()` looks in Go's order: the global queue every 61st tick,
+//!   `runnext`, the local queue, the global queue, the poller (hook only,
+//!   until the netpoll issue), stealing, then sleep. Spinning Ms follow
+//!   Go's parking/unparking rule (*Spinning Ms* in `sched.rs`).
+//! - **park/ready** (`park.rs`): [`Ready::for_current`] + [`park`] put a
+//!   goroutine to sleep; [`Ready::ready`] wakes it exactly once from any
+//!   thread, into the readier's `runnext`. Channels, timers and the poller
+//!   build on it. On a plain thread the same calls park the thread.
+//!
+//! # What differs from Go, and why
+//!
+//! - Stacks do not grow by copying (Rust cannot move a stack): each is a
+//!   reserved region that commits pages on touch (burrow-stack). A deep
+//!   goroutine pays for its pages once; its G keeps the warm stack.
+//! - No preemption yet: a goroutine that never yields, parks or spawns
+//!   keeps its M. Because of that, every schedule advances the 61-tick
+//!   counter (Go skips it for `runnext`, relying on preemption).
+//! - `yield_now` puts the goroutine at the tail of its local queue (Go's
+//!   `Gosched` uses the global queue): no lock, and the 1-in-61 rule still
+//!   serves the global queue.
+//! - `run` returns when the main goroutine does; see [`Runtime::run`] for
+//!   what happens to goroutines still alive (never resumed, stacks leaked,
+//!   never freed under them).
+//!
+//! # Thread-locals
+//!
+//! A goroutine may resume on another M after any park or yield (stealing,
+//! hand-off). A reference obtained inside `LocalKey::with` of a
+//! `thread_local!` and held across a park would then point at the *old*
+//! thread's value while that thread uses it: a data race reachable from
+//! safe code. Go never meets this (it has no thread-locals); stackful Rust
+//! runtimes all do (`may` made `spawn` unsafe for it). Our contract:
+//!
+//! > **Never park (yield, join, channel operation, I/O) while holding a
+//! > borrow of a thread-local or a thread-affine value (a `std::sync`
+//! > `MutexGuard`, an `Rc` shared with a thread-local).**
+//!
+//! [`go`] stays a safe function taking `Send + 'static` closures, as in
+//! every practical stackful runtime; the contract is the price, stated
+//! here, in `docs/scheduler.md` and as an Architecture Invariant. Use
+//! [`goroutine_local!`] instead: its values live on the goroutine and
+//! follow it across Ms. The runtime's own thread-local (the current M) is
+//! only read through non-inlined functions, so the compiler never reuses
+//! a thread-local address computed before a switch.
+//!
+//! # Panics
+//!
+//! A panic is caught at the goroutine boundary: [`JoinHandle::join`]
+//! returns `Err(Panic)`. If the handle was dropped, the panic is printed
+//! with the goroutine id and the other goroutines go on.
+//! [`Builder::abort_on_panic`] makes any goroutine panic abort the process,
+//! as in Go. A panic in the main goroutine is re-raised by
+//! [`Runtime::run`].
+//!
+//! ```
+//! let rt = burrow_sched::Runtime::builder().maxprocs(2).build().unwrap();
+//! let sum = rt.run(|| {
+//!     let hs: Vec<_> = (0..10u64).map(|i| burrow_sched::go(move || i * i)).collect();
+//!     hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(sum, 285);
+//! ```
+
+mod g;
+mod job;
+mod local;
+mod loom;
+mod m;
+mod park;
+mod runq;
+mod runtime;
+mod sched;
+
+#[cfg(all(test, loom))]
+mod loom_runq;
+#[cfg(all(test, not(loom)))]
+mod runq_tests;
+
+pub use job::{JoinHandle, Panic};
+pub use local::LocalKey;
+pub use park::{Ready, WaitReason, park};
+pub use runtime::{
+    BuildError, Builder, MAXPROCS_ENV, Runtime, current_id, go, maxprocs, num_goroutine,
+    yield_now,
+};
+
+/// Go's scheduler constants, for tests and docs.
+pub mod consts {
+    /// Slots in a P's local run queue.
+    pub const RUNQ_SIZE: usize = crate::runq::RUNQ_CAP;
+    /// Every this many schedules a P checks the global queue first.
+    pub const GLOBAL_CHECK_PERIOD: u32 = crate::m::GLOBAL_CHECK_PERIOD;
+}

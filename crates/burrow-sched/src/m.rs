@@ -1,0 +1,312 @@
+//! M: an OS thread running the scheduler loop on its own native stack (Go's
+//! `g0`), and `schedule()`: find a runnable G, switch into it, handle what
+//! it asks for when it switches back.
+//!
+//! # schedule() order (Go's `findRunnable`)
+//!
+//! 1. Every 61st tick of the P, the global queue first (fairness: a P whose
+//!    local queue never empties must still serve the global queue).
+//! 2. `runnext`, then the local ring.
+//! 3. The global queue (a fair-share batch).
+//! 4. *Poller hook*: the netpoller, without blocking. Not wired yet: the
+//!    netpoll issue adds a call here that returns the Gs whose I/O is
+//!    ready, and the timers issue checks expired timers here (Go's
+//!    `checkTimers`) and makes the last idle M block in the poller until
+//!    the next timer instead of sleeping on its note. Both hooks are marked
+//!    `POLLER HOOK` below.
+//! 5. Steal half of a random victim's queue, four rounds over all Ps in a
+//!    random order; the last round may also take a victim's `runnext`.
+//! 6. Release the P and sleep (see *Spinning Ms* in `sched.rs`).
+//!
+//! Deviation from Go: Go does not advance `schedtick` when a G runs from
+//! `runnext` (it *inherits* its predecessor's time slice) and relies on
+//! sysmon's 10 ms preemption to stop two goroutines ping-ponging through
+//! `runnext` forever. We have no preemption yet, so every schedule
+//! advances the tick and the 1-in-61 global check cannot be starved.
+//!
+//! # Thread-locals of the runtime
+//!
+//! The current M lives in a thread-local read only through [`with_m`], a
+//! non-inlined function: a goroutine may switch away inside any runtime
+//! call and resume on another thread, and the compiler must never reuse a
+//! thread-local address computed before the switch.
+
+use std::cell::Cell;
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use corosensei::CoroutineResult;
+
+use crate::g::{GPtr, Switch, status};
+use crate::park::commit_park;
+use crate::sched::{MNote, Shared};
+
+/// Global-queue fairness period (Go: 61, a prime so that it does not
+/// resonate with the program's own periods).
+pub(crate) const GLOBAL_CHECK_PERIOD: u32 = 61;
+/// Stealing rounds over all Ps before giving up (Go: 4).
+const STEAL_ROUNDS: usize = 4;
+
+/// Per-M state, on the M thread's native stack; reached via [`with_m`].
+pub(crate) struct MCtx {
+    /// The runtime this M belongs to.
+    pub(crate) rt: &'static Shared,
+    /// The P held, if any.
+    pub(crate) p: Cell<Option<usize>>,
+    /// The G running now (None on g0, i.e. in the scheduler loop).
+    pub(crate) curg: Cell<Option<GPtr>>,
+    /// See *Spinning Ms* in `sched.rs`.
+    spinning: Cell<bool>,
+    /// xorshift state for victim order.
+    rng: Cell<u64>,
+}
+
+thread_local! {
+    static CURRENT_M: Cell<*const MCtx> = const { Cell::new(ptr::null()) };
+}
+
+/// Runs `f` with the current M, if this thread is an M. Not inlined: see
+/// *Thread-locals of the runtime*. `f` must not switch goroutines.
+#[inline(never)]
+pub(crate) fn with_m<R>(f: impl FnOnce(Option<&MCtx>) -> R) -> R {
+    let p = CURRENT_M.with(Cell::get);
+    // SAFETY: the pointer is set by `mstart` to an MCtx on its own stack
+    // and cleared before that frame returns; we are on the same thread.
+    f(unsafe { p.as_ref() })
+}
+
+/// The current goroutine and its runtime, if called from a goroutine.
+#[inline(never)]
+pub(crate) fn current_g() -> Option<(&'static Shared, GPtr)> {
+    with_m(|m| m.and_then(|m| m.curg.get().map(|g| (m.rt, g))))
+}
+
+/// Switches from the running goroutine to its M's scheduler loop. Returns
+/// when the M (maybe another one) resumes the goroutine.
+///
+/// # Panics
+///
+/// Outside a goroutine.
+#[inline(never)]
+pub(crate) fn switch_to_scheduler(sw: Switch) {
+    let (_, g) = current_g().expect("switch_to_scheduler outside a goroutine");
+    // SAFETY: we are the running goroutine: we hold our G; the M does not
+    // touch `inner` while we run.
+    let y = unsafe { g.g().inner().yielder };
+    // SAFETY: the yielder lives on this coroutine's stack for as long as the
+    // coroutine; we are running on it.
+    unsafe { (*y).suspend(sw) };
+}
+
+/// The body of an M thread.
+pub(crate) fn mstart(rt: &'static Shared, note: Arc<MNote>) {
+    burrow_stack::install_overflow_handler();
+    let ctx = MCtx {
+        rt,
+        p: Cell::new(None),
+        curg: Cell::new(None),
+        spinning: Cell::new(false),
+        rng: Cell::new(seed()),
+    };
+    CURRENT_M.with(|c| c.set(&ctx));
+    while let Some((pid, spinning)) = note.wait() {
+        ctx.p.set(Some(pid));
+        ctx.spinning.set(spinning);
+        while let Some(g) = find_runnable(&ctx) {
+            execute(&ctx, g);
+        }
+        // find_runnable released the P. Go's stopm: sleep until handed a
+        // P, or exit on shutdown.
+        if !rt.midleput(&note) {
+            break;
+        }
+    }
+    CURRENT_M.with(|c| c.set(ptr::null()));
+    rt.pool.flush_thread_cache();
+    rt.m_exit();
+}
+
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::thread::current().id()) | 1
+}
+
+impl MCtx {
+    fn rand(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+
+    /// Go's `resetspinning`: we found work; stop spinning and, since we may
+    /// have been the last spinner, wake another P to look for more.
+    fn reset_spinning(&self) {
+        if self.spinning.replace(false) {
+            // SeqCst: part of the Dekker pair (see *Spinning Ms*).
+            self.rt.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            self.rt.wakep();
+        }
+    }
+}
+
+/// Go's `findRunnable`: the next G for this M's P, or None after the P was
+/// released (nothing to do, or shutting down).
+fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
+    let rt = ctx.rt;
+    'top: loop {
+        let pid = ctx.p.get().expect("find_runnable needs a P");
+        let p = &rt.ps[pid];
+        if rt.is_shutdown() {
+            drop_p(ctx);
+            return None;
+        }
+        let tick = p.schedtick.fetch_add(1, Ordering::Relaxed);
+        if tick % GLOBAL_CHECK_PERIOD == 0 && rt.global.len() > 0 {
+            // SAFETY: we own `p`.
+            if let Some(g) = unsafe { rt.globrunqget(p, 1) } {
+                ctx.reset_spinning();
+                return Some(g);
+            }
+        }
+        // SAFETY: we own `p`.
+        if let Some((g, _)) = unsafe { p.runq.pop() } {
+            ctx.reset_spinning();
+            return Some(GPtr(g));
+        }
+        if rt.global.len() > 0 {
+            // SAFETY: we own `p`.
+            if let Some(g) = unsafe { rt.globrunqget(p, 0) } {
+                ctx.reset_spinning();
+                return Some(g);
+            }
+        }
+        // POLLER HOOK (non-blocking netpoll, expired timers): see the
+        // module docs. Nothing is registered until the netpoll issue.
+
+        // Steal, if spinning is allowed (see *Spinning Ms*).
+        let busy = rt.maxprocs - rt.npidle();
+        if ctx.spinning.get() || 2 * rt.nmspinning.load(Ordering::SeqCst) < busy {
+            if !ctx.spinning.replace(true) {
+                // SeqCst: part of the Dekker pair.
+                rt.nmspinning.fetch_add(1, Ordering::SeqCst);
+            }
+            if let Some(g) = steal_work(ctx, pid) {
+                ctx.reset_spinning();
+                return Some(g);
+            }
+        }
+        // Give up the P. Check the global queue once more first.
+        if rt.global.len() > 0 {
+            continue 'top;
+        }
+        let was_spinning = ctx.spinning.get();
+        // Publishes "one idle P more" (and "one spinner fewer") with SeqCst
+        // before the re-check below: the M's half of the Dekker pair.
+        drop_p(ctx);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        // Go checks the global queue under the lock that also releases the
+        // P; ours has its own lock, so re-check it after the fence (a
+        // submitter that missed our idle P is seen here). Only a spinner
+        // re-checks every P's queue, as in Go.
+        let work = rt.global.len() > 0
+            || (was_spinning && rt.ps.iter().any(|p| !p.runq.is_empty()));
+        if work && let Some(pid) = rt.pidleget() {
+            ctx.p.set(Some(pid));
+            if was_spinning {
+                ctx.spinning.set(true);
+                // SeqCst: part of the Dekker pair.
+                rt.nmspinning.fetch_add(1, Ordering::SeqCst);
+            }
+            continue 'top;
+        }
+        // POLLER HOOK (blocking): the last M to go idle will block in the
+        // netpoller until the next timer here, instead of sleeping.
+        return None;
+    }
+}
+
+/// Releases the M's P to the idle list.
+fn drop_p(ctx: &MCtx) {
+    if let Some(pid) = ctx.p.take() {
+        ctx.rt.release_p(pid);
+    }
+    if ctx.spinning.replace(false) {
+        // SeqCst: part of the Dekker pair.
+        ctx.rt.nmspinning.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Go's `stealWork`: steals half of a random victim's queue into ours.
+fn steal_work(ctx: &MCtx, pid: usize) -> Option<GPtr> {
+    let rt = ctx.rt;
+    let n = rt.ps.len();
+    if n < 2 {
+        return None;
+    }
+    let me = &rt.ps[pid];
+    for round in 0..STEAL_ROUNDS {
+        let steal_next = round == STEAL_ROUNDS - 1;
+        let start = ctx.rand() as usize % n;
+        for i in 0..n {
+            let victim = &rt.ps[(start + i) % n];
+            if victim.id == pid || victim.runq.is_empty() {
+                continue;
+            }
+            // SAFETY: we own `me` and it is not the victim.
+            if let Some(g) = unsafe { victim.runq.steal_into(&me.runq, steal_next) } {
+                return Some(GPtr(g));
+            }
+        }
+    }
+    None
+}
+
+/// Switches into `g` and handles how it switches back (Go's `execute`
+/// plus `park_m`, `gosched_m`, `goexit0`).
+fn execute(ctx: &MCtx, g: GPtr) {
+    let rt = ctx.rt;
+    g.g().status.store(status::RUNNING, Ordering::Relaxed);
+    ctx.curg.set(Some(g));
+    // SAFETY: we hold `g` (taken from a queue); the goroutine is not running.
+    let mut co = unsafe { g.g().inner().co.take() }.expect("a runnable G has its coroutine");
+    loop {
+        let r = co.resume(());
+        g.g().stack().check_overflow();
+        // SAFETY: the goroutine switched back to us; we hold it again.
+        unsafe { g.g().inner().co = Some(co) };
+        ctx.curg.set(None);
+        let pid = ctx.p.get().expect("an M runs Gs only with a P");
+        let p = &rt.ps[pid];
+        match r {
+            CoroutineResult::Yield(Switch::Yield) => {
+                g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
+                // SAFETY: we own `p`.
+                unsafe { rt.runqput(p, g, false) };
+                return;
+            }
+            CoroutineResult::Yield(Switch::Park) => {
+                if commit_park(g) {
+                    return;
+                }
+                // Readied before we parked it: run it again at once.
+                ctx.curg.set(Some(g));
+                // SAFETY: as above; we still hold it.
+                co = unsafe { g.g().inner().co.take() }.expect("coroutine put back above");
+            }
+            CoroutineResult::Yield(Switch::Exit) => {
+                g.g().status.store(status::DEAD, Ordering::Relaxed);
+                rt.ngoroutine.fetch_sub(1, Ordering::Relaxed);
+                // SAFETY: we own `p` and hold `g`.
+                unsafe { rt.gfput(p, g) };
+                return;
+            }
+            CoroutineResult::Return(()) => {
+                unreachable!("a G's loop returns only when resumed without a job")
+            }
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! Park and ready: how a goroutine (or a plain thread) waits for an event,
+//! and how any thread wakes it exactly once. Channels, timers, the
+//! netpoller and `JoinHandle::join` are built on this.
+//!
+//! # The protocol
+//!
+//! ```text
+//! let ready = Ready::for_current();   // 1. arm: a handle for my next park
+//! waiters.lock().push(ready);         // 2. publish it where the event will find it
+//! drop(lock);
+//! park(WaitReason::ChanReceive);      // 3. sleep until someone calls ready.ready()
+//! ```
+//!
+//! `ready()` may run at any moment after step 1, on any thread, even before
+//! step 3 has switched away; nothing is lost. Each waiter (a G, or a thread
+//! outside the runtime) has a *park word*: a generation counter and a
+//! two-bit state:
+//!
+//! | state      | meaning                                                     |
+//! |------------|-------------------------------------------------------------|
+//! | `IDLE`     | no handle outstanding                                       |
+//! | `ARMED`    | a handle for generation `gen` exists; not parked yet        |
+//! | `NOTIFIED` | the handle fired before the park; `park` returns at once    |
+//! | `PARKED`   | switched away (G) or sleeping (thread); the handle wakes it |
+//!
+//! `for_current` bumps the generation and sets `ARMED`; a handle fires only
+//! if the word still holds its generation, so a stale handle (from an
+//! earlier wait, e.g. a timer that lost a race) can never wake a later
+//! wait: `ready` returns false. For a G, `ARMED → PARKED` is done by the M
+//! *after* the G's context is saved (Go's `park_m`), so the readier that
+//! sees `PARKED` may run the G at once on another M.
+//!
+//! A readied G goes to the `runnext` slot of the readier's P when the
+//! readier is a goroutine of the same runtime (it runs next: Go's
+//! `ready(gp, traceskip, next=true)`), else to the global queue; either
+//! way an idle P is woken if no M is spinning (`Shared::wakep`).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::g::{GPtr, Switch, status};
+use crate::m;
+use crate::sched::Shared;
+
+/// Park word state: no handle outstanding.
+const IDLE: u64 = 0;
+/// Park word state: a handle exists, not parked yet.
+const ARMED: u64 = 1;
+/// Park word state: the handle fired before the park.
+const NOTIFIED: u64 = 2;
+/// Park word state: parked; the handle wakes it.
+const PARKED: u64 = 3;
+/// Low bits of the park word holding the state.
+const STATE_MASK: u64 = 3;
+/// One generation step (the generation lives above the state bits).
+const GEN_ONE: u64 = 4;
+
+/// Why a goroutine is parked (Go's `waitReason`), shown in dumps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum WaitReason {
+    /// Not specified.
+    Other = 0,
+    /// In `JoinHandle::join`.
+    Join,
+    /// Sending on a channel.
+    ChanSend,
+    /// Receiving from a channel.
+    ChanReceive,
+    /// In `select`.
+    Select,
+    /// Sleeping on a timer.
+    Sleep,
+    /// Waiting for network I/O.
+    IoWait,
+    /// Acquiring a mutex.
+    SyncMutex,
+    /// Waiting on a condition variable.
+    SyncCond,
+    /// Waiting on a wait group.
+    WaitGroup,
+}
+
+impl WaitReason {
+    /// Go's spelling, as in a goroutine dump.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Other => "waiting",
+            WaitReason::Join => "join",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::ChanReceive => "chan receive",
+            WaitReason::Select => "select",
+            WaitReason::Sleep => "sleep",
+            WaitReason::IoWait => "IO wait",
+            WaitReason::SyncMutex => "sync.Mutex.Lock",
+            WaitReason::SyncCond => "sync.Cond.Wait",
+            WaitReason::WaitGroup => "sync.WaitGroup.Wait",
+        }
+    }
+}
+
+impl fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A one-shot handle that wakes one particular wait of one goroutine (or
+/// thread). Obtain it with [`Ready::for_current`] before [`park`]; call
+/// [`Ready::ready`] from anywhere. Dropping it unused wakes nothing.
+pub struct Ready {
+    target: Target,
+    /// The generation this handle belongs to (state bits clear).
+    generation: u64,
+}
+
+enum Target {
+    /// A goroutine of runtime `rt`.
+    G { rt: &'static Shared, g: GPtr },
+    /// A thread outside any runtime (or a runtime's own thread outside a
+    /// goroutine).
+    Thread(Arc<ThreadParker>),
+}
+
+impl fmt::Debug for Ready {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let who = match &self.target {
+            Target::G { g, .. } => format!("goroutine {}", g.g().goid.load(Ordering::Relaxed)),
+            Target::Thread(_) => "thread".to_string(),
+        };
+        f.debug_struct("Ready")
+            .field("target", &who)
+            .field("generation", &(self.generation / GEN_ONE))
+            .finish()
+    }
+}
+
+/// Bumps the generation and arms the word; returns the new generation.
+fn arm(word: &AtomicU64) -> u64 {
+    // AcqRel: orders the arming after any earlier readier's CAS on this
+    // word (Acquire) and publishes it (Release) before the handle escapes.
+    let prev = word
+        .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+            Some(((w & !STATE_MASK).wrapping_add(GEN_ONE)) | ARMED)
+        })
+        .expect("the update closure never fails");
+    (prev & !STATE_MASK).wrapping_add(GEN_ONE)
+}
+
+impl Ready {
+    /// A handle for the *next* [`park`] of the current goroutine, or of the
+    /// current thread when called outside a goroutine. Any earlier handle
+    /// of the same waiter becomes stale.
+    pub fn for_current() -> Ready {
+        match m::current_g() {
+            Some((rt, g)) => Ready {
+                generation: arm(&g.g().park),
+                target: Target::G { rt, g },
+            },
+            None => {
+                let p = ThreadParker::current();
+                Ready {
+                    generation: arm(&p.word),
+                    target: Target::Thread(p),
+                }
+            }
+        }
+    }
+
+    /// Wakes the wait this handle was made for. Returns true if this call
+    /// woke it (or will make its `park` return at once); false if the
+    /// handle is stale (the waiter has since armed a newer one).
+    pub fn ready(self) -> bool {
+        match &self.target {
+            Target::G { rt, g } => {
+                let word = &g.g().park;
+                loop {
+                    // Acquire: pairs with the M's Release CAS to PARKED, so
+                    // the G's saved state is visible before we queue it.
+                    let w = word.load(Ordering::Acquire);
+                    if w & !STATE_MASK != self.generation {
+                        return false;
+                    }
+                    let new = match w & STATE_MASK {
+                        ARMED => self.generation | NOTIFIED,
+                        PARKED => self.generation | IDLE,
+                        _ => return false,
+                    };
+                    // AcqRel: Release publishes the event's effects to the
+                    // G (it reads them after waking); Acquire as above.
+                    if word
+                        .compare_exchange(w, new, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        if w & STATE_MASK == PARKED {
+                            g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
+                            rt.ready_g(*g);
+                        }
+                        return true;
+                    }
+                }
+            }
+            Target::Thread(p) => p.ready(self.generation),
+        }
+    }
+}
+
+/// Parks the current goroutine until the [`Ready`] most recently made by
+/// [`Ready::for_current`] fires; returns at once if it already has. On a
+/// thread outside any goroutine, parks the thread the same way.
+///
+/// # Panics
+///
+/// If no `Ready` is outstanding: the park could never end.
+pub fn park(reason: WaitReason) {
+    match m::current_g() {
+        Some((_, g)) => {
+            let w = g.g().park.load(Ordering::Acquire);
+            match w & STATE_MASK {
+                NOTIFIED => {
+                    // Fired already; consume it. Only we move out of
+                    // NOTIFIED, so a plain store is enough.
+                    g.g().park.store(w & !STATE_MASK, Ordering::Relaxed);
+                    return;
+                }
+                ARMED => {}
+                _ => panic!("park() without an outstanding Ready: it could never wake"),
+            }
+            g.g().wait_reason.store(reason as u32, Ordering::Relaxed);
+            m::switch_to_scheduler(Switch::Park);
+        }
+        None => ThreadParker::current().park(),
+    }
+}
+
+/// Called by the M after a G switched out with [`Switch::Park`]: moves the
+/// park word `ARMED → PARKED`. Returns false (and consumes the
+/// notification) if the handle already fired: the G must run again.
+///
+/// After a true return the caller must not touch the G: its readier may
+/// already be running it elsewhere.
+pub(crate) fn commit_park(g: GPtr) -> bool {
+    let word = &g.g().park;
+    g.g().status.store(status::WAITING, Ordering::Relaxed);
+    // Relaxed load; the CAS below carries the ordering.
+    let w = word.load(Ordering::Relaxed);
+    if w & STATE_MASK == ARMED
+        // AcqRel: Release publishes the G's saved context to the readier's
+        // Acquire; Acquire pairs with a readier's CAS if it raced us.
+        && word
+            .compare_exchange(w, (w & !STATE_MASK) | PARKED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    {
+        return true;
+    }
+    // NOTIFIED (only a readier moves ARMED → NOTIFIED): consume it.
+    // Acquire: pairs with the readier's Release so the G sees its effects.
+    let w = word.load(Ordering::Acquire);
+    debug_assert_eq!(w & STATE_MASK, NOTIFIED);
+    word.store(w & !STATE_MASK, Ordering::Relaxed);
+    g.g().status.store(status::RUNNING, Ordering::Relaxed);
+    false
+}
+
+/// A thread's park word with a lock and condvar to sleep on.
+pub(crate) struct ThreadParker {
+    word: AtomicU64,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl ThreadParker {
+    /// This thread's parker.
+    #[inline(never)]
+    fn current() -> Arc<ThreadParker> {
+        thread_local! {
+            static PARKER: Arc<ThreadParker> = Arc::new(ThreadParker {
+                word: AtomicU64::new(0),
+                lock: Mutex::new(()),
+                cv: Condvar::new(),
+            });
+        }
+        PARKER.with(Arc::clone)
+    }
+
+    fn park(&self) {
+        // Acquire: pairs with a readier's Release CAS.
+        let w = self.word.load(Ordering::Acquire);
+        match w & STATE_MASK {
+            NOTIFIED => {
+                self.word.store(w & !STATE_MASK, Ordering::Relaxed);
+                return;
+            }
+            ARMED => {}
+            _ => panic!("park() without an outstanding Ready: it could never wake"),
+        }
+        let mut guard = self.lock.lock().expect("parker lock poisoned");
+        // AcqRel: see `commit_park`.
+        if self
+            .word
+            .compare_exchange(w, (w & !STATE_MASK) | PARKED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Notified meanwhile.
+            let w = self.word.load(Ordering::Acquire);
+            self.word.store(w & !STATE_MASK, Ordering::Relaxed);
+            return;
+        }
+        // Acquire: pairs with the readier's Release CAS PARKED → IDLE.
+        while self.word.load(Ordering::Acquire) & STATE_MASK == PARKED {
+            guard = self.cv.wait(guard).expect("parker lock poisoned");
+        }
+    }
+
+    fn ready(&self, generation: u64) -> bool {
+        loop {
+            let w = self.word.load(Ordering::Acquire);
+            if w & !STATE_MASK != generation {
+                return false;
+            }
+            let (new, wake) = match w & STATE_MASK {
+                ARMED => (generation | NOTIFIED, false),
+                PARKED => (generation | IDLE, true),
+                _ => return false,
+            };
+            // AcqRel: Release publishes the event to the woken thread;
+            // Acquire pairs with its CAS to PARKED.
+            if self
+                .word
+                .compare_exchange(w, new, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                if wake {
+                    // Taking the lock orders our notify after the parker's
+                    // wait began (it holds the lock from its CAS to wait).
+                    drop(self.lock.lock().expect("parker lock poisoned"));
+                    self.cv.notify_one();
+                }
+                return true;
+            }
+        }
+    }
+}
+
+/// Called when a G is recycled: bumps its generation and clears the state,
+/// so a handle left over from the finished goroutine can never wake the
+/// next goroutine on this G.
+pub(crate) fn retire(g: GPtr) {
+    // AcqRel: orders after any readier's CAS (Acquire) and publishes the
+    // new generation (Release) before the G is reused.
+    let _ = g
+        .g()
+        .park
+        .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+            Some((w & !STATE_MASK).wrapping_add(GEN_ONE))
+        });
+}

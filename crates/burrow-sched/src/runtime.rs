@@ -1,0 +1,246 @@
+//! The public face of the scheduler: [`Builder`], [`Runtime`], [`go`],
+//! [`yield_now`], [`current_id`], [`num_goroutine`].
+
+use std::collections::HashMap;
+use std::panic::Location;
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, OnceLock};
+
+use crate::g::{G, Switch, status};
+use crate::job::{JoinHandle, new_job};
+use crate::m::{current_g, switch_to_scheduler, with_m};
+use crate::sched::Shared;
+
+/// Environment variable that sets the default number of Ps (Go's
+/// `GOMAXPROCS`). An explicit [`Builder::maxprocs`] wins over it.
+pub const MAXPROCS_ENV: &str = "BURROW_MAXPROCS";
+
+/// Why a runtime could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `maxprocs` was 0 or `BURROW_MAXPROCS` did not parse as a positive
+    /// integer.
+    #[error("invalid maxprocs: {0}")]
+    Maxprocs(String),
+    /// The stack pool refused the configuration.
+    #[error("stack pool: {0}")]
+    Stack(#[from] burrow_stack::StackError),
+}
+
+/// Configures a [`Runtime`].
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    maxprocs: Option<usize>,
+    stack_size: Option<usize>,
+    abort_on_panic: bool,
+}
+
+impl Builder {
+    /// Number of Ps: goroutines running in parallel. Default:
+    /// `BURROW_MAXPROCS`, else the number of CPUs. More Ps than cores
+    /// works (the Ms share the cores).
+    pub fn maxprocs(mut self, n: usize) -> Builder {
+        self.maxprocs = Some(n);
+        self
+    }
+
+    /// Usable bytes per goroutine stack (default 256 KiB; rounded up to
+    /// pages). Stacks are reserved address space: a goroutine pays only for
+    /// the pages it touches.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Abort the process when any goroutine panics, as Go does. Default
+    /// false: the panic goes to the goroutine's [`JoinHandle`], or is
+    /// printed if the handle was dropped.
+    pub fn abort_on_panic(mut self, abort: bool) -> Builder {
+        self.abort_on_panic = abort;
+        self
+    }
+
+    /// Builds the runtime. No thread starts until [`Runtime::run`].
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        let maxprocs = match self.maxprocs {
+            Some(0) => return Err(BuildError::Maxprocs("maxprocs must be at least 1".into())),
+            Some(n) => n,
+            None => default_maxprocs()?,
+        };
+        let pool = match self.stack_size {
+            None => burrow_stack::Pool::global(),
+            Some(bytes) => pool_for(bytes)?,
+        };
+        Ok(Runtime {
+            shared: Shared::new(maxprocs, pool, self.abort_on_panic),
+        })
+    }
+}
+
+fn default_maxprocs() -> Result<usize, BuildError> {
+    match std::env::var(MAXPROCS_ENV) {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(BuildError::Maxprocs(format!("{MAXPROCS_ENV}={v:?}"))),
+        },
+        Err(_) => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// Stack pools live for the whole process; share one per size.
+fn pool_for(bytes: usize) -> Result<burrow_stack::Pool, BuildError> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, burrow_stack::Pool>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("pool map poisoned");
+    if let Some(p) = pools.get(&bytes) {
+        return Ok(*p);
+    }
+    let pool = burrow_stack::Pool::new(burrow_stack::StackConfig {
+        usable_size: bytes,
+        ..Default::default()
+    })?;
+    pools.insert(bytes, pool);
+    Ok(pool)
+}
+
+/// A Go-style runtime: `maxprocs` Ps, Ms started on demand, goroutines on
+/// their own stacks. See the crate docs.
+pub struct Runtime {
+    shared: &'static Shared,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("maxprocs", &self.shared.maxprocs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The number of Ps.
+    pub fn maxprocs(&self) -> usize {
+        self.shared.maxprocs
+    }
+
+    /// Runs `main` as the main goroutine and returns its result; the
+    /// calling thread waits (it is not one of the Ms). A panic in `main` is
+    /// re-raised here.
+    ///
+    /// When `main` returns, the runtime shuts down, as a Go program exits
+    /// when its `main` returns: sleeping Ms exit at once, busy Ms when their
+    /// goroutine next enters the scheduler. Goroutines that never started
+    /// are dropped (their [`JoinHandle::join`] returns an abandoned
+    /// [`crate::Panic`]). Goroutines suspended mid-run (parked or yielded)
+    /// are never resumed and their destructors never run; their stacks are
+    /// leaked, never freed or reused, so no code can run on a freed stack
+    /// and nothing pointing into one dangles. A goroutine still running
+    /// when `main` returns runs on until it parks, yields or finishes.
+    pub fn run<F, T>(self, main: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let rt = self.shared;
+        let goid = rt.next_goid(None);
+        let (job, handle) = new_job(goid, rt.abort_on_panic, main);
+        let g = G::new(rt.pool).unwrap_or_else(|e| panic!("cannot allocate a goroutine stack: {e}"));
+        g.g().goid.store(goid, Ordering::Relaxed);
+        g.g().stack().set_owner(goid);
+        // SAFETY: the G is new; we hold it.
+        let inner = unsafe { g.g().inner() };
+        inner.job = Some(job);
+        inner.spawn_site = Location::caller();
+        g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
+        rt.ngoroutine.fetch_add(1, Ordering::Relaxed);
+        rt.global.push(g.0);
+        rt.wakep();
+        let result = handle.join();
+        rt.begin_shutdown();
+        match result {
+            Ok(v) => v,
+            Err(p) => std::panic::resume_unwind(p.into_payload()),
+        }
+    }
+}
+
+/// Starts a goroutine running `f` and returns a handle to join it (Go's
+/// `go` statement; see also the facade's `go!`). The new goroutine goes to
+/// this P's `runnext`: it runs as soon as the caller yields or parks, and
+/// an idle P is woken to take the caller's other work.
+///
+/// # Panics
+///
+/// Outside a goroutine of a running [`Runtime`], or if no stack can be
+/// allocated.
+#[track_caller]
+pub fn go<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let site = Location::caller();
+    let (rt, pid) = with_m(|m| {
+        let m = m.expect("burrow_sched::go called outside a burrow runtime");
+        (
+            m.rt,
+            m.p.get()
+                .expect("burrow_sched::go called outside a goroutine"),
+        )
+    });
+    let p = &rt.ps[pid];
+    let goid = rt.next_goid(Some(p));
+    let (job, handle) = new_job(goid, rt.abort_on_panic, f);
+    // SAFETY: the current M owns `p` while running this goroutine.
+    let g = unsafe { rt.gfget(p) }
+        .unwrap_or_else(|e| panic!("cannot allocate a goroutine stack: {e}"));
+    g.g().goid.store(goid, Ordering::Relaxed);
+    g.g().stack().set_owner(goid);
+    // SAFETY: a G from the free list (or new) is held by us alone.
+    let inner = unsafe { g.g().inner() };
+    inner.job = Some(job);
+    inner.spawn_site = site;
+    g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
+    rt.ngoroutine.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: as above, we own `p`.
+    unsafe { rt.runqput(p, g, true) };
+    rt.wakep();
+    handle
+}
+
+/// Lets other goroutines run: the current goroutine goes to the tail of
+/// its P's local queue (Go's `Gosched` puts it on the global queue; the
+/// local tail costs no lock, and the 1-in-61 rule still serves the global
+/// queue). Outside a goroutine, yields the thread.
+pub fn yield_now() {
+    if current_g().is_some() {
+        switch_to_scheduler(Switch::Yield);
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+/// The current goroutine's id (ids start at 1, the main goroutine's), or
+/// None outside a goroutine.
+pub fn current_id() -> Option<u64> {
+    current_g().map(|(_, g)| g.g().goid.load(Ordering::Relaxed))
+}
+
+/// Live goroutines in the current runtime (Go's `runtime.NumGoroutine`),
+/// or 0 outside a runtime.
+pub fn num_goroutine() -> usize {
+    with_m(|m| m.map_or(0, |m| m.rt.ngoroutine.load(Ordering::Relaxed)))
+}
+
+/// GOMAXPROCS of the current runtime, or 0 outside a runtime.
+pub fn maxprocs() -> usize {
+    with_m(|m| m.map_or(0, |m| m.rt.maxprocs))
+}

@@ -1,0 +1,465 @@
+//! The scheduler's shared state (Go's `schedt` and `p`): the Ps with their
+//! run queues and free lists, the global queue, the idle P and M lists and
+//! the spinning-M counter, and the operations on them that any M (or an
+//! outside thread) performs: put a G in a queue, wake an idle P, recycle a
+//! G, shut down.
+//!
+//! # Spinning Ms
+//!
+//! This is Go's "Worker thread parking/unparking" rule (runtime/proc.go):
+//! an M is *spinning* while it has a P, no G, and is looking for work
+//! (checking the global queue, stealing). We wake an idle P (and an M to
+//! run it) only when work appears **and no M is spinning**, and an M may
+//! start spinning only while fewer than half the busy Ps have a spinning M.
+//! So a burst of `go` calls wakes Ms one by one (each woken M that finds
+//! work calls `wakep` for the next: `reset_spinning`), rather than all at
+//! once, and idle Ms sleep instead of burning CPU.
+//!
+//! The race to avoid is "work is submitted while the last spinning M gives
+//! up": the submitter publishes the G and then reads `nmspinning`/`npidle`
+//! (`wakep`), the M publishes `npidle + 1`/`nmspinning - 1` and then
+//! re-checks every run queue (`find_runnable`'s last step). Both sides put
+//! a SeqCst fence between their store and their loads (a Dekker pair), so
+//! at least one of them sees the other: the work is never stranded.
+//!
+//! # Locks
+//!
+//! `sched` (Go's `sched.lock`) guards the idle P and M lists and the
+//! shutdown transition. The global run queue and the global G free list
+//! have their own locks; no code holds two of these at once.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::g::{G, GPtr, status};
+use crate::m::{self, with_m};
+use crate::runq::{GlobalQueue, RUNQ_CAP, Runq};
+
+/// Gs a P keeps in its free list before moving half to the global list
+/// (Go: 64).
+const GFREE_LOCAL_MAX: usize = 64;
+/// Gs (with their warm stacks) the global free list keeps; beyond this a
+/// freed G is destroyed and its stack goes back to the stack pool, which
+/// trims memory after a burst. Go keeps every G struct forever and frees
+/// the stacks at the next GC; we bound both.
+const GFREE_GLOBAL_MAX: usize = 16 * 1024;
+/// Goroutine ids a P takes from the global counter at a time (Go: 16).
+const GOID_BATCH: u64 = 16;
+
+/// A P: the right to run goroutines, with its local work (Go's `p`).
+///
+/// Owned by at most one M at a time (taken from and returned to the idle
+/// list under `Shared::sched`); only the owner touches `gfree` and the
+/// goid cache, and pushes or pops `runq`. Thieves only steal from `runq`.
+pub(crate) struct P {
+    /// Index in `Shared::ps`.
+    pub(crate) id: usize,
+    /// Local run queue and runnext.
+    pub(crate) runq: Runq<G>,
+    /// Incremented at every schedule; drives the 1-in-61 global check.
+    /// Owner only (atomic just to be `Sync`).
+    pub(crate) schedtick: AtomicU32,
+    /// Free Gs with their stacks. Owner only.
+    gfree: UnsafeCell<Vec<GPtr>>,
+    /// Goroutine id cache `[next, end)`. Owner only.
+    goid_next: AtomicU64,
+    goid_end: AtomicU64,
+}
+
+// SAFETY: `gfree` is touched only by the P's owner (see the type docs); the
+// rest is atomic or `Runq`, which is `Sync`.
+unsafe impl Sync for P {}
+
+/// A sleeping M's mailbox (Go's `m.park` note plus `m.nextp`).
+pub(crate) struct MNote {
+    state: Mutex<MWake>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct MWake {
+    /// The P handed to this M, and whether it starts spinning.
+    nextp: Option<(usize, bool)>,
+    /// Shut down: exit the thread.
+    exit: bool,
+}
+
+impl MNote {
+    pub(crate) fn new(nextp: Option<(usize, bool)>) -> Arc<MNote> {
+        Arc::new(MNote {
+            state: Mutex::new(MWake { nextp, exit: false }),
+            cv: Condvar::new(),
+        })
+    }
+
+    /// Sleeps until handed a P (`Some`) or told to exit (`None`).
+    pub(crate) fn wait(&self) -> Option<(usize, bool)> {
+        let mut s = self.state.lock().expect("M note poisoned");
+        loop {
+            if let Some(p) = s.nextp.take() {
+                return Some(p);
+            }
+            if s.exit {
+                return None;
+            }
+            s = self.cv.wait(s).expect("M note poisoned");
+        }
+    }
+
+    fn give(&self, p: usize, spinning: bool) {
+        self.state.lock().expect("M note poisoned").nextp = Some((p, spinning));
+        self.cv.notify_one();
+    }
+
+    fn exit(&self) {
+        self.state.lock().expect("M note poisoned").exit = true;
+        self.cv.notify_one();
+    }
+}
+
+/// Under `Shared::sched`.
+struct Idle {
+    /// Idle Ps (Go's `sched.pidle`).
+    pidle: Vec<usize>,
+    /// Sleeping Ms (Go's `sched.midle`).
+    midle: Vec<Arc<MNote>>,
+}
+
+/// One runtime's scheduler (Go's `schedt` plus `allp`). Leaked on creation:
+/// handles ([`crate::Ready`]) and Ms refer to it as `&'static`, so a late
+/// `ready` after shutdown can never touch freed memory (it only queues a G
+/// that no M will run).
+pub(crate) struct Shared {
+    /// All Ps; `maxprocs` of them.
+    pub(crate) ps: Box<[P]>,
+    /// The global run queue.
+    pub(crate) global: GlobalQueue<G>,
+    /// Go's `sched.lock`: idle lists and shutdown.
+    sched: Mutex<Idle>,
+    /// Number of idle Ps (mirrors `pidle.len()`; read without the lock).
+    npidle: AtomicUsize,
+    /// Number of spinning Ms. See *Spinning Ms*.
+    pub(crate) nmspinning: AtomicUsize,
+    /// Global G free list.
+    gfree: Mutex<Vec<GPtr>>,
+    /// Live goroutines.
+    pub(crate) ngoroutine: AtomicUsize,
+    /// Goroutine id source.
+    goid_gen: AtomicU64,
+    /// Set once the main goroutine returned.
+    shutdown: AtomicBool,
+    /// Live M threads.
+    nm_alive: AtomicUsize,
+    /// Ms ever started (for thread names).
+    nm_started: AtomicUsize,
+    /// GOMAXPROCS.
+    pub(crate) maxprocs: usize,
+    /// Where G stacks come from.
+    pub(crate) pool: burrow_stack::Pool,
+    /// Abort the process on any goroutine panic.
+    pub(crate) abort_on_panic: bool,
+}
+
+impl Shared {
+    /// A new runtime's state, leaked (see the type docs).
+    pub(crate) fn new(
+        maxprocs: usize,
+        pool: burrow_stack::Pool,
+        abort_on_panic: bool,
+    ) -> &'static Shared {
+        let ps = (0..maxprocs)
+            .map(|id| P {
+                id,
+                runq: Runq::new(),
+                schedtick: AtomicU32::new(0),
+                gfree: UnsafeCell::new(Vec::new()),
+                goid_next: AtomicU64::new(0),
+                goid_end: AtomicU64::new(0),
+            })
+            .collect();
+        Box::leak(Box::new(Shared {
+            ps,
+            global: GlobalQueue::new(),
+            sched: Mutex::new(Idle {
+                pidle: (0..maxprocs).rev().collect(),
+                midle: Vec::new(),
+            }),
+            npidle: AtomicUsize::new(maxprocs),
+            nmspinning: AtomicUsize::new(0),
+            gfree: Mutex::new(Vec::new()),
+            ngoroutine: AtomicUsize::new(0),
+            goid_gen: AtomicU64::new(1),
+            shutdown: AtomicBool::new(false),
+            nm_alive: AtomicUsize::new(0),
+            nm_started: AtomicUsize::new(0),
+            maxprocs,
+            pool,
+            abort_on_panic,
+        }))
+    }
+
+    /// Whether the runtime is shutting down.
+    pub(crate) fn is_shutdown(&self) -> bool {
+        // Acquire: pairs with the Release store in `begin_shutdown`.
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Number of idle Ps now.
+    pub(crate) fn npidle(&self) -> usize {
+        // SeqCst: part of the Dekker pair in *Spinning Ms*.
+        self.npidle.load(Ordering::SeqCst)
+    }
+
+    /// A goroutine id (ids start at 1, as in Go).
+    pub(crate) fn next_goid(&self, p: Option<&P>) -> u64 {
+        match p {
+            Some(p) => {
+                let (n, e) = (
+                    p.goid_next.load(Ordering::Relaxed),
+                    p.goid_end.load(Ordering::Relaxed),
+                );
+                if n < e {
+                    p.goid_next.store(n + 1, Ordering::Relaxed);
+                    return n;
+                }
+                let base = self.goid_gen.fetch_add(GOID_BATCH, Ordering::Relaxed);
+                p.goid_next.store(base + 1, Ordering::Relaxed);
+                p.goid_end.store(base + GOID_BATCH, Ordering::Relaxed);
+                base
+            }
+            None => self.goid_gen.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Go's `runqput`: queues `g` on `p` (in `runnext` if `next`), moving an
+    /// overflow batch to the global queue.
+    ///
+    /// # Safety
+    ///
+    /// The caller must own `p`.
+    pub(crate) unsafe fn runqput(&self, p: &P, g: GPtr, next: bool) {
+        // SAFETY: forwarded from the caller.
+        if let Some(batch) = unsafe { p.runq.push(g.0, next) } {
+            self.global.push_batch(batch);
+        }
+    }
+
+    /// Go's `globrunqget`: takes a batch from the global queue into `p` and
+    /// returns its first G. `max == 0` means "a fair share".
+    ///
+    /// # Safety
+    ///
+    /// The caller must own `p`.
+    pub(crate) unsafe fn globrunqget(&self, p: &P, max: usize) -> Option<GPtr> {
+        let max = if max == 0 { RUNQ_CAP / 2 + 1 } else { max };
+        let mut batch = self.global.pop_batch(self.maxprocs, max).into_iter();
+        let first = batch.next()?;
+        for g in batch {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.runqput(p, GPtr(g), false) };
+        }
+        Some(GPtr(first))
+    }
+
+    /// Makes a readied G runnable: into the `runnext` of the current P if
+    /// the caller is a goroutine of this runtime, else the global queue;
+    /// then wakes an idle P if no M is spinning.
+    pub(crate) fn ready_g(&'static self, g: GPtr) {
+        let queued = with_m(|m| match m {
+            Some(m) if std::ptr::eq(m.rt, self) => match m.p.get() {
+                Some(pid) => {
+                    // SAFETY: the current M owns its P.
+                    unsafe { self.runqput(&self.ps[pid], g, true) };
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        });
+        if !queued {
+            self.global.push(g.0);
+        }
+        self.wakep();
+    }
+
+    /// Go's `wakep`: if there is an idle P and no spinning M, starts an M
+    /// spinning on it. See *Spinning Ms*.
+    pub(crate) fn wakep(&'static self) {
+        // SeqCst fence: the submitter's half of the Dekker pair; orders the
+        // queue publish before the reads below.
+        fence(Ordering::SeqCst);
+        if self.npidle.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        // SeqCst: same pair; only one waker wins the 0 → 1 transition.
+        if self.nmspinning.load(Ordering::SeqCst) != 0
+            || self
+                .nmspinning
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        self.startm(true);
+    }
+
+    /// Go's `startm`: gives an idle P to an idle (or new) M. With
+    /// `spinning`, the caller already counted the M in `nmspinning`.
+    fn startm(&'static self, spinning: bool) {
+        let mut idle = self.sched.lock().expect("sched lock poisoned");
+        let pid = if self.is_shutdown() { None } else { idle.pidle.pop() };
+        let Some(pid) = pid else {
+            drop(idle);
+            if spinning {
+                // SeqCst: undoes our increment; part of the Dekker pair.
+                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        };
+        // SeqCst: see `npidle()`.
+        self.npidle.fetch_sub(1, Ordering::SeqCst);
+        let note = idle.midle.pop();
+        drop(idle);
+        match note {
+            Some(note) => note.give(pid, spinning),
+            None => self.newm(pid, spinning),
+        }
+    }
+
+    /// Starts an M thread that begins with P `pid`.
+    fn newm(&'static self, pid: usize, spinning: bool) {
+        self.nm_alive.fetch_add(1, Ordering::Relaxed);
+        let n = self.nm_started.fetch_add(1, Ordering::Relaxed);
+        let note = MNote::new(Some((pid, spinning)));
+        std::thread::Builder::new()
+            .name(format!("burrow-m{n}"))
+            .spawn(move || m::mstart(self, note))
+            .expect("cannot start an M thread");
+    }
+
+    /// Go's `pidleput`, then (unless shutting down) puts the M to sleep in
+    /// `midle`. Returns false if the M should exit instead.
+    pub(crate) fn release_p(&self, pid: usize) {
+        let mut idle = self.sched.lock().expect("sched lock poisoned");
+        idle.pidle.push(pid);
+        // SeqCst: the M's half of the Dekker pair in *Spinning Ms*.
+        self.npidle.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Takes an idle P (for an M that found work while re-checking).
+    pub(crate) fn pidleget(&self) -> Option<usize> {
+        let mut idle = self.sched.lock().expect("sched lock poisoned");
+        if self.is_shutdown() {
+            return None;
+        }
+        let pid = idle.pidle.pop()?;
+        // SeqCst: see `npidle()`.
+        self.npidle.fetch_sub(1, Ordering::SeqCst);
+        Some(pid)
+    }
+
+    /// Go's `stopm` (first half): registers the M as idle. Returns false if
+    /// the runtime is shutting down and the M should exit.
+    pub(crate) fn midleput(&self, note: &Arc<MNote>) -> bool {
+        let mut idle = self.sched.lock().expect("sched lock poisoned");
+        if self.is_shutdown() {
+            return false;
+        }
+        idle.midle.push(note.clone());
+        true
+    }
+
+    /// Go's `gfget`: a free G from `p`'s list (refilled from the global
+    /// list), or a new one.
+    ///
+    /// # Safety
+    ///
+    /// The caller must own `p`.
+    pub(crate) unsafe fn gfget(&self, p: &P) -> Result<GPtr, burrow_stack::StackError> {
+        // SAFETY: owner only (caller's promise).
+        let local = unsafe { &mut *p.gfree.get() };
+        if local.is_empty() {
+            let mut global = self.gfree.lock().expect("gfree lock poisoned");
+            let n = global.len().min(GFREE_LOCAL_MAX / 2);
+            let at = global.len() - n;
+            local.extend(global.drain(at..));
+        }
+        match local.pop() {
+            Some(g) => Ok(g),
+            None => G::new(self.pool),
+        }
+    }
+
+    /// Go's `gfput`: recycles a finished G (and its stack) into `p`'s list,
+    /// spilling half to the global list, destroying Gs beyond its bound.
+    ///
+    /// # Safety
+    ///
+    /// The caller must own `p` and hold `g`.
+    pub(crate) unsafe fn gfput(&self, p: &P, g: GPtr) {
+        g.g().goid.store(0, Ordering::Relaxed);
+        g.g().status.store(status::IDLE, Ordering::Relaxed);
+        crate::park::retire(g);
+        // SAFETY: owner only (caller's promise).
+        let local = unsafe { &mut *p.gfree.get() };
+        local.push(g);
+        if local.len() >= GFREE_LOCAL_MAX {
+            let spill = local.split_off(GFREE_LOCAL_MAX / 2);
+            let mut global = self.gfree.lock().expect("gfree lock poisoned");
+            let room = GFREE_GLOBAL_MAX.saturating_sub(global.len());
+            let mut spill = spill.into_iter();
+            global.extend(spill.by_ref().take(room));
+            drop(global);
+            for g in spill {
+                // SAFETY: we hold `g` and drop our only pointer to it.
+                unsafe { G::destroy(g) };
+            }
+        }
+    }
+
+    /// Marks the runtime as shutting down and tells sleeping Ms to exit.
+    /// Busy Ms exit when their goroutine next switches to the scheduler.
+    pub(crate) fn begin_shutdown(&self) {
+        let midle = {
+            let mut idle = self.sched.lock().expect("sched lock poisoned");
+            // Release: pairs with the Acquire in `is_shutdown`.
+            self.shutdown.store(true, Ordering::Release);
+            std::mem::take(&mut idle.midle)
+        };
+        for note in midle {
+            note.exit();
+        }
+    }
+
+    /// Called by each exiting M, after releasing its P. The last one frees
+    /// what is left: queued Gs (a job that never started completes its
+    /// handle as abandoned; one suspended mid-run is leaked, see
+    /// `G::destroy`) and the free lists.
+    pub(crate) fn m_exit(&self) {
+        // AcqRel: the last M must see every other M's writes to the Ps it
+        // released (they also went through the sched lock).
+        if self.nm_alive.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let mut gs = Vec::new();
+        {
+            let idle = self.sched.lock().expect("sched lock poisoned");
+            debug_assert_eq!(idle.pidle.len(), self.maxprocs, "an exiting runtime owns all Ps");
+        }
+        for p in self.ps.iter() {
+            // SAFETY: every M has exited, so no one else owns any P.
+            gs.extend(unsafe { p.runq.drain() }.into_iter().map(GPtr));
+            // SAFETY: as above.
+            gs.append(unsafe { &mut *p.gfree.get() });
+        }
+        while self.global.len() > 0 {
+            gs.extend(self.global.pop_batch(1, usize::MAX).into_iter().map(GPtr));
+        }
+        gs.append(&mut self.gfree.lock().expect("gfree lock poisoned"));
+        for g in gs {
+            // SAFETY: the queues and lists held these Gs; we took them all.
+            unsafe { G::destroy(g) };
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The public API: spawn and join, nested `go`, joins from outside the
+//! runtime, ids, `num_goroutine`, `yield_now`, builder errors.
+
+mod common;
+use common::{bounded, rt};
+
+use burrow_sched::{Runtime, current_id, go, num_goroutine, yield_now};
+
+#[test]
+fn run_returns_main_result() {
+    let v = bounded(20, "run", || rt(2).run(|| 40 + 2));
+    assert_eq!(v, 42);
+}
+
+#[test]
+fn main_goroutine_has_id_1_and_children_have_others() {
+    let (main_id, child_ids) = bounded(20, "ids", || {
+        rt(2).run(|| {
+            let me = current_id();
+            let hs: Vec<_> = (0..100).map(|_| go(current_id)).collect();
+            let ids: Vec<_> = hs.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+            (me, ids)
+        })
+    });
+    assert_eq!(main_id, Some(1));
+    let mut ids = child_ids.clone();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 100, "goroutine ids are unique");
+    assert!(!ids.contains(&1));
+    assert_eq!(current_id(), None, "a plain thread is not a goroutine");
+}
+
+#[test]
+fn nested_go_three_levels() {
+    let v = bounded(20, "nested", || {
+        rt(2).run(|| {
+            go(|| {
+                let inner = go(|| go(|| 7u32).join().unwrap() * 3);
+                inner.join().unwrap() + 1
+            })
+            .join()
+            .unwrap()
+        })
+    });
+    assert_eq!(v, 22);
+}
+
+#[test]
+fn joins_from_outside_the_runtime() {
+    // Goroutines are joined by a plain thread while the runtime runs: the
+    // thread parks on its own parker, readied by the goroutines.
+    let total = bounded(30, "outside joins", || {
+        rt(2).run(|| {
+            let hs: Vec<_> = (0..200u64)
+                .map(|i| {
+                    go(move || {
+                        for _ in 0..(i % 5) {
+                            yield_now();
+                        }
+                        i
+                    })
+                })
+                .collect();
+            let joiner = std::thread::spawn(move || {
+                hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+            });
+            // Wait for the thread inside a goroutine without blocking the
+            // M: a goroutine joins it through park/ready.
+            let ready = burrow_sched::Ready::for_current();
+            let waker = std::thread::spawn(move || {
+                let r = joiner.join().unwrap();
+                ready.ready();
+                r
+            });
+            burrow_sched::park(burrow_sched::WaitReason::Other);
+            waker.join().unwrap()
+        })
+    });
+    assert_eq!(total, (0..200).sum::<u64>());
+}
+
+#[test]
+fn handles_joined_after_run_returned_are_abandoned_or_done() {
+    // Goroutines that never got to run before main returned are dropped;
+    // their handles say so instead of hanging.
+    let hs = bounded(20, "spawn and leave", || {
+        rt(1).run(|| (0..50u32).map(|i| go(move || i)).collect::<Vec<_>>())
+    });
+    let results = bounded(20, "join abandoned", move || {
+        hs.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+    });
+    for r in results {
+        match r {
+            Ok(_) => {}
+            Err(p) => assert!(p.is_abandoned(), "unexpected panic: {p}"),
+        }
+    }
+}
+
+#[test]
+fn num_goroutine_counts_live_goroutines() {
+    let (during, after) = bounded(20, "num_goroutine", || {
+        rt(1).run(|| {
+            let hs: Vec<_> = (0..10).map(|_| go(yield_now)).collect();
+            let during = num_goroutine();
+            for h in hs {
+                h.join().unwrap();
+            }
+            (during, num_goroutine())
+        })
+    });
+    assert_eq!(during, 11);
+    assert_eq!(after, 1);
+    assert_eq!(num_goroutine(), 0);
+}
+
+#[test]
+fn yield_now_interleaves_on_one_p() {
+    let log = bounded(20, "yield", || {
+        rt(1).run(|| {
+            let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let hs: Vec<_> = (0..3)
+                .map(|id| {
+                    let log = log.clone();
+                    go(move || {
+                        for step in 0..3 {
+                            log.lock().unwrap().push((id, step));
+                            yield_now();
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+            std::sync::Arc::try_unwrap(log).unwrap().into_inner().unwrap()
+        })
+    });
+    // Each goroutine's steps are in order and the three interleave (no
+    // goroutine ran all its steps before another started).
+    for id in 0..3 {
+        let steps: Vec<_> = log.iter().filter(|(i, _)| *i == id).map(|(_, s)| *s).collect();
+        assert_eq!(steps, vec![0, 1, 2]);
+    }
+    let first_done = log.iter().position(|&(_, s)| s == 2).unwrap();
+    assert!(first_done >= 6, "yield_now did not interleave: {log:?}");
+}
+
+#[test]
+fn builder_rejects_zero_maxprocs() {
+    assert!(Runtime::builder().maxprocs(0).build().is_err());
+}
+
+#[test]
+fn small_stack_size_is_honoured() {
+    let v = bounded(20, "stack size", || {
+        Runtime::builder()
+            .maxprocs(1)
+            .stack_size(64 * 1024)
+            .build()
+            .unwrap()
+            .run(|| go(|| 5).join().unwrap())
+    });
+    assert_eq!(v, 5);
+}
+
+#[test]
+fn go_outside_a_runtime_panics() {
+    let r = std::panic::catch_unwind(|| go(|| ()));
+    assert!(r.is_err());
+}
+
+#[test]
+fn more_ps_than_cores() {
+    let v = bounded(30, "maxprocs 16", || {
+        rt(16).run(|| {
+            let hs: Vec<_> = (0..1000u64).map(|i| go(move || i)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+        })
+    });
+    assert_eq!(v, (0..1000).sum::<u64>());
+}
