@@ -1,0 +1,83 @@
+//! burrow: Go's runtime rebuilt in Rust. Goroutines on a G/M/P scheduler
+//! (`burrow-sched`), on stacks that cost a page until used
+//! (`burrow-stack`).
+//!
+//! ```
+//! let rt = burrow::Runtime::builder().maxprocs(2).build().unwrap();
+//! let answer = rt.run(|| {
+//!     let h = burrow::go!(6 * 7);
+//!     h.join().unwrap()
+//! });
+//! assert_eq!(answer, 42);
+//! ```
+//!
+//! Or let `#[burrow::main]` build the runtime and run `main` as the main
+//! goroutine:
+//!
+//! ```no_run
+//! #[burrow::main]
+//! fn main() {
+//!     let hs: Vec<_> = (0..10).map(|i| burrow::go(move || i * i)).collect();
+//!     let sum: i32 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+//!     println!("{sum}");
+//! }
+//! ```
+//!
+//! # Thread-locals: the contract
+//!
+//! A goroutine may resume on a different OS thread after any point where
+//! it can switch: `yield_now`, `join`, `park`, and every channel, lock and
+//! I/O operation built on them. So:
+//!
+//! > **Never park while holding a borrow of a `thread_local!` value or a
+//! > thread-affine value (a `std::sync::MutexGuard`, an `Rc` shared with a
+//! > thread-local).** After the switch the borrow would point at the old
+//! > thread's value while that thread uses it.
+//!
+//! [`go`] is nevertheless a safe function taking `Send + 'static`
+//! closures, like every practical stackful runtime; this contract is the
+//! price, and it is an Architecture Invariant of the project. Use
+//! [`goroutine_local!`] for per-goroutine state: its values live on the
+//! goroutine and follow it from thread to thread. The runtime reads its
+//! own thread-local only through non-inlined functions so the compiler
+//! never caches a thread-local address across a switch.
+//!
+//! # Panics and shutdown
+//!
+//! A goroutine's panic is caught at its boundary and returned by
+//! [`JoinHandle::join`]; a detached goroutine's panic is printed with its
+//! id and the others go on ([`Builder::abort_on_panic`] aborts instead,
+//! as Go does). When the main goroutine returns, [`Runtime::run`] returns;
+//! goroutines still suspended are never resumed and their stacks are
+//! leaked rather than freed (see [`Runtime::run`]).
+
+pub use burrow_macros::main;
+pub use burrow_sched::{
+    BuildError, Builder, JoinHandle, LocalKey, MAXPROCS_ENV, Panic, Ready, Runtime, WaitReason,
+    consts, current_id, go, goroutine_local, maxprocs, num_goroutine, park, yield_now,
+};
+/// Goroutine stacks (re-exported for configuration and statistics).
+pub use burrow_stack as stack;
+
+/// Starts a goroutine running the given expression or block, like Go's
+/// `go` statement: `burrow::go!(work(x))` is `burrow::go(move || work(x))`.
+#[macro_export]
+macro_rules! go {
+    ($($body:tt)+) => {
+        $crate::go(move || { $($body)+ })
+    };
+}
+
+/// Used by `#[burrow::main]`: builds a runtime with the defaults and runs
+/// `main` as its main goroutine.
+#[doc(hidden)]
+pub fn __run_main<F, T>(main: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Runtime::builder()
+        .build()
+        .unwrap_or_else(|e| panic!("burrow: cannot build the runtime: {e}"))
+        .run(main)
+}
