@@ -45,7 +45,10 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut run: TokenStream = "::burrow::__run_main".parse().expect("path parses");
     let mut closure: TokenStream = "move ||".parse().expect("closure head parses");
     closure.extend([TokenTree::Group(body)]);
-    run.extend([TokenTree::Group(Group::new(Delimiter::Parenthesis, closure))]);
+    run.extend([TokenTree::Group(Group::new(
+        Delimiter::Parenthesis,
+        closure,
+    ))]);
     let mut out: TokenStream = tokens.into_iter().collect();
     out.extend([TokenTree::Group(Group::new(Delimiter::Brace, run))]);
     out

@@ -147,7 +147,7 @@ unsafe impl Sync for G {}
 
 impl G {
     /// A new G with a fresh coroutine on a stack from `pool`.
-    pub(crate) fn new(pool: burrow_stack::Pool) -> Result<GPtr, burrow_stack::StackError> {
+    pub(crate) fn allocate(pool: burrow_stack::Pool) -> Result<GPtr, burrow_stack::StackError> {
         let stack = Box::new(pool.alloc()?);
         let stack_ptr = NonNull::from(&*stack);
         let g = Box::new(G {

@@ -321,7 +321,10 @@ impl<T> JoinHandle<T> {
         // Acquire: pairs with the runner's Release of COMPLETE (it happened
         // before our wake-up, but say so to the memory model too).
         let st = slot.state.load(Ordering::Acquire);
-        assert!(st & COMPLETE != 0, "join woke before the goroutine finished");
+        assert!(
+            st & COMPLETE != 0,
+            "join woke before the goroutine finished"
+        );
         // SAFETY: COMPLETE is set; the runner no longer touches `value`.
         unsafe { (*slot.value.get()).take() }.expect("a completed slot holds its result")
     }

@@ -102,8 +102,7 @@ pub use job::{JoinHandle, Panic};
 pub use local::LocalKey;
 pub use park::{Ready, WaitReason, park};
 pub use runtime::{
-    BuildError, Builder, MAXPROCS_ENV, Runtime, current_id, go, maxprocs, num_goroutine,
-    yield_now,
+    BuildError, Builder, MAXPROCS_ENV, Runtime, current_id, go, maxprocs, num_goroutine, yield_now,
 };
 
 /// Go's scheduler constants, for tests and docs.

@@ -24,7 +24,11 @@ fn free(p: NonNull<usize>) -> usize {
 
 fn check_exactly_once(mut got: Vec<usize>, n: usize) {
     got.sort_unstable();
-    assert_eq!(got, (0..n).collect::<Vec<_>>(), "an item was lost or duplicated");
+    assert_eq!(
+        got,
+        (0..n).collect::<Vec<_>>(),
+        "an item was lost or duplicated"
+    );
 }
 
 /// The owner pushes and pops while a thief steals half.

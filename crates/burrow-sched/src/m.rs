@@ -212,8 +212,8 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
         // P; ours has its own lock, so re-check it after the fence (a
         // submitter that missed our idle P is seen here). Only a spinner
         // re-checks every P's queue, as in Go.
-        let work = rt.global.len() > 0
-            || (was_spinning && rt.ps.iter().any(|p| !p.runq.is_empty()));
+        let work =
+            rt.global.len() > 0 || (was_spinning && rt.ps.iter().any(|p| !p.runq.is_empty()));
         if work && let Some(pid) = rt.pidleget() {
             ctx.p.set(Some(pid));
             if was_spinning {

@@ -300,7 +300,12 @@ impl ThreadParker {
         // AcqRel: see `commit_park`.
         if self
             .word
-            .compare_exchange(w, (w & !STATE_MASK) | PARKED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                w,
+                (w & !STATE_MASK) | PARKED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_err()
         {
             // Notified meanwhile.

@@ -151,7 +151,11 @@ impl<T> Runq<T> {
     /// Go's `runqputslow`: moves half the full ring and `item` into a batch.
     fn push_slow(&self, item: NonNull<T>, h: u32, t: u32) -> Option<Vec<NonNull<T>>> {
         let n = t.wrapping_sub(h) / 2;
-        debug_assert_eq!(n as usize, RUNQ_CAP / 2, "push_slow on a queue that is not full");
+        debug_assert_eq!(
+            n as usize,
+            RUNQ_CAP / 2,
+            "push_slow on a queue that is not full"
+        );
         let mut batch = Vec::with_capacity(n as usize + 1);
         for i in 0..n {
             let p = self.slot(h.wrapping_add(i)).load(Ordering::Relaxed);
@@ -205,7 +209,10 @@ impl<T> Runq<T> {
                 .compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
-                return Some((NonNull::new(p).expect("published slots are non-null"), false));
+                return Some((
+                    NonNull::new(p).expect("published slots are non-null"),
+                    false,
+                ));
             }
         }
     }
@@ -231,7 +238,12 @@ impl<T> Runq<T> {
                     // Acquire: pairs with the owner's Release swap in `push`.
                     if self
                         .runnext
-                        .compare_exchange(next, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
+                        .compare_exchange(
+                            next,
+                            ptr::null_mut(),
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        )
                         .is_err()
                     {
                         continue;
@@ -247,7 +259,8 @@ impl<T> Runq<T> {
             }
             for i in 0..n {
                 let p = self.slot(h.wrapping_add(i)).load(Ordering::Relaxed);
-                dst.slot(dst_tail.wrapping_add(i)).store(p, Ordering::Relaxed);
+                dst.slot(dst_tail.wrapping_add(i))
+                    .store(p, Ordering::Relaxed);
             }
             // AcqRel: Release commits the consumption (our slot reads happen
             // before the owner reuses them); Acquire orders after other

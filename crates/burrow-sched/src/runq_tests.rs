@@ -143,7 +143,10 @@ fn full_ring_spills_half_plus_one_to_global() {
     assert_eq!(q.len(), RUNQ_CAP / 2);
     // SAFETY: as above.
     let rest: Vec<u32> = unsafe { q.drain() }.into_iter().map(free).collect();
-    assert_eq!(rest, (RUNQ_CAP as u32 / 2..RUNQ_CAP as u32).collect::<Vec<_>>());
+    assert_eq!(
+        rest,
+        (RUNQ_CAP as u32 / 2..RUNQ_CAP as u32).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -216,6 +219,14 @@ fn concurrent_steals_lose_and_duplicate_nothing() {
             seen[v as usize] += 1;
         }
     });
-    let bad: Vec<_> = seen.iter().enumerate().filter(|(_, c)| **c != 1).take(5).collect();
-    assert!(bad.is_empty(), "items seen a wrong number of times: {bad:?}");
+    let bad: Vec<_> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c != 1)
+        .take(5)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "items seen a wrong number of times: {bad:?}"
+    );
 }

@@ -152,7 +152,8 @@ impl Runtime {
         let rt = self.shared;
         let goid = rt.next_goid(None);
         let (job, handle) = new_job(goid, rt.abort_on_panic, main);
-        let g = G::new(rt.pool).unwrap_or_else(|e| panic!("cannot allocate a goroutine stack: {e}"));
+        let g =
+            G::allocate(rt.pool).unwrap_or_else(|e| panic!("cannot allocate a goroutine stack: {e}"));
         g.g().goid.store(goid, Ordering::Relaxed);
         g.g().stack().set_owner(goid);
         // SAFETY: the G is new; we hold it.
@@ -200,8 +201,8 @@ where
     let goid = rt.next_goid(Some(p));
     let (job, handle) = new_job(goid, rt.abort_on_panic, f);
     // SAFETY: the current M owns `p` while running this goroutine.
-    let g = unsafe { rt.gfget(p) }
-        .unwrap_or_else(|e| panic!("cannot allocate a goroutine stack: {e}"));
+    let g =
+        unsafe { rt.gfget(p) }.unwrap_or_else(|e| panic!("cannot allocate a goroutine stack: {e}"));
     g.g().goid.store(goid, Ordering::Relaxed);
     g.g().stack().set_owner(goid);
     // SAFETY: a G from the free list (or new) is held by us alone.

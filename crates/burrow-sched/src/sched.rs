@@ -308,7 +308,11 @@ impl Shared {
     /// `spinning`, the caller already counted the M in `nmspinning`.
     fn startm(&'static self, spinning: bool) {
         let mut idle = self.sched.lock().expect("sched lock poisoned");
-        let pid = if self.is_shutdown() { None } else { idle.pidle.pop() };
+        let pid = if self.is_shutdown() {
+            None
+        } else {
+            idle.pidle.pop()
+        };
         let Some(pid) = pid else {
             drop(idle);
             if spinning {
@@ -387,7 +391,7 @@ impl Shared {
         }
         match local.pop() {
             Some(g) => Ok(g),
-            None => G::new(self.pool),
+            None => G::allocate(self.pool),
         }
     }
 
@@ -445,7 +449,11 @@ impl Shared {
         let mut gs = Vec::new();
         {
             let idle = self.sched.lock().expect("sched lock poisoned");
-            debug_assert_eq!(idle.pidle.len(), self.maxprocs, "an exiting runtime owns all Ps");
+            debug_assert_eq!(
+                idle.pidle.len(),
+                self.maxprocs,
+                "an exiting runtime owns all Ps"
+            );
         }
         for p in self.ps.iter() {
             // SAFETY: every M has exited, so no one else owns any P.

@@ -62,9 +62,8 @@ fn joins_from_outside_the_runtime() {
                     })
                 })
                 .collect();
-            let joiner = std::thread::spawn(move || {
-                hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
-            });
+            let joiner =
+                std::thread::spawn(move || hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>());
             // Wait for the thread inside a goroutine without blocking the
             // M: a goroutine joins it through park/ready.
             let ready = burrow_sched::Ready::for_current();
@@ -134,13 +133,20 @@ fn yield_now_interleaves_on_one_p() {
             for h in hs {
                 h.join().unwrap();
             }
-            std::sync::Arc::try_unwrap(log).unwrap().into_inner().unwrap()
+            std::sync::Arc::try_unwrap(log)
+                .unwrap()
+                .into_inner()
+                .unwrap()
         })
     });
     // Each goroutine's steps are in order and the three interleave (no
     // goroutine ran all its steps before another started).
     for id in 0..3 {
-        let steps: Vec<_> = log.iter().filter(|(i, _)| *i == id).map(|(_, s)| *s).collect();
+        let steps: Vec<_> = log
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, s)| *s)
+            .collect();
         assert_eq!(steps, vec![0, 1, 2]);
     }
     let first_done = log.iter().position(|&(_, s)| s == 2).unwrap();

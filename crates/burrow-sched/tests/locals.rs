@@ -43,12 +43,19 @@ fn locals_follow_the_goroutine_across_ms() {
                 })
                 .collect();
             drop(tx);
-            let n = hs.into_iter().map(|h| h.join().unwrap()).filter(|m| *m).count();
+            let n = hs
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|m| *m)
+                .count();
             readier.join().unwrap();
             n
         })
     });
-    assert!(migrated > 0, "no goroutine migrated between Ms; the test proved nothing");
+    assert!(
+        migrated > 0,
+        "no goroutine migrated between Ms; the test proved nothing"
+    );
 }
 
 #[test]

@@ -40,7 +40,10 @@ fn spawn_tree(procs: usize, total: usize) {
             }
         })
     });
-    let bad = ran.iter().filter(|c| c.load(Ordering::Relaxed) != 1).count();
+    let bad = ran
+        .iter()
+        .filter(|c| c.load(Ordering::Relaxed) != 1)
+        .count();
     assert_eq!(bad, 0, "{bad} goroutines did not run exactly once");
 }
 

@@ -7,7 +7,11 @@ use std::time::Duration;
 
 /// Runs `f` on its own thread and fails the test with a message if it does
 /// not finish within `secs` seconds (a hung scheduler must fail, not hang).
-pub fn bounded<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+pub fn bounded<T: Send + 'static>(
+    secs: u64,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
     let (tx, rx) = mpsc::channel();
     let h = std::thread::spawn(move || {
         let r = f();
