@@ -1,0 +1,291 @@
+//! `mcentral`: per size class, the spans no thread owns.
+//!
+//! Go's mcentral keeps *partial* spans (some free objects) and *full* ones
+//! (none), split further by sweep generation because Go's GC finds free
+//! objects by sweeping. We free explicitly, so frees arrive one by one on a
+//! span's remote list (see *The remote word* in `span.rs`) and the lists
+//! change only at four events, each under this class's lock:
+//!
+//! - **detach**: an mcache gives up a span (exhausted, or at thread exit);
+//! - **adopt**: an mcache takes a partial span and everything freed into it;
+//! - **move**: the first free into a full span moves it to partial;
+//! - **reclaim**: the last free into an unowned span returns it to the heap.
+//!
+//! No lock is taken on any fast path: an mcache touches its mcentral only
+//! when its current span of a class runs out.
+
+use core::ptr;
+use core::sync::atomic::Ordering;
+
+use crate::heap;
+use crate::lock::SpinLock;
+use crate::sizeclass::NUM_CLASSES;
+use crate::span::{
+    LIST_FULL, LIST_NONE, LIST_PARTIAL, MSpan, R_MOVING, R_NOTIFY, R_RECLAIM, R_UNOWNED, SpanList,
+    r_count, r_flags, r_head, r_pack,
+};
+
+/// One class's unowned spans.
+pub(crate) struct Central {
+    partial: SpanList,
+    full: SpanList,
+}
+
+/// Per-class mcentrals. Lock order: never nested with each other nor held
+/// while taking the heap lock.
+pub(crate) static CENTRAL: [SpinLock<Central>; NUM_CLASSES] = [const {
+    SpinLock::new(Central {
+        partial: SpanList::new(),
+        full: SpanList::new(),
+    })
+}; NUM_CLASSES];
+
+impl Central {
+    unsafe fn unlink(&mut self, s: *mut MSpan) {
+        // SAFETY: the caller holds our lock and `s` is on the list `list` says.
+        unsafe {
+            match (*s).list {
+                LIST_PARTIAL => self.partial.remove(s),
+                LIST_FULL => self.full.remove(s),
+                _ => {}
+            }
+            (*s).list = LIST_NONE;
+        }
+    }
+}
+
+/// The owner `me` gives up span `s`, which has no free object left in its
+/// bump region or local list. Returns null when the span went to the full
+/// list, or the head of a list of objects freed remotely meanwhile (the
+/// owner keeps the span then).
+///
+/// # Safety
+/// `me` owns `s`, and its mcache holds no free objects of `s`.
+pub(crate) unsafe fn detach_exhausted(s: *mut MSpan, me: usize) -> *mut u8 {
+    // SAFETY: `s` is a live span owned by the caller.
+    unsafe {
+        let mut c = CENTRAL[(*s).class as usize].lock();
+        (*s).target.store((*s).carved() as u32, Ordering::Relaxed);
+        c.full.push(s);
+        (*s).list = LIST_FULL;
+        (*s).owner.store(0, Ordering::Relaxed);
+        // Release: publishes `target` and the list state to pushers, paired
+        // with the Acquire load in `free_remote`.
+        match (*s)
+            .remote
+            .compare_exchange(0, R_UNOWNED | R_NOTIFY, Ordering::Release, Ordering::Acquire)
+        {
+            Ok(_) => ptr::null_mut(),
+            Err(_) => {
+                c.unlink(s);
+                (*s).owner.store(me, Ordering::Relaxed);
+                // Acquire: pairs with the Release CAS of each pusher, so the
+                // links written into the objects are visible.
+                r_head((*s).remote.swap(0, Ordering::Acquire))
+            }
+        }
+    }
+}
+
+/// Thread exit (or an explicit flush): the owner gives up `s` together with
+/// its local free list `local`. Returns true when the span is empty; the
+/// caller must then free it to the heap.
+///
+/// # Safety
+/// The caller owns `s`; `local` is a list of free objects of `s`.
+pub(crate) unsafe fn detach_owned(s: *mut MSpan, local: *mut u8) -> bool {
+    // SAFETY: `s` is live and owned by the caller; the objects on `local` are
+    // free objects of `s`, so we may write their links.
+    unsafe {
+        let mut tail = ptr::null_mut::<u8>();
+        let mut nlocal = 0u64;
+        let mut p = local;
+        while !p.is_null() {
+            tail = p;
+            nlocal += 1;
+            p = *(p as *mut *mut u8);
+        }
+        let carved = (*s).carved() as u64;
+        let mut c = CENTRAL[(*s).class as usize].lock();
+        (*s).owner.store(0, Ordering::Relaxed);
+        (*s).target.store(carved as u32, Ordering::Relaxed);
+        loop {
+            let old = (*s).remote.load(Ordering::Acquire); // pairs with pushers' Release
+            let total = nlocal + r_count(old);
+            if total == carved {
+                // Acquire: we take the pushed objects (and then the span).
+                if (*s)
+                    .remote
+                    .compare_exchange(old, 0, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            let head = if tail.is_null() {
+                r_head(old)
+            } else {
+                *(tail as *mut *mut u8) = r_head(old);
+                local
+            };
+            let flags = if total > 0 || (*s).bump < (*s).limit {
+                c.partial.push(s);
+                (*s).list = LIST_PARTIAL;
+                R_UNOWNED
+            } else {
+                c.full.push(s);
+                (*s).list = LIST_FULL;
+                R_UNOWNED | R_NOTIFY
+            };
+            // Release: publishes the links, `target` and the list state;
+            // pairs with the Acquire loads in `free_remote` and `adopt`.
+            if (*s)
+                .remote
+                .compare_exchange(old, r_pack(head, total, flags), Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                return false;
+            }
+            c.unlink(s);
+        }
+    }
+}
+
+/// Takes a partial span of `class` for mcache `me`: returns the span and
+/// the list of its free objects (null if it has only uncarved room).
+pub(crate) fn adopt(class: usize, me: usize) -> Option<(*mut MSpan, *mut u8)> {
+    let mut c = CENTRAL[class].lock();
+    let mut s = c.partial.head;
+    while !s.is_null() {
+        // SAFETY: spans on our lists are live; we hold the lock.
+        unsafe {
+            // Acquire: pairs with the pushers' Release CAS (object links).
+            let old = (*s).remote.load(Ordering::Acquire);
+            if old & R_RECLAIM != 0 {
+                s = (*s).next;
+                continue;
+            }
+            if (*s)
+                .remote
+                .compare_exchange(old, 0, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                continue; // a push landed; look again
+            }
+            c.unlink(s);
+            (*s).owner.store(me, Ordering::Relaxed);
+            return Some((s, r_head(old)));
+        }
+    }
+    None
+}
+
+/// What a remote free obliges the freeing thread to do.
+enum Duty {
+    None,
+    Move,
+    Reclaim,
+}
+
+/// Frees object `p` of span `s` from a thread that does not own `s`.
+///
+/// # Safety
+/// `p` is a live object of small span `s`, freed once.
+pub(crate) unsafe fn free_remote(s: *mut MSpan, p: *mut u8) {
+    // SAFETY: `s` stays live while it has a live object (ours, `p`); once our
+    // CAS succeeds we touch `s` only if the CAS gave us a duty, and a duty
+    // holder is the only thread that may return the span to the heap.
+    unsafe {
+        let mut old = (*s).remote.load(Ordering::Acquire); // pairs with detach's Release
+        loop {
+            *(p as *mut *mut u8) = r_head(old);
+            let count = r_count(old) + 1;
+            let mut flags = r_flags(old);
+            let mut duty = Duty::None;
+            if flags & R_UNOWNED != 0 {
+                let target = u64::from((*s).target.load(Ordering::Relaxed));
+                if flags & R_NOTIFY != 0 {
+                    flags = (flags & !R_NOTIFY) | R_MOVING;
+                    duty = Duty::Move;
+                }
+                if count == target {
+                    flags |= R_RECLAIM;
+                    if matches!(duty, Duty::Move) {
+                        // We both found it full and emptied it: no move.
+                        flags &= !R_MOVING;
+                        duty = Duty::Reclaim;
+                    } else if flags & R_MOVING == 0 {
+                        duty = Duty::Reclaim;
+                    }
+                    // else: the mover sees R_RECLAIM and reclaims.
+                }
+            }
+            // Release: publishes the link written into `p`, paired with the
+            // Acquire of whoever takes the list. Acquire on success: we may
+            // read `target` of a state we then act on.
+            match (*s).remote.compare_exchange_weak(
+                old,
+                r_pack(p, count, flags),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    match duty {
+                        Duty::None => {}
+                        Duty::Move => move_to_partial(s),
+                        Duty::Reclaim => reclaim(s),
+                    }
+                    return;
+                }
+                Err(now) => old = now,
+            }
+        }
+    }
+}
+
+unsafe fn move_to_partial(s: *mut MSpan) {
+    // SAFETY: our R_MOVING keeps the span from being reclaimed by others.
+    unsafe {
+        let mut c = CENTRAL[(*s).class as usize].lock();
+        c.unlink(s);
+        c.partial.push(s);
+        (*s).list = LIST_PARTIAL;
+        // AcqRel: pairs with the pushers' CAS; if one set R_RECLAIM while we
+        // moved, the duty to reclaim is ours.
+        let prev = (*s).remote.fetch_and(!R_MOVING, Ordering::AcqRel);
+        if prev & R_RECLAIM != 0 {
+            c.unlink(s);
+            drop(c);
+            heap::free_span(s);
+        }
+    }
+}
+
+unsafe fn reclaim(s: *mut MSpan) {
+    // SAFETY: the span is empty and we hold the only duty for it.
+    unsafe {
+        let mut c = CENTRAL[(*s).class as usize].lock();
+        c.unlink(s);
+        drop(c);
+        heap::free_span(s);
+    }
+}
+
+/// Locks every mcentral (fork prepare).
+pub(crate) fn lock_all() {
+    for c in &CENTRAL {
+        c.raw_lock();
+    }
+}
+
+/// Unlocks every mcentral (fork parent and child).
+///
+/// # Safety
+/// The caller (or the parent, before fork) took them with [`lock_all`].
+pub(crate) unsafe fn unlock_all() {
+    for c in CENTRAL.iter().rev() {
+        // SAFETY: taken by lock_all.
+        unsafe { c.raw_unlock() };
+    }
+}

@@ -1,0 +1,498 @@
+//! `mheap`: the page allocator over 64 MiB arenas, and the arena map that
+//! finds any pointer's span in O(1).
+//!
+//! # Arenas and the arena map
+//!
+//! The heap grows by *arenas*: 64 MiB of address space mapped with
+//! `MAP_NORESERVE` and aligned to 64 MiB (Go's `heapArenaBytes` on 64-bit
+//! Linux). Each arena has a `HeapArena` side table with one span pointer
+//! per 8 KiB page. The *arena map* is a flat array indexed by `addr >> 26`
+//! covering the 48-bit address space (4 Mi entries, 32 MiB of address space
+//! reserved, of which only the pages holding used entries are ever touched).
+//! So `span_of(p)` is two dependent loads: map entry, then page entry — no
+//! lock, no search. Go uses the same two-level shape (`mheap_.arenas`).
+//!
+//! Which page entries are valid: every page of a small span (a pointer into
+//! any object must find it); the first and last page of a large span and of
+//! a free span (frees pass the object start; coalescing looks at the page
+//! just before and just after a span). Interior entries of free and large
+//! spans are stale and never read.
+//!
+//! # The page heap
+//!
+//! Free spans sit in 128 lists by exact page count plus one list of bigger
+//! spans searched best-fit (TCMalloc's page heap, simpler than Go's radix
+//! tree of bitmaps, which earns its keep with hundreds of GiB). Freeing
+//! coalesces with free neighbours at once. Each free span remembers when it
+//! was freed (`freed_at`) and how many of its pages are already returned to
+//! the OS (`released`): that is what the scavenger works from.
+
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use crate::lock::SpinLock;
+use crate::sizeclass::{CLASSES, PAGE_SHIFT, PAGE_SIZE};
+use crate::span::{
+    LIST_HEAP, LIST_NONE, MSpan, SPAN_BUSY, SPAN_FREE, SPAN_LARGE, SPAN_SMALL, SpanList, SpanPool,
+};
+use crate::{stats, sys};
+
+/// log2 of the arena size.
+pub(crate) const ARENA_SHIFT: usize = 26;
+/// Bytes per arena (64 MiB).
+pub(crate) const ARENA_BYTES: usize = 1 << ARENA_SHIFT;
+const PAGES_PER_ARENA: usize = ARENA_BYTES / PAGE_SIZE;
+/// Arena map entries: the 48-bit address space in 64 MiB arenas.
+const ARENA_MAP_LEN: usize = 1 << (48 - ARENA_SHIFT);
+/// Spans up to this many pages have an exact-size free list.
+const MAX_EXACT_PAGES: usize = 128;
+
+/// Per-arena side table: the span of every page (Go's `heapArena.spans`).
+struct HeapArena {
+    spans: [AtomicPtr<MSpan>; PAGES_PER_ARENA],
+}
+
+type ArenaMap = [AtomicPtr<HeapArena>; ARENA_MAP_LEN];
+
+/// The arena map; null until the first arena is made. Release store under
+/// the heap lock in `grow`, Acquire loads in `span_of`.
+static ARENA_MAP: AtomicPtr<ArenaMap> = AtomicPtr::new(ptr::null_mut());
+
+/// Heap state guarded by [`HEAP`].
+pub(crate) struct Heap {
+    free_exact: [SpanList; MAX_EXACT_PAGES + 1],
+    free_large: SpanList,
+    pool: SpanPool,
+}
+
+/// The page heap. Lock order: a class's mcentral lock is never held while
+/// taking this one, and this one never while taking an mcentral lock.
+pub(crate) static HEAP: SpinLock<Heap> = SpinLock::new(Heap {
+    free_exact: [const { SpanList::new() }; MAX_EXACT_PAGES + 1],
+    free_large: SpanList::new(),
+    pool: SpanPool::new(),
+});
+
+/// Bytes of metadata mapped: arena map, side tables (span structs are
+/// counted by the pool).
+static META_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// The span holding `addr`, or null when `addr` is not in our heap.
+#[inline(always)]
+pub(crate) fn span_of(addr: usize) -> *mut MSpan {
+    // Acquire: pairs with the Release store of the map in `grow`.
+    let map = ARENA_MAP.load(Ordering::Acquire);
+    let ai = addr >> ARENA_SHIFT;
+    if map.is_null() || ai >= ARENA_MAP_LEN {
+        return ptr::null_mut();
+    }
+    // SAFETY: the map is live forever once made and `ai` is in bounds.
+    let arena = unsafe { (*map).get_unchecked(ai) }.load(Ordering::Acquire); // pairs with `grow`
+    if arena.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: side tables live forever; the index is masked into bounds.
+    unsafe {
+        (*arena)
+            .spans
+            .get_unchecked((addr >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1))
+            .load(Ordering::Relaxed)
+    }
+    // Relaxed: whoever passes us a pointer into a span got it through the
+    // allocation that followed the entry's write under the heap lock.
+}
+
+/// Records `s` as the span of the page holding `addr`.
+fn set_span(addr: usize, s: *mut MSpan) {
+    let map = ARENA_MAP.load(Ordering::Relaxed); // we hold the heap lock, which made it
+    // SAFETY: `addr` is in an arena of ours, so the map and its entry exist.
+    unsafe {
+        let arena = (*map)[addr >> ARENA_SHIFT].load(Ordering::Relaxed);
+        (*arena).spans[(addr >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)].store(s, Ordering::Relaxed);
+    }
+}
+
+/// Records `s` for its first and last pages (free and large spans).
+fn set_bounds(s: *mut MSpan) {
+    // SAFETY: the caller holds the heap lock and `s` is live.
+    let (base, n) = unsafe { ((*s).base, (*s).npages) };
+    set_span(base, s);
+    set_span(base + ((n - 1) << PAGE_SHIFT), s);
+}
+
+impl Heap {
+    fn list_for(&mut self, npages: usize) -> &mut SpanList {
+        if npages <= MAX_EXACT_PAGES {
+            &mut self.free_exact[npages]
+        } else {
+            &mut self.free_large
+        }
+    }
+
+    /// Every free list, for the scavenger.
+    pub(crate) fn lists(&self) -> impl Iterator<Item = &SpanList> {
+        self.free_exact.iter().chain(core::iter::once(&self.free_large))
+    }
+
+    /// Removes a free span from its list.
+    ///
+    /// # Safety
+    /// `s` is a free span on a heap list.
+    pub(crate) unsafe fn take(&mut self, s: *mut MSpan) {
+        // SAFETY: the caller guarantees `s` is on the list for its size.
+        unsafe {
+            let n = (*s).npages;
+            self.list_for(n).remove(s);
+            (*s).list = LIST_NONE;
+        }
+    }
+
+    /// Puts span `s` (state set by caller to free) into the free lists,
+    /// merging it with free neighbours.
+    ///
+    /// # Safety
+    /// `s` is a span of ours on no list, not reachable by anyone else.
+    pub(crate) unsafe fn insert_free(&mut self, s: *mut MSpan) {
+        // SAFETY: we hold the heap lock (we are `&mut Heap`); spans found
+        // through the side table at our boundaries are live heap spans.
+        unsafe {
+            (*s).state = SPAN_FREE;
+            let before = span_of((*s).base - 1);
+            if !before.is_null() && before != s && (*before).state == SPAN_FREE {
+                self.take(before);
+                (*s).base = (*before).base;
+                self.absorb(s, before);
+            }
+            let after = span_of((*s).base + (*s).bytes());
+            if !after.is_null() && after != s && (*after).state == SPAN_FREE {
+                self.take(after);
+                self.absorb(s, after);
+            }
+            set_bounds(s);
+            let n = (*s).npages;
+            self.list_for(n).push(s);
+            (*s).list = LIST_HEAP;
+        }
+    }
+
+    /// Merges the accounting of neighbour `o` into `s` and frees `o`'s struct.
+    unsafe fn absorb(&mut self, s: *mut MSpan, o: *mut MSpan) {
+        // SAFETY: both are live free spans owned by the lock holder.
+        unsafe {
+            (*s).npages += (*o).npages;
+            (*s).released += (*o).released;
+            (*s).needzero |= (*o).needzero;
+            (*s).freed_at = (*s).freed_at.max((*o).freed_at);
+            self.pool.put(o);
+        }
+    }
+
+    /// Finds a free span of at least `npages`, removing it from its list.
+    fn find(&mut self, npages: usize) -> *mut MSpan {
+        for n in npages..=MAX_EXACT_PAGES {
+            let s = self.free_exact[n].head;
+            if !s.is_null() {
+                // SAFETY: `s` is on the list we just read it from.
+                unsafe { self.take(s) };
+                return s;
+            }
+        }
+        let mut best: *mut MSpan = ptr::null_mut();
+        let mut s = self.free_large.head;
+        while !s.is_null() {
+            // SAFETY: spans on our lists are live.
+            unsafe {
+                if (*s).npages >= npages && (best.is_null() || (*s).npages < (*best).npages) {
+                    best = s;
+                }
+                s = (*s).next;
+            }
+        }
+        if !best.is_null() {
+            // SAFETY: `best` is on the large list.
+            unsafe { self.take(best) };
+        }
+        best
+    }
+
+    /// Maps new arenas holding at least `npages` and adds them as free.
+    fn grow(&mut self, npages: usize) -> bool {
+        let Some(bytes) = npages
+            .checked_mul(PAGE_SIZE)
+            .and_then(|b| b.checked_next_multiple_of(ARENA_BYTES))
+        else {
+            return false;
+        };
+        let mut map = ARENA_MAP.load(Ordering::Relaxed); // only written under our lock
+        if map.is_null() {
+            let m = sys::map(core::mem::size_of::<ArenaMap>());
+            if m.is_null() {
+                return false;
+            }
+            META_BYTES.fetch_add(core::mem::size_of::<ArenaMap>() as u64, Ordering::Relaxed);
+            map = m.cast();
+            // Release: pairs with the Acquire load in `span_of`.
+            ARENA_MAP.store(map, Ordering::Release);
+        }
+        let base = sys::map_aligned(bytes, ARENA_BYTES) as usize;
+        if base == 0 {
+            return false;
+        }
+        if (base + bytes - 1) >> ARENA_SHIFT >= ARENA_MAP_LEN {
+            // SAFETY: we just mapped it and nobody saw it.
+            unsafe { libc::munmap(base as *mut libc::c_void, bytes) };
+            return false;
+        }
+        let mut a = base;
+        while a < base + bytes {
+            let t = sys::map(core::mem::size_of::<HeapArena>());
+            if t.is_null() {
+                return false;
+            }
+            META_BYTES.fetch_add(core::mem::size_of::<HeapArena>() as u64, Ordering::Relaxed);
+            // SAFETY: the map is live; index checked above.
+            // Release: pairs with the Acquire load in `span_of`.
+            unsafe { (*map)[a >> ARENA_SHIFT].store(t.cast(), Ordering::Release) };
+            a += ARENA_BYTES;
+        }
+        let s = self.pool.get();
+        if s.is_null() {
+            return false;
+        }
+        // SAFETY: `s` is a fresh struct; the range is ours and untouched.
+        unsafe {
+            (*s).base = base;
+            (*s).npages = bytes >> PAGE_SHIFT;
+            // Fresh pages are not resident and read as zero.
+            (*s).released = (*s).npages;
+            (*s).needzero = false;
+            (*s).freed_at = 0;
+            self.insert_free(s);
+        }
+        stats::HEAP_SYS.fetch_add(bytes as u64, Ordering::Relaxed);
+        stats::HEAP_RELEASED.fetch_add(bytes as u64, Ordering::Relaxed);
+        true
+    }
+
+    /// Splits the first `npages` off free span `s` (on no list); the rest
+    /// goes back to the free lists. Returns false if out of span structs.
+    unsafe fn trim_tail(&mut self, s: *mut MSpan, npages: usize) -> bool {
+        // SAFETY: `s` is ours under the lock; the new struct covers its tail.
+        unsafe {
+            let extra = (*s).npages - npages;
+            if extra == 0 {
+                return true;
+            }
+            let t = self.pool.get();
+            if t.is_null() {
+                return false;
+            }
+            (*t).base = (*s).base + (npages << PAGE_SHIFT);
+            (*t).npages = extra;
+            (*t).needzero = (*s).needzero;
+            (*t).freed_at = (*s).freed_at;
+            // Attribute released pages to the tail first (an estimate: which
+            // pages are released is not tracked per page).
+            (*t).released = (*s).released.min(extra);
+            (*s).released -= (*t).released;
+            (*s).npages = npages;
+            self.insert_free(t);
+            true
+        }
+    }
+
+    /// Allocates `npages` pages aligned to `align` bytes (a power of two).
+    fn alloc_pages(&mut self, npages: usize, align: usize) -> *mut MSpan {
+        let extra = if align > PAGE_SIZE {
+            (align >> PAGE_SHIFT) - 1
+        } else {
+            0
+        };
+        let Some(want) = npages.checked_add(extra) else {
+            return ptr::null_mut();
+        };
+        let mut s = self.find(want);
+        if s.is_null() {
+            if !self.grow(want) {
+                return ptr::null_mut();
+            }
+            s = self.find(want);
+            if s.is_null() {
+                return ptr::null_mut();
+            }
+        }
+        // SAFETY: `s` is a free span we removed from the lists.
+        unsafe {
+            (*s).state = SPAN_BUSY;
+            if extra > 0 {
+                let aligned = (*s).base.next_multiple_of(align);
+                let head = (aligned - (*s).base) >> PAGE_SHIFT;
+                if head > 0 {
+                    let h = self.pool.get();
+                    if h.is_null() {
+                        self.insert_free(s);
+                        return ptr::null_mut();
+                    }
+                    (*h).base = (*s).base;
+                    (*h).npages = head;
+                    (*h).needzero = (*s).needzero;
+                    (*h).freed_at = (*s).freed_at;
+                    (*h).released = (*s).released.min(head);
+                    (*s).released -= (*h).released;
+                    (*s).base = aligned;
+                    (*s).npages -= head;
+                    self.insert_free(h);
+                }
+            }
+            if !self.trim_tail(s, npages) {
+                self.insert_free(s);
+                return ptr::null_mut();
+            }
+            if (*s).released == (*s).npages {
+                (*s).needzero = false;
+            }
+            stats::HEAP_RELEASED.fetch_sub(((*s).released << PAGE_SHIFT) as u64, Ordering::Relaxed);
+            stats::HEAP_INUSE.fetch_add(((*s).npages << PAGE_SHIFT) as u64, Ordering::Relaxed);
+            (*s).released = 0;
+        }
+        s
+    }
+
+    /// Bytes mapped for metadata.
+    pub(crate) fn meta_bytes(&self) -> u64 {
+        META_BYTES.load(Ordering::Relaxed) + self.pool.mapped as u64
+    }
+}
+
+/// Allocates a span for size class `class`, carved lazily by its owner.
+pub(crate) fn alloc_small_span(class: usize) -> *mut MSpan {
+    let sc = CLASSES[class];
+    let s = {
+        let mut h = HEAP.lock();
+        let s = h.alloc_pages(sc.npages, PAGE_SIZE);
+        if !s.is_null() {
+            // SAFETY: the span is ours alone until we publish an object from
+            // it; we hold the heap lock for the side table.
+            unsafe {
+                (*s).state = SPAN_SMALL;
+                (*s).class = class as u8;
+                (*s).elem_size = sc.size;
+                (*s).nelems = sc.nelems();
+                (*s).bump = (*s).base;
+                (*s).limit = (*s).base + sc.nelems() * sc.size;
+                (*s).target.store(0, Ordering::Relaxed);
+                (*s).remote.store(0, Ordering::Relaxed);
+                (*s).list = LIST_NONE;
+                for i in 0..sc.npages {
+                    set_span((*s).base + (i << PAGE_SHIFT), s);
+                }
+            }
+        }
+        s
+    };
+    crate::scavenger::tick();
+    s
+}
+
+/// Allocates a large object of `size` bytes aligned to `align`; returns its
+/// span (object at `base`), or null.
+pub(crate) fn alloc_large(size: usize, align: usize) -> *mut MSpan {
+    let npages = size.div_ceil(PAGE_SIZE).max(1);
+    let s = {
+        let mut h = HEAP.lock();
+        let s = h.alloc_pages(npages, align);
+        if !s.is_null() {
+            // SAFETY: fresh span, ours under the lock.
+            unsafe {
+                (*s).state = SPAN_LARGE;
+                (*s).class = 0;
+                (*s).elem_size = (*s).bytes();
+                (*s).nelems = 1;
+                set_bounds(s);
+            }
+        }
+        s
+    };
+    crate::scavenger::tick();
+    s
+}
+
+/// Returns span `s` (small or large, in use, on no list) to the page heap.
+///
+/// # Safety
+/// No object of `s` is live and nothing else refers to it.
+pub(crate) unsafe fn free_span(s: *mut MSpan) {
+    {
+        let mut h = HEAP.lock();
+        // SAFETY: the caller gives `s` up; we hold the heap lock.
+        unsafe {
+            debug_assert!((*s).state == SPAN_SMALL || (*s).state == SPAN_LARGE);
+            stats::HEAP_INUSE.fetch_sub((*s).bytes() as u64, Ordering::Relaxed);
+            (*s).owner.store(0, Ordering::Relaxed);
+            (*s).remote.store(0, Ordering::Relaxed);
+            (*s).needzero = true;
+            (*s).released = 0;
+            (*s).freed_at = sys::now_ns();
+            h.insert_free(s);
+        }
+    }
+    crate::scavenger::tick();
+}
+
+/// Resizes large span `s` in place to `npages`: shrinking splits off the
+/// tail, growing takes pages from a free neighbour after it. Returns false
+/// when growing is not possible.
+///
+/// # Safety
+/// `s` is a live large span whose object the caller owns.
+pub(crate) unsafe fn resize_large(s: *mut MSpan, npages: usize) -> bool {
+    let mut h = HEAP.lock();
+    // SAFETY: we hold the heap lock; `s` is the caller's in-use span and the
+    // neighbour found through the side table is a live heap span.
+    unsafe {
+        let old = (*s).npages;
+        if npages == old {
+            return true;
+        }
+        if npages < old {
+            (*s).state = SPAN_BUSY; // keep the tail from merging back into us
+            let ok = h.trim_tail(s, npages);
+            (*s).state = SPAN_LARGE;
+            if ok {
+                // The tail was inserted as free with our stale `freed_at`.
+                let t = span_of((*s).base + (npages << PAGE_SHIFT));
+                if !t.is_null() {
+                    (*t).freed_at = sys::now_ns();
+                    (*t).needzero = true;
+                }
+                stats::HEAP_INUSE.fetch_sub(((old - npages) << PAGE_SHIFT) as u64, Ordering::Relaxed);
+                (*s).elem_size = (*s).bytes();
+                set_bounds(s);
+            }
+            return ok;
+        }
+        let after = span_of((*s).base + (*s).bytes());
+        let need = npages - old;
+        if after.is_null() || after == s || (*after).state != SPAN_FREE || (*after).npages < need {
+            return false;
+        }
+        h.take(after);
+        (*after).state = SPAN_BUSY;
+        if !h.trim_tail(after, need) {
+            h.insert_free(after);
+            return false;
+        }
+        stats::HEAP_RELEASED.fetch_sub(((*after).released << PAGE_SHIFT) as u64, Ordering::Relaxed);
+        stats::HEAP_INUSE.fetch_add((need << PAGE_SHIFT) as u64, Ordering::Relaxed);
+        (*s).npages = npages;
+        (*s).elem_size = (*s).bytes();
+        h.pool.put(after);
+        set_bounds(s);
+        true
+    }
+}
+
+/// Bytes mapped for allocator metadata.
+pub(crate) fn meta_sys() -> u64 {
+    HEAP.lock().meta_bytes()
+}

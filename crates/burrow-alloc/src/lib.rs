@@ -1,0 +1,330 @@
+//! Go's size-class allocator — mcache → mcentral → mheap — for explicit
+//! `alloc`/`free`, usable as any Rust program's `#[global_allocator]` and,
+//! through `burrow-malloc`, as C `malloc`.
+//!
+//! # The problem
+//!
+//! A runtime with a million goroutines allocates constantly from every
+//! thread: small objects, many sizes, often freed by another thread than the
+//! one that made them (a message passed over a channel). A general-purpose
+//! allocator must make the common case — a small allocation and its free on
+//! the same thread — a handful of instructions with no lock, keep
+//! fragmentation bounded, and give memory back to the OS after a burst.
+//!
+//! # Go's design (runtime/malloc.go, seed `004_*`)
+//!
+//! Go's allocator descends from TCMalloc. Sizes up to 32 KiB are rounded up
+//! to one of ~68 *size classes*; each class is served from *spans*, runs of
+//! 8 KiB pages cut into equal objects. Each P has an `mcache` holding one
+//! span per class, from which it allocates without locks. When that span is
+//! full the mcache swaps it at the class's `mcentral` (a locked pool of
+//! partial spans). mcentrals get spans from the `mheap`, a page allocator
+//! over 64 MiB arenas, which gets memory from the OS. Large objects (> 32
+//! KiB) take pages straight from the mheap. Objects under 16 bytes without
+//! pointers are packed together by a *tiny allocator*. The GC finds free
+//! objects by *sweeping* spans, and a background *scavenger* returns idle
+//! pages to the OS.
+//!
+//! # Ours
+//!
+//! The same layers and vocabulary (`sizeclass.rs`, `mcache.rs`,
+//! `central.rs`, `heap.rs`, `span.rs`), with the changes explicit frees
+//! force:
+//!
+//! - **Free lists instead of sweeping.** Without a GC nobody sweeps; a free
+//!   puts the object back at once. Each span's free objects form an
+//!   intrusive list; the mcache keeps the list of its current span per class,
+//!   so allocation is a pop and a same-thread free a push.
+//! - **Remote frees.** A free from a thread that does not own the span is one
+//!   CAS onto the span's atomic *remote list* (mimalloc's idea); the owner
+//!   collects the whole list with one swap when its local list runs dry. The
+//!   remote word also carries the object count and the span's state, so the
+//!   free that empties an unowned span — exactly one — returns it to the
+//!   heap, and the first free into a full span moves it where allocators
+//!   look. See *The remote word* in `span.rs`. No lock on any fast path.
+//! - **Per thread, not per P.** Go's mcache is per P; a Rust allocator has
+//!   no Ps, so the mcache is a const-initialised `thread_local!` without a
+//!   destructor, and a `pthread_key_create` destructor hands the spans back
+//!   when the thread exits (see *Thread lifecycle* in `mcache.rs`).
+//! - **No tiny allocator.** Go packs tiny pointer-free objects into 16-byte
+//!   blocks freed together by the GC; with explicit frees a block could be
+//!   reused only when all its pieces are freed, which needs a count per
+//!   block. The 8-byte class covers most of that ground; we have not
+//!   measured a case that would pay for the tiny allocator.
+//! - **Page heap.** Exact-size free lists up to 128 pages plus best fit
+//!   above (TCMalloc's), with immediate coalescing, instead of Go's radix
+//!   tree of page bitmaps, which pays off at much larger heaps.
+//! - **Scavenger by decay.** Free spans idle longer than a decay (default
+//!   1 s) are returned with `MADV_DONTNEED`, inline at heap slow paths and,
+//!   for [`BurrowAlloc`], from a background thread (`scavenger.rs`).
+//!
+//! Alignment: every object of a class whose size is a multiple of `A` is
+//! `A`-aligned (spans start on page boundaries), so an aligned request picks
+//! the first such class (`sizeclass::class_for`); alignments above a page
+//! take whole pages aligned by the page heap.
+//!
+//! # Using it
+//!
+//! ```
+//! use burrow_alloc::BurrowAlloc;
+//!
+//! #[global_allocator]
+//! static GLOBAL: BurrowAlloc = BurrowAlloc::new();
+//!
+//! let v: Vec<u64> = (0..1000).collect();
+//! assert_eq!(v.iter().sum::<u64>(), 499_500);
+//! let s = burrow_alloc::stats();
+//! assert!(s.heap_inuse > 0);
+//! ```
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+use core::sync::atomic::Ordering;
+use core::time::Duration;
+
+mod central;
+mod fork;
+mod heap;
+mod lock;
+mod mcache;
+mod scavenger;
+pub mod sizeclass;
+mod span;
+mod stats;
+mod sys;
+
+pub use sizeclass::{MAX_SMALL_SIZE, NUM_CLASSES, PAGE_SIZE};
+pub use stats::{ClassStats, MemStats};
+pub use sys::fatal;
+
+use sizeclass::class_for;
+
+/// The allocator as a Rust [`GlobalAlloc`].
+///
+/// All instances share one process-wide heap. [`BurrowAlloc::new`] starts
+/// the background scavenger on the first slow path, so memory returns to
+/// the OS after a burst even if the program then stops allocating;
+/// [`BurrowAlloc::without_background_scavenger`] only scavenges inline.
+#[derive(Clone, Copy, Debug)]
+pub struct BurrowAlloc {
+    background_scavenger: bool,
+}
+
+impl BurrowAlloc {
+    /// The allocator with a background scavenger (Go's behaviour).
+    pub const fn new() -> BurrowAlloc {
+        BurrowAlloc {
+            background_scavenger: true,
+        }
+    }
+
+    /// The allocator without a background thread: idle pages are released
+    /// only at the heap's slow paths or by [`scavenge`].
+    pub const fn without_background_scavenger() -> BurrowAlloc {
+        BurrowAlloc {
+            background_scavenger: false,
+        }
+    }
+}
+
+impl Default for BurrowAlloc {
+    fn default() -> Self {
+        BurrowAlloc::new()
+    }
+}
+
+// SAFETY: `allocate` returns blocks of at least `layout.size()` bytes aligned
+// to `layout.align()`, disjoint from every other live block, and
+// `deallocate`/`reallocate` accept exactly the blocks it returned.
+unsafe impl GlobalAlloc for BurrowAlloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        allocate(layout.size(), layout.align(), self.background_scavenger)
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, _layout: Layout) {
+        // SAFETY: GlobalAlloc's contract: `p` came from `alloc` and is live.
+        unsafe { deallocate(p) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        allocate_zeroed(layout.size(), layout.align(), self.background_scavenger)
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: GlobalAlloc's contract: `p` is live with this layout.
+        unsafe { reallocate(p, layout.align(), new_size, self.background_scavenger) }
+    }
+}
+
+/// Allocates `size` bytes aligned to `align` (a power of two); null when the
+/// OS refuses memory. `size` 0 gives a unique minimal block.
+///
+/// `bg` starts the background scavenger on the first slow path.
+#[inline]
+pub fn allocate(size: usize, align: usize, bg: bool) -> *mut u8 {
+    match class_for(size, align) {
+        // SAFETY: class_for returns classes in 1..NUM_CLASSES.
+        Some(c) => unsafe { mcache::alloc_small(c, bg) },
+        None => alloc_large(size, align, bg),
+    }
+}
+
+#[cold]
+fn alloc_large(size: usize, align: usize, bg: bool) -> *mut u8 {
+    if size > isize::MAX as usize || !align.is_power_of_two() {
+        return ptr::null_mut();
+    }
+    let s = heap::alloc_large(size, align.max(PAGE_SIZE));
+    if bg && !scavenger::background_running() {
+        scavenger::start_background();
+    }
+    if s.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: a fresh large span.
+    let (base, bytes) = unsafe { ((*s).base, (*s).bytes() as u64) };
+    stats::LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
+    stats::LARGE_ALLOC_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    base as *mut u8
+}
+
+/// [`allocate`], zero-filled. Fresh or released pages are not written.
+pub fn allocate_zeroed(size: usize, align: usize, bg: bool) -> *mut u8 {
+    let p = allocate(size, align, bg);
+    if p.is_null() {
+        return p;
+    }
+    let s = heap::span_of(p as usize);
+    // SAFETY: `p` is a live block of ours of at least `size` bytes; its
+    // span's `needzero` was settled when the span left the heap.
+    unsafe {
+        if (*s).class != 0 || (*s).needzero {
+            ptr::write_bytes(p, 0, size);
+        }
+    }
+    p
+}
+
+/// Frees a block returned by [`allocate`]. Pointers not from this heap
+/// (and null) are ignored.
+///
+/// # Safety
+/// `p` is null, not ours, or a live block of ours freed exactly once.
+#[inline]
+pub unsafe fn deallocate(p: *mut u8) {
+    let s = heap::span_of(p as usize);
+    if s.is_null() {
+        return;
+    }
+    // SAFETY: the caller guarantees `p` is a live block of span `s`.
+    unsafe {
+        if (*s).class != 0 {
+            mcache::free_small(s, p);
+        } else {
+            free_large(s);
+        }
+    }
+}
+
+#[cold]
+unsafe fn free_large(s: *mut span::MSpan) {
+    // SAFETY: the caller frees the only object of large span `s`.
+    unsafe {
+        stats::LARGE_FREES.fetch_add(1, Ordering::Relaxed);
+        stats::LARGE_FREE_BYTES.fetch_add((*s).bytes() as u64, Ordering::Relaxed);
+        heap::free_span(s);
+    }
+}
+
+/// Usable bytes of the block at `p` (its class size, or its pages); 0 for
+/// null or pointers not from this heap.
+pub fn usable_size(p: *const u8) -> usize {
+    let s = heap::span_of(p as usize);
+    if s.is_null() {
+        return 0;
+    }
+    // SAFETY: `p` is a block of ours (the caller's contract for any answer
+    // to mean something); span fields are stable while it is live.
+    unsafe {
+        if (*s).class != 0 {
+            (*s).elem_size
+        } else {
+            (*s).base + (*s).bytes() - p as usize
+        }
+    }
+}
+
+/// Whether `p` points into this heap.
+pub fn owns(p: *const u8) -> bool {
+    !heap::span_of(p as usize).is_null()
+}
+
+/// Resizes the block at `p` to `new_size` bytes keeping alignment `align`;
+/// in place when the size class (or, for large blocks, the pages) allows.
+/// Returns null (and leaves `p` alone) when memory runs out.
+///
+/// # Safety
+/// `p` is a live block of ours allocated with alignment `align`.
+pub unsafe fn reallocate(p: *mut u8, align: usize, new_size: usize, bg: bool) -> *mut u8 {
+    let s = heap::span_of(p as usize);
+    if s.is_null() {
+        fatal("realloc of a pointer that burrow-alloc did not allocate");
+    }
+    // SAFETY: `p` is live in `s` (caller's contract).
+    let (class, old) = unsafe { ((*s).class as usize, usable_size(p)) };
+    if class != 0 {
+        if new_size <= old && (new_size > old / 2 || class_for(new_size, align) == Some(class)) {
+            return p;
+        }
+    } else if new_size > MAX_SMALL_SIZE {
+        let pages = new_size.div_ceil(PAGE_SIZE);
+        // SAFETY: `s` is the large span of the caller's live block.
+        if unsafe { heap::resize_large(s, pages) } {
+            return p;
+        }
+    }
+    let q = allocate(new_size, align, bg);
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: both blocks are live and distinct; we copy what both hold.
+    unsafe {
+        ptr::copy_nonoverlapping(p, q, old.min(new_size));
+        deallocate(p);
+    }
+    q
+}
+
+/// A snapshot of the allocator's statistics (Go's `runtime.ReadMemStats`).
+/// The calling thread's counts are exact; other threads' may lag by up to a
+/// refill (see `stats.rs`).
+pub fn stats() -> MemStats {
+    mcache::flush_my_counts();
+    stats::snapshot(heap::meta_sys())
+}
+
+/// Returns every idle page to the OS now (Go's `debug.FreeOSMemory`
+/// without the GC); returns the bytes released.
+pub fn scavenge() -> u64 {
+    scavenger::scavenge(true)
+}
+
+/// Sets how long free pages stay resident before the scavenger releases
+/// them (default 1 s, or `BURROW_ALLOC_DECAY_MS`).
+pub fn set_scavenger_decay(d: Duration) {
+    scavenger::set_decay_ns(d.as_nanos().min(u64::MAX as u128) as u64);
+}
+
+/// Starts the background scavenger thread if it is not running.
+pub fn start_background_scavenger() {
+    scavenger::start_background();
+}
+
+/// Hands the calling thread's cached spans back to the shared pools.
+pub fn release_thread_cache() {
+    mcache::release_thread_cache();
+}

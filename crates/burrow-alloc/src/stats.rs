@@ -1,0 +1,111 @@
+//! Statistics in the shape of Go's `runtime.ReadMemStats`.
+//!
+//! Heap page counters are kept exactly under the heap lock. Object counts
+//! are kept per thread in the mcache (plain adds on the fast path) and
+//! flushed to the global per-class counters whenever the mcache refills
+//! that class, every [`FLUSH_EVERY`] frees, at thread exit and when the
+//! calling thread asks for [`stats`](crate::stats): Go stops the world for
+//! an exact snapshot, we accept a small lag from other threads instead.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::sizeclass::{CLASSES, NUM_CLASSES};
+
+/// Local free counts are flushed when they reach this.
+pub(crate) const FLUSH_EVERY: u64 = 256;
+
+pub(crate) static HEAP_SYS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static HEAP_INUSE: AtomicU64 = AtomicU64::new(0);
+pub(crate) static HEAP_RELEASED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static SCAVENGED_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static LARGE_MALLOCS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static LARGE_FREES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static LARGE_ALLOC_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static LARGE_FREE_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static CLASS_MALLOCS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
+pub(crate) static CLASS_FREES: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
+
+/// Counts for one size class (Go's `MemStats.BySize` entry).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassStats {
+    /// Object size of the class in bytes.
+    pub size: u32,
+    /// Objects allocated so far.
+    pub mallocs: u64,
+    /// Objects freed so far.
+    pub frees: u64,
+}
+
+/// A snapshot of the allocator (Go's `runtime.MemStats`, the heap part).
+#[derive(Clone, Debug)]
+pub struct MemStats {
+    /// Bytes of live objects: small objects at their class size, large
+    /// objects at their page-rounded size (`HeapAlloc`).
+    pub heap_alloc: u64,
+    /// Cumulative bytes allocated (`TotalAlloc`).
+    pub total_alloc: u64,
+    /// Objects allocated so far (`Mallocs`).
+    pub mallocs: u64,
+    /// Objects freed so far (`Frees`).
+    pub frees: u64,
+    /// Bytes of arenas mapped from the OS (`HeapSys`).
+    pub heap_sys: u64,
+    /// Bytes in spans holding objects (`HeapInuse`).
+    pub heap_inuse: u64,
+    /// Bytes in free spans, released or not (`HeapIdle`).
+    pub heap_idle: u64,
+    /// Bytes of free spans returned to the OS (`HeapReleased`).
+    pub heap_released: u64,
+    /// Cumulative bytes the scavenger returned to the OS.
+    pub scavenged_total: u64,
+    /// Bytes mapped for allocator metadata: arena map, side tables, span
+    /// structs (part of Go's `MSpanSys`/`OtherSys`).
+    pub meta_sys: u64,
+    /// Per size class counts; index 0 is unused (as in Go).
+    pub by_class: [ClassStats; NUM_CLASSES],
+}
+
+impl MemStats {
+    /// Idle bytes still resident (idle minus released): what the scavenger
+    /// would return next.
+    pub fn heap_idle_resident(&self) -> u64 {
+        self.heap_idle.saturating_sub(self.heap_released)
+    }
+}
+
+/// Builds a snapshot from the global counters.
+pub(crate) fn snapshot(meta_sys: u64) -> MemStats {
+    let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let mut by_class = [ClassStats::default(); NUM_CLASSES];
+    let (mut mallocs, mut frees, mut total, mut live) = (0u64, 0u64, 0u64, 0u64);
+    for c in 1..NUM_CLASSES {
+        let (m, f) = (r(&CLASS_MALLOCS[c]), r(&CLASS_FREES[c]));
+        let size = CLASSES[c].size as u64;
+        by_class[c] = ClassStats {
+            size: size as u32,
+            mallocs: m,
+            frees: f,
+        };
+        mallocs += m;
+        frees += f;
+        total += m * size;
+        live += m.saturating_sub(f) * size;
+    }
+    let (lm, lf) = (r(&LARGE_MALLOCS), r(&LARGE_FREES));
+    let (lab, lfb) = (r(&LARGE_ALLOC_BYTES), r(&LARGE_FREE_BYTES));
+    let sys = r(&HEAP_SYS);
+    let inuse = r(&HEAP_INUSE);
+    MemStats {
+        heap_alloc: live + lab.saturating_sub(lfb),
+        total_alloc: total + lab,
+        mallocs: mallocs + lm,
+        frees: frees + lf,
+        heap_sys: sys,
+        heap_inuse: inuse,
+        heap_idle: sys.saturating_sub(inuse),
+        heap_released: r(&HEAP_RELEASED),
+        scavenged_total: r(&SCAVENGED_BYTES),
+        meta_sys,
+        by_class,
+    }
+}

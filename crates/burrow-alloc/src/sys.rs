@@ -1,0 +1,128 @@
+//! The few OS calls the allocator makes, none of which allocates.
+//!
+//! The allocator must never call `malloc` (it *is* `malloc` under
+//! `burrow-malloc`), so everything here is a thin wrapper over a syscall:
+//! `mmap`, `munmap`, `madvise`, `clock_gettime`, `write`, `abort`.
+
+use core::ptr;
+
+/// Maps `len` bytes of fresh zeroed read-write memory, or returns null.
+///
+/// `MAP_NORESERVE`: the kernel commits a page only when it is first touched.
+pub(crate) fn map(len: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping at an address of the kernel's
+    // choice touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+/// Maps `len` bytes aligned to `align` (a power of two), or returns null.
+pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
+    let Some(over) = len.checked_add(align) else {
+        return ptr::null_mut();
+    };
+    let p = map(over);
+    if p.is_null() {
+        return p;
+    }
+    let start = p as usize;
+    let aligned = start.next_multiple_of(align);
+    let head = aligned - start;
+    let tail = over - head - len;
+    // SAFETY: both ranges lie inside the mapping just made and are unused.
+    unsafe {
+        if head > 0 {
+            libc::munmap(p.cast(), head);
+        }
+        if tail > 0 {
+            libc::munmap((aligned + len) as *mut libc::c_void, tail);
+        }
+    }
+    aligned as *mut u8
+}
+
+/// Tells the kernel it may drop the pages of `[addr, addr + len)`; they read
+/// as zero afterwards and cost no memory until touched again.
+///
+/// # Safety
+/// The range must be memory this allocator mapped and nobody uses.
+pub(crate) unsafe fn release(addr: usize, len: usize) {
+    // SAFETY: the caller guarantees the range is ours and unused.
+    unsafe {
+        libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED);
+    }
+}
+
+/// Monotonic clock in nanoseconds (vDSO, no syscall on Linux).
+pub(crate) fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Writes `msg` to stderr without allocating.
+pub(crate) fn write_stderr(msg: &[u8]) {
+    let mut rest = msg;
+    while !rest.is_empty() {
+        // SAFETY: `rest` is a valid readable buffer of its length.
+        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            return;
+        }
+        rest = &rest[n as usize..];
+    }
+}
+
+/// Prints `burrow-alloc: fatal: MSG` and aborts, without allocating or
+/// unwinding (an allocator cannot unwind through C callers).
+#[cold]
+pub fn fatal(msg: &str) -> ! {
+    write_stderr(b"burrow-alloc: fatal: ");
+    write_stderr(msg.as_bytes());
+    write_stderr(b"\n");
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+/// Reads environment variable `name` (NUL-terminated) as a number, without
+/// allocating; `None` when unset or not a number.
+pub(crate) fn env_u64(name: &core::ffi::CStr) -> Option<u64> {
+    // SAFETY: getenv with a valid C string; it does not allocate.
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: getenv returns a NUL-terminated string.
+    let s = unsafe { core::ffi::CStr::from_ptr(p) };
+    let mut v: u64 = 0;
+    let bytes = s.to_bytes();
+    if bytes.is_empty() {
+        return None;
+    }
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(v)
+}

@@ -1,0 +1,1 @@
+//! Placeholder while the C API is written.
