@@ -1,0 +1,140 @@
+// Go peer for benches/src/bin/sched.rs: prints BENCH lines in the same
+// protocol. Usage: sched BENCH N SAMPLES.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+func report(bench, size, unit string, samples []float64) {
+	s := append([]float64(nil), samples...)
+	sort.Float64s(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	b, _ := json.Marshal(map[string]interface{}{
+		"bench": bench, "size": size, "unit": unit, "better": "lower",
+		"impl": "go", "median": med, "samples": samples,
+	})
+	fmt.Printf("BENCH %s\n", b)
+}
+
+//go:noinline
+func deep(d int) uint64 {
+	var buf [1024]byte
+	buf[7] = byte(d)
+	if d == 0 {
+		return uint64(buf[7])
+	}
+	return deep(d-1) + uint64(buf[1000])
+}
+
+func spawnJoin(n int, work func() uint64) float64 {
+	t := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go func() { work(); wg.Done() }()
+	}
+	wg.Wait()
+	return float64(time.Since(t).Nanoseconds()) / float64(n)
+}
+
+func skynet(c chan uint64, num, size uint64) {
+	if size == 1 {
+		c <- num
+		return
+	}
+	rc := make(chan uint64)
+	var sum uint64
+	sub := size / 10
+	for i := uint64(0); i < 10; i++ {
+		go skynet(rc, num+i*sub, sub)
+	}
+	for i := 0; i < 10; i++ {
+		sum += <-rc
+	}
+	c <- sum
+}
+
+// rss reads the resident set size from /proc/self/statm, as the Rust side.
+func rss() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, res uint64
+	fmt.Sscan(string(b), &size, &res)
+	return res * uint64(os.Getpagesize())
+}
+
+func main() {
+	bench := os.Args[1]
+	n, _ := strconv.Atoi(os.Args[2])
+	samples, _ := strconv.Atoi(os.Args[3])
+	var out []float64
+	for s := 0; s <= samples; s++ {
+		var v float64
+		switch bench {
+		case "spawn_join_1m":
+			v = spawnJoin(n, func() uint64 { return 1 })
+		case "deepstack_32k":
+			v = spawnJoin(n, func() uint64 { return deep(32) })
+		case "skynet_1m":
+			t := time.Now()
+			c := make(chan uint64)
+			go skynet(c, 0, uint64(n))
+			<-c
+			v = float64(time.Since(t).Microseconds()) / 1e3
+		case "yield_chain":
+			t := time.Now()
+			var wg sync.WaitGroup
+			wg.Add(1000)
+			for i := 0; i < 1000; i++ {
+				go func() {
+					for k := 0; k < n; k++ {
+						runtime.Gosched()
+					}
+					wg.Done()
+				}()
+			}
+			wg.Wait()
+			v = float64(time.Since(t).Nanoseconds()) / float64(1000*n)
+		case "parked_memory":
+			before := rss()
+			var wg sync.WaitGroup
+			release := make(chan struct{})
+			wg.Add(n)
+			for i := 0; i < n; i++ {
+				go func() { <-release; wg.Done() }()
+			}
+			runtime.Gosched()
+			v = float64(rss()-before) / float64(n)
+			close(release)
+			wg.Wait()
+		}
+		// The first run warms up, except for memory: only a fresh
+		// process shows what parked goroutines cost.
+		if s > 0 || bench == "parked_memory" {
+			out = append(out, v)
+			if bench == "parked_memory" {
+				break
+			}
+		}
+	}
+	units := map[string]string{"spawn_join_1m": "ns/goroutine", "deepstack_32k": "ns/goroutine",
+		"skynet_1m": "ms", "yield_chain": "ns/yield", "parked_memory": "bytes/goroutine"}
+	sizes := map[string]string{"spawn_join_1m": fmt.Sprintf("%d goroutines", n),
+		"deepstack_32k": fmt.Sprintf("%d goroutines", n), "skynet_1m": fmt.Sprintf("%d leaves", n),
+		"yield_chain": fmt.Sprintf("1000 goroutines x %d yields", n),
+		"parked_memory": fmt.Sprintf("%d parked goroutines", n)}
+	report(bench, sizes[bench], units[bench], out)
+}
