@@ -17,7 +17,10 @@ fn skynet(num: u64, size: u64, div: u64) -> u64 {
             burrow::go(move || skynet(num + i * sub, sub, div))
         })
         .collect();
-    children.into_iter().map(|h| h.join().expect("no panics in skynet")).sum()
+    children
+        .into_iter()
+        .map(|h| h.join().expect("no panics in skynet"))
+        .sum()
 }
 
 fn main() {
