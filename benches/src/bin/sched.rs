@@ -67,7 +67,9 @@ fn spawn_join_burrow(n: usize, samples: usize, work: fn() -> u64) -> Vec<f64> {
 fn spawn_join_tokio(rt: &tokio::runtime::Runtime, n: usize, work: fn() -> u64) -> f64 {
     rt.block_on(async move {
         let t = Instant::now();
-        let hs: Vec<_> = (0..n).map(|_| tokio::spawn(async move { work() })).collect();
+        let hs: Vec<_> = (0..n)
+            .map(|_| tokio::spawn(async move { work() }))
+            .collect();
         for h in hs {
             black_box(h.await.unwrap());
         }
@@ -116,27 +118,45 @@ fn bench_spawn(args: &Args, name: &str, work: fn() -> u64, may_ok: bool) {
     let n = args.pick(1_000_000, 10_000);
     let size = format!("{n} goroutines");
     let s = args.samples(5);
-    report(name, &size, "ns/goroutine", Better::Lower, "burrow", &spawn_join_burrow(n, s, work));
+    report(
+        name,
+        &size,
+        "ns/goroutine",
+        Better::Lower,
+        "burrow",
+        &spawn_join_burrow(n, s, work),
+    );
     let rt = tokio_rt();
-    report(name, &size, "ns/goroutine", Better::Lower, "tokio", &sample_n(s, || spawn_join_tokio(&rt, n, work)));
+    report(
+        name,
+        &size,
+        "ns/goroutine",
+        Better::Lower,
+        "tokio",
+        &sample_n(s, || spawn_join_tokio(&rt, n, work)),
+    );
     drop(rt);
     let may_n = 20_000.min(n);
     if may_ok {
         report(
             name,
-            &size,
+            &format!("{may_n} goroutines (may: more fail)"),
             "ns/goroutine",
             Better::Lower,
             "may",
             &sample_n(s, || spawn_join_may(may_n, work)),
         );
     } else {
-        skip(name, "may", "may's default coroutine stack overflows at 32 KiB deep");
+        skip(
+            name,
+            "may",
+            "may's default coroutine stack overflows at 32 KiB deep",
+        );
     }
     let tn = 10_000.min(n);
     report(
         name,
-        &size,
+        &format!("{tn} threads"),
         "ns/goroutine",
         Better::Lower,
         "std-threads",
@@ -201,22 +221,44 @@ fn bench_skynet(args: &Args) {
     });
     report(name, &size, "ms", Better::Lower, "burrow", &samples);
     let rt = tokio_rt();
-    report(name, &size, "ms", Better::Lower, "tokio", &sample_n(s, || {
-        let t = Instant::now();
-        assert_eq!(rt.block_on(skynet_tokio(0, leaves)), want);
-        t.elapsed().as_secs_f64() * 1e3
-    }));
-    if leaves <= 10_000 {
-        report(name, &size, "ms", Better::Lower, "may", &sample_n(s, || {
+    report(
+        name,
+        &size,
+        "ms",
+        Better::Lower,
+        "tokio",
+        &sample_n(s, || {
             let t = Instant::now();
-            assert_eq!(skynet_may(0, leaves), want);
+            assert_eq!(rt.block_on(skynet_tokio(0, leaves)), want);
             t.elapsed().as_secs_f64() * 1e3
-        }));
+        }),
+    );
+    if leaves <= 10_000 {
+        report(
+            name,
+            &size,
+            "ms",
+            Better::Lower,
+            "may",
+            &sample_n(s, || {
+                let t = Instant::now();
+                assert_eq!(skynet_may(0, leaves), want);
+                t.elapsed().as_secs_f64() * 1e3
+            }),
+        );
     } else {
-        skip(name, "may", "fails at default vm.max_map_count with 1M coroutines (DESIGN.md §9)");
+        skip(
+            name,
+            "may",
+            "fails at default vm.max_map_count with 1M coroutines (DESIGN.md §9)",
+        );
     }
     skip(name, "std-threads", "1M threads do not fit");
-    run_go(name, "sched.go", &[name.to_string(), leaves.to_string(), s.to_string()]);
+    run_go(
+        name,
+        "sched.go",
+        &[name.to_string(), leaves.to_string(), s.to_string()],
+    );
 }
 
 fn bench_yield(args: &Args) {
@@ -237,34 +279,54 @@ fn bench_yield(args: &Args) {
     });
     report(name, &size, "ns/yield", Better::Lower, "burrow", &samples);
     let rt = tokio_rt();
-    report(name, &size, "ns/yield", Better::Lower, "tokio", &sample_n(s, || {
-        rt.block_on(async move {
+    report(
+        name,
+        &size,
+        "ns/yield",
+        Better::Lower,
+        "tokio",
+        &sample_n(s, || {
+            rt.block_on(async move {
+                let t = Instant::now();
+                let hs: Vec<_> = (0..g)
+                    .map(|_| {
+                        tokio::spawn(async move {
+                            for _ in 0..k {
+                                tokio::task::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for h in hs {
+                    h.await.unwrap();
+                }
+                t.elapsed().as_nanos() as f64 / total
+            })
+        }),
+    );
+    report(
+        name,
+        &size,
+        "ns/yield",
+        Better::Lower,
+        "may",
+        &sample_n(s, || {
             let t = Instant::now();
             let hs: Vec<_> = (0..g)
-                .map(|_| {
-                    tokio::spawn(async move {
-                        for _ in 0..k {
-                            tokio::task::yield_now().await;
-                        }
-                    })
+                // SAFETY: no thread-locals are used.
+                .map(|_| unsafe {
+                    may::coroutine::spawn(move || (0..k).for_each(|_| may::coroutine::yield_now()))
                 })
                 .collect();
-            for h in hs {
-                h.await.unwrap();
-            }
+            hs.into_iter().for_each(|h| h.join().unwrap());
             t.elapsed().as_nanos() as f64 / total
-        })
-    }));
-    report(name, &size, "ns/yield", Better::Lower, "may", &sample_n(s, || {
-        let t = Instant::now();
-        let hs: Vec<_> = (0..g)
-            // SAFETY: no thread-locals are used.
-            .map(|_| unsafe { may::coroutine::spawn(move || (0..k).for_each(|_| may::coroutine::yield_now())) })
-            .collect();
-        hs.into_iter().for_each(|h| h.join().unwrap());
-        t.elapsed().as_nanos() as f64 / total
-    }));
-    run_go(name, "sched.go", &[name.to_string(), k.to_string(), s.to_string()]);
+        }),
+    );
+    run_go(
+        name,
+        "sched.go",
+        &[name.to_string(), k.to_string(), s.to_string()],
+    );
 }
 
 /// Measures RSS growth per parked goroutine in a fresh child process (so
@@ -290,7 +352,11 @@ fn bench_parked_memory(args: &Args) {
             report(name, &size, "bytes/goroutine", Better::Lower, imp, &samples);
         }
     }
-    run_go(name, "sched.go", &[name.to_string(), n.to_string(), s.to_string()]);
+    run_go(
+        name,
+        "sched.go",
+        &[name.to_string(), n.to_string(), s.to_string()],
+    );
 }
 
 /// In a child: parks `n` goroutines (tasks) and prints RSS growth per one.
