@@ -14,7 +14,11 @@ static GLOBAL: BurrowAlloc = BurrowAlloc::new();
 
 fn rss_mib() -> f64 {
     let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = s.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0.0);
+    let pages: f64 = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0.0);
     pages * 4096.0 / (1024.0 * 1024.0)
 }
 
@@ -56,7 +60,9 @@ fn main() {
     for i in 0..200_000u64 {
         map.insert(i, format!("value number {i} with some padding"));
     }
-    let vecs: Vec<Vec<u8>> = (0..2_000).map(|i| vec![i as u8; 1 + (i * 37) % 60_000]).collect();
+    let vecs: Vec<Vec<u8>> = (0..2_000)
+        .map(|i| vec![i as u8; 1 + (i * 37) % 60_000])
+        .collect();
     let big: Vec<Vec<u64>> = (0..16).map(|_| vec![7u64; 1 << 20]).collect();
     show("workload live", &burrow_alloc::stats());
 
@@ -64,10 +70,15 @@ fn main() {
     drop(map);
     drop(vecs);
     drop(big);
-    show(&format!("workload freed (checksum {checksum})"), &burrow_alloc::stats());
+    show(
+        &format!("workload freed (checksum {checksum})"),
+        &burrow_alloc::stats(),
+    );
 
     let t = Instant::now();
-    while burrow_alloc::stats().heap_idle_resident() > 4 << 20 && t.elapsed() < Duration::from_secs(5) {
+    while burrow_alloc::stats().heap_idle_resident() > 4 << 20
+        && t.elapsed() < Duration::from_secs(5)
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     show(

@@ -71,10 +71,12 @@ pub(crate) unsafe fn detach_exhausted(s: *mut MSpan, me: usize) -> *mut u8 {
         (*s).owner.store(0, Ordering::Relaxed);
         // Release: publishes `target` and the list state to pushers, paired
         // with the Acquire load in `free_remote`.
-        match (*s)
-            .remote
-            .compare_exchange(0, R_UNOWNED | R_NOTIFY, Ordering::Release, Ordering::Acquire)
-        {
+        match (*s).remote.compare_exchange(
+            0,
+            R_UNOWNED | R_NOTIFY,
+            Ordering::Release,
+            Ordering::Acquire,
+        ) {
             Ok(_) => ptr::null_mut(),
             Err(_) => {
                 c.unlink(s);
@@ -142,7 +144,12 @@ pub(crate) unsafe fn detach_owned(s: *mut MSpan, local: *mut u8) -> bool {
             // pairs with the Acquire loads in `free_remote` and `adopt`.
             if (*s)
                 .remote
-                .compare_exchange(old, r_pack(head, total, flags), Ordering::Release, Ordering::Relaxed)
+                .compare_exchange(
+                    old,
+                    r_pack(head, total, flags),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
                 return false;

@@ -131,7 +131,9 @@ impl Heap {
 
     /// Every free list, for the scavenger.
     pub(crate) fn lists(&self) -> impl Iterator<Item = &SpanList> {
-        self.free_exact.iter().chain(core::iter::once(&self.free_large))
+        self.free_exact
+            .iter()
+            .chain(core::iter::once(&self.free_large))
     }
 
     /// Removes a free span from its list.
@@ -296,6 +298,9 @@ impl Heap {
             (*t).released = (*s).released.min(extra);
             (*s).released -= (*t).released;
             (*s).npages = npages;
+            // Our new last page must name us before the tail looks for its
+            // neighbours (interior entries are stale).
+            set_bounds(s);
             self.insert_free(t);
             true
         }
@@ -341,15 +346,13 @@ impl Heap {
                     (*s).released -= (*h).released;
                     (*s).base = aligned;
                     (*s).npages -= head;
+                    set_bounds(s);
                     self.insert_free(h);
                 }
             }
             if !self.trim_tail(s, npages) {
                 self.insert_free(s);
                 return ptr::null_mut();
-            }
-            if (*s).released == (*s).npages {
-                (*s).needzero = false;
             }
             stats::HEAP_RELEASED.fetch_sub(((*s).released << PAGE_SHIFT) as u64, Ordering::Relaxed);
             stats::HEAP_INUSE.fetch_add(((*s).npages << PAGE_SHIFT) as u64, Ordering::Relaxed);
@@ -465,7 +468,8 @@ pub(crate) unsafe fn resize_large(s: *mut MSpan, npages: usize) -> bool {
                     (*t).freed_at = sys::now_ns();
                     (*t).needzero = true;
                 }
-                stats::HEAP_INUSE.fetch_sub(((old - npages) << PAGE_SHIFT) as u64, Ordering::Relaxed);
+                stats::HEAP_INUSE
+                    .fetch_sub(((old - npages) << PAGE_SHIFT) as u64, Ordering::Relaxed);
                 (*s).elem_size = (*s).bytes();
                 set_bounds(s);
             }

@@ -299,7 +299,12 @@ fn global_init() {
         return;
     }
     if INIT
-        .compare_exchange(INIT_NONE, INIT_RUNNING, Ordering::Acquire, Ordering::Acquire)
+        .compare_exchange(
+            INIT_NONE,
+            INIT_RUNNING,
+            Ordering::Acquire,
+            Ordering::Acquire,
+        )
         .is_ok()
     {
         let mut key: libc::pthread_key_t = 0;

@@ -162,7 +162,12 @@ pub(crate) fn start_background() {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         let mut tid: libc::pthread_t = core::mem::zeroed();
-        let rc = libc::pthread_create(&mut tid, core::ptr::null(), background, core::ptr::null_mut());
+        let rc = libc::pthread_create(
+            &mut tid,
+            core::ptr::null(),
+            background,
+            core::ptr::null_mut(),
+        );
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
         if rc == 0 {
             libc::pthread_detach(tid);

@@ -254,7 +254,10 @@ mod tests {
         for size in 1..=MAX_SMALL_SIZE {
             let c = size_to_class(size);
             assert!(CLASSES[c].size >= size, "size {size} -> class {c}");
-            assert!(CLASSES[c - 1].size < size, "size {size} -> class {c} not smallest");
+            assert!(
+                CLASSES[c - 1].size < size,
+                "size {size} -> class {c} not smallest"
+            );
         }
     }
 
@@ -265,7 +268,11 @@ mod tests {
             for size in (1..=MAX_SMALL_SIZE).step_by(7) {
                 if let Some(c) = class_for(size, align) {
                     assert!(CLASSES[c].size >= size);
-                    assert_eq!(CLASSES[c].size % align.max(8), 0, "size {size} align {align}");
+                    assert_eq!(
+                        CLASSES[c].size % align.max(8),
+                        0,
+                        "size {size} align {align}"
+                    );
                 }
             }
         }

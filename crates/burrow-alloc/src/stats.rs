@@ -22,8 +22,10 @@ pub(crate) static LARGE_MALLOCS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static LARGE_FREES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static LARGE_ALLOC_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static LARGE_FREE_BYTES: AtomicU64 = AtomicU64::new(0);
-pub(crate) static CLASS_MALLOCS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
-pub(crate) static CLASS_FREES: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
+pub(crate) static CLASS_MALLOCS: [AtomicU64; NUM_CLASSES] =
+    [const { AtomicU64::new(0) }; NUM_CLASSES];
+pub(crate) static CLASS_FREES: [AtomicU64; NUM_CLASSES] =
+    [const { AtomicU64::new(0) }; NUM_CLASSES];
 
 /// Counts for one size class (Go's `MemStats.BySize` entry).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
