@@ -100,7 +100,9 @@ mod poll_desc;
 mod poller;
 mod sys;
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom_tests;
+#[cfg(all(test, not(loom)))]
 mod tests;
 
 use std::os::fd::RawFd;

@@ -263,7 +263,7 @@ impl<W, B> Drop for PollerCore<W, B> {
         // Descriptors outlive the poller if the caller holds them; mark
         // them closing so a later `park` hands its waiter straight back
         // instead of stranding it where no event will ever come.
-        let table = self.table.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
         for (_, pd) in table.slab.iter() {
             // Waiters parked now would have been woken by no one; they are
             // dropped with the poller (the scheduler deregisters first).

@@ -115,6 +115,10 @@ pub(crate) mod kqueue;
         )
     ))
 ))]
+#[cfg_attr(
+    loom,
+    allow(dead_code, reason = "the socket suites do not run under loom")
+)]
 pub(crate) mod mio;
 
 /// The backend this build uses: mio when forced, else the native one.
