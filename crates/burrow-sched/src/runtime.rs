@@ -152,8 +152,8 @@ impl Runtime {
         let rt = self.shared;
         let goid = rt.next_goid(None);
         let (job, handle) = new_job(goid, rt.abort_on_panic, main);
-        let g =
-            G::allocate(rt.pool).unwrap_or_else(|e| panic!("cannot allocate a goroutine stack: {e}"));
+        let g = G::allocate(rt.pool)
+            .unwrap_or_else(|e| panic!("cannot allocate a goroutine stack: {e}"));
         g.g().goid.store(goid, Ordering::Relaxed);
         g.g().stack().set_owner(goid);
         // SAFETY: the G is new; we hold it.
