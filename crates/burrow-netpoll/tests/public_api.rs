@@ -11,6 +11,16 @@ use burrow_netpoll::{Direction, Error, Events, Interest, Park, Poller};
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// The tests assert on fd numbers (a just-closed one must stay closed), so
+/// they take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn pair() -> (UnixStream, UnixStream) {
     let (a, b) = UnixStream::pair().expect("socketpair");
     a.set_nonblocking(true).expect("nonblocking");
@@ -20,6 +30,7 @@ fn pair() -> (UnixStream, UnixStream) {
 
 #[test]
 fn event_loop_without_waiters() {
+    let _serial = serial();
     let poller: Poller = Poller::new().expect("poller");
     assert!(["epoll", "kqueue", "mio"].contains(&poller.backend()));
     let (mut a, mut b) = pair();
@@ -54,6 +65,7 @@ fn event_loop_without_waiters() {
 
 #[test]
 fn scheduler_style_waiters_and_cross_thread_wake() {
+    let _serial = serial();
     let poller: Arc<Poller<u64>> = Arc::new(Poller::new().expect("poller"));
     let (_a, mut b) = pair();
     let pd = poller
@@ -85,6 +97,7 @@ fn scheduler_style_waiters_and_cross_thread_wake() {
 
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
+    let _serial = serial();
     let poller: Poller = Poller::new().expect("poller");
     let err = poller.register(-5, Interest::BOTH).unwrap_err();
     assert!(matches!(err, Error::InvalidFd { fd: -5 }), "{err:?}");

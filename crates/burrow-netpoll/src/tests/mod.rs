@@ -19,6 +19,12 @@ use crate::event::{Event, Token};
 use crate::poller::{EventsCore, PollerCore};
 use crate::sys::Selector;
 
+/// Held by every case: the cases assert on fd numbers the kernel hands out
+/// (lowest free first) and two 10,000-socket cases would together pass the
+/// fd limit, so they must not run alongside each other. The suite takes
+/// about a second serially.
+pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Waiters in the suite are plain numbers.
 pub(crate) type Core<B> = PollerCore<usize, B>;
 pub(crate) type Buf<B> = EventsCore<usize, <B as Selector>::Events>;
@@ -150,6 +156,9 @@ macro_rules! cases {
     ($b:ty, $file:ident: $($name:ident),* $(,)?) => {$(
         #[test]
         fn $name() {
+            let _serial = super::SERIAL
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             super::$file::$name::<$b>()
         }
     )*};
