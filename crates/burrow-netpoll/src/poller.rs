@@ -20,7 +20,7 @@
 //! 3. A dispatches: key 3 holds generation 11, the event says 10: dropped.
 //!
 //! Go does the same with `fdseq` tagged into the pointer it stores in
-//! `epoll_data` (Go 1.21, `taggedPointerPack`). The generation is 32 bits;
+//! `epoll_data` (newer Go versions, `taggedPointerPack`). The generation is 32 bits;
 //! a stale event would have to wait in some poller's buffer across 2³²
 //! registrations to be confused.
 //!
