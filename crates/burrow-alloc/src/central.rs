@@ -29,7 +29,16 @@ use crate::span::{
 pub(crate) struct Central {
     partial: SpanList,
     full: SpanList,
+    /// Emptied spans kept on `partial` instead of going back to the heap
+    /// (at most [`MAX_PARKED`]); see *Parked spans*.
+    parked: usize,
 }
+
+/// Emptied spans an mcentral keeps. Classes with one or two objects per
+/// span would otherwise give every span back to the heap on each free and
+/// take a new one on the next allocation (measured: 8 KiB pairs went from
+/// 113 ns to the cost of a refill).
+const MAX_PARKED: usize = 1;
 
 /// Per-class mcentrals. Lock order: never nested with each other nor held
 /// while taking the heap lock.
@@ -37,6 +46,7 @@ pub(crate) static CENTRAL: [SpinLock<Central>; NUM_CLASSES] = [const {
     SpinLock::new(Central {
         partial: SpanList::new(),
         full: SpanList::new(),
+        parked: 0,
     })
 }; NUM_CLASSES];
 
@@ -181,6 +191,9 @@ pub(crate) fn adopt(class: usize, me: usize) -> Option<(*mut MSpan, *mut u8)> {
                 continue; // a push landed; look again
             }
             c.unlink(s);
+            if (*s).bump == (*s).base {
+                c.parked -= 1; // only parked spans sit here uncarved
+            }
             (*s).owner.store(me, Ordering::Relaxed);
             return Some((s, r_head(old)));
         }
@@ -263,8 +276,7 @@ unsafe fn move_to_partial(s: *mut MSpan) {
         let prev = (*s).remote.fetch_and(!R_MOVING, Ordering::AcqRel);
         if prev & R_RECLAIM != 0 {
             c.unlink(s);
-            drop(c);
-            heap::free_span(s);
+            park_or_free(c, s);
         }
     }
 }
@@ -274,6 +286,27 @@ unsafe fn reclaim(s: *mut MSpan) {
     unsafe {
         let mut c = CENTRAL[(*s).class as usize].lock();
         c.unlink(s);
+        park_or_free(c, s);
+    }
+}
+
+/// *Parked spans*: an emptied, unlinked span is reset to uncarved and kept
+/// on the partial list while fewer than [`MAX_PARKED`] are, else freed to
+/// the heap. No pusher can touch it: it has no live object.
+unsafe fn park_or_free(mut c: crate::lock::Guard<'_, Central>, s: *mut MSpan) {
+    // SAFETY: `s` is empty and unlinked; we hold the class lock.
+    unsafe {
+        if c.parked < MAX_PARKED {
+            c.parked += 1;
+            (*s).bump = (*s).base;
+            (*s).target.store(0, Ordering::Relaxed);
+            (*s).owner.store(0, Ordering::Relaxed);
+            // Release: pairs with the Acquire load in `adopt`.
+            (*s).remote.store(R_UNOWNED, Ordering::Release);
+            c.partial.push(s);
+            (*s).list = LIST_PARTIAL;
+            return;
+        }
         drop(c);
         heap::free_span(s);
     }

@@ -10,7 +10,7 @@
 //!   ns per block (wall time / blocks).
 //! - `alloc_sweep`: sizes 16 B … 1 MiB doubling, mean ns per pair.
 //! - `alloc_burst_rss_after`: allocate 512 MiB (mixed sizes), free it,
-//!   wait 1.5 s, RSS above the pre-burst RSS in MiB; `alloc_burst_rss_peak`
+//!   wait 2.5 s (decay 1 s + the scavenger's half-decay tick), RSS above the pre-burst RSS in MiB; `alloc_burst_rss_peak`
 //!   is the peak RSS during the burst.
 
 use std::alloc::{Layout, alloc, dealloc};
@@ -111,7 +111,10 @@ fn burst(mib: usize, wait: Duration) -> (f64, f64) {
     std::thread::sleep(wait);
     let after = rss_bytes();
     let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
-    (mb(peak.saturating_sub(before)), mb(after.saturating_sub(before)))
+    (
+        mb(peak.saturating_sub(before)),
+        mb(after.saturating_sub(before)),
+    )
 }
 
 /// Runs the suite for implementation `imp`.
@@ -130,18 +133,52 @@ pub fn run(imp: &str) {
         let n = args.pick(2_000_000, 100_000);
         let s = sample_n(args.samples(5), || larson_ns(n));
         let what = format!("2 producers -> 2 consumers, {n} blocks each, 16-512 B");
-        report("alloc_larson_xthread", &what, "ns/block", Better::Lower, imp, &s);
+        report(
+            "alloc_larson_xthread",
+            &what,
+            "ns/block",
+            Better::Lower,
+            imp,
+            &s,
+        );
     }
     if args.wants("alloc_sweep") {
         let n = args.pick(200_000, 10_000);
         let s = sample_n(args.samples(5), || sweep_ns(n));
-        report("alloc_sweep", "16 B .. 1 MiB doubling", "ns/pair", Better::Lower, imp, &s);
+        report(
+            "alloc_sweep",
+            "16 B .. 1 MiB doubling",
+            "ns/pair",
+            Better::Lower,
+            imp,
+            &s,
+        );
     }
     if args.wants("alloc_burst_rss") {
-        let (mib, wait) = args.pick((512, Duration::from_millis(1500)), (64, Duration::from_millis(1500)));
+        let (mib, wait) = args.pick(
+            (512, Duration::from_millis(2500)),
+            (64, Duration::from_millis(2500)),
+        );
         let (peak, after) = burst(mib, wait);
-        let what = format!("{mib} MiB burst (64 B .. 256 KiB), freed, {} ms later", wait.as_millis());
-        report("alloc_burst_rss_peak", &what, "MiB", Better::Lower, imp, &[peak]);
-        report("alloc_burst_rss_after", &what, "MiB", Better::Lower, imp, &[after]);
+        let what = format!(
+            "{mib} MiB burst (64 B .. 256 KiB), freed, {} ms later",
+            wait.as_millis()
+        );
+        report(
+            "alloc_burst_rss_peak",
+            &what,
+            "MiB",
+            Better::Lower,
+            imp,
+            &[peak],
+        );
+        report(
+            "alloc_burst_rss_after",
+            &what,
+            "MiB",
+            Better::Lower,
+            imp,
+            &[after],
+        );
     }
 }
