@@ -173,6 +173,28 @@ fn run_one(
         }
     };
     let stdout = child.stdout.take().expect("stdout was piped");
+    // A hung benchmark must not hang CI: a watchdog kills it past the limit.
+    let limit = if opts.quick {
+        Duration::from_secs(10 * 60)
+    } else {
+        Duration::from_secs(60 * 60)
+    };
+    let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let (child, done) = (child.clone(), done.clone());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + limit;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if std::time::Instant::now() > deadline {
+                    let _ = child.lock().map(|mut c| c.kill());
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            false
+        })
+    };
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         let _ = writeln!(log, "{line}");
         if let Some(json) = line.strip_prefix("BENCH ") {
@@ -184,16 +206,34 @@ fn run_one(
                     ));
                     results.records.push(r);
                 }
-                Err(e) => bar.println(format!("{bin}: bad BENCH line ({e}): {json}")),
+                Err(e) => {
+                    bar.println(format!("{bin}: bad BENCH line ({e}): {json}"));
+                    results
+                        .failures
+                        .push((bin.into(), format!("unparsable BENCH line ({e}): {json}")));
+                }
             }
         } else if let Some(json) = line.strip_prefix("SKIP ") {
             match serde_json::from_str::<Skip>(json) {
                 Ok(s) => results.skips.push(s),
-                Err(e) => bar.println(format!("{bin}: bad SKIP line ({e}): {json}")),
+                Err(e) => {
+                    bar.println(format!("{bin}: bad SKIP line ({e}): {json}"));
+                    results
+                        .failures
+                        .push((bin.into(), format!("unparsable SKIP line ({e}): {json}")));
+                }
             }
         }
     }
-    let status = child.wait();
+    let status = child.lock().expect("child lock").wait();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    if watchdog.join().unwrap_or(false) {
+        results.failures.push((
+            bin.into(),
+            format!("killed after {limit:?}: it did not finish"),
+        ));
+        return;
+    }
     if !matches!(status, Ok(s) if s.success()) {
         drop(log);
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();

@@ -116,7 +116,10 @@ fn main() {
 
     if args.wants("guarded_stacks") {
         let n = args.pick(100_000usize, 10_000);
-        let size = format!("{n} live stacks, top page touched");
+        let size = format!(
+            "{n} live stacks, top page touched, guards: {}",
+            burrow_stack::current_guard_mode().name()
+        );
         let maps = || std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count());
         let measure = |alloc: &mut dyn FnMut() -> Option<usize>| -> Option<(f64, usize)> {
             let before = (burrow_benches::rss_bytes(), maps());
@@ -186,7 +189,12 @@ fn main() {
             None => skip(
                 "guarded_stacks",
                 "mmap-per-stack",
-                "failed: vm.max_map_count (65530) allows ~32k guarded mmap stacks",
+                &format!(
+                    "failed: vm.max_map_count ({}) allows about half that many guarded mmap stacks",
+                    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+                        .unwrap_or_default()
+                        .trim()
+                ),
             ),
         }
     }

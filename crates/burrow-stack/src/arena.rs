@@ -35,6 +35,9 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use crate::StackError;
 
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("burrow-stack reserves 4 GiB arenas and needs a 64-bit target");
+
 /// Bytes reserved per arena (4 GiB): 1M stacks of 256 KiB need ~68 arenas,
 /// so `/proc/self/maps` stays short however many stacks exist.
 pub(crate) const ARENA_BYTES: usize = 4 << 30;
@@ -113,12 +116,13 @@ pub(crate) fn mode() -> GuardKind {
     let chosen = match forced.as_deref() {
         Some("mprotect") => GuardKind::Mprotect,
         Some("canary") => GuardKind::Canary,
-        Some("madvise") | Some("auto") | Some("") | None => GuardKind::Madvise,
+        Some("madvise") => GuardKind::Madvise,
+        Some("auto") | Some("") | None => probe_madvise_guards(),
         Some(other) => {
             eprintln!(
                 "burrow-stack: BURROW_STACK_GUARD={other:?} is not one of auto, madvise, mprotect, canary; using auto"
             );
-            GuardKind::Madvise
+            probe_madvise_guards()
         }
     };
     VMA_BUDGET.store(vma_budget(), Ordering::Relaxed);
@@ -126,6 +130,34 @@ pub(crate) fn mode() -> GuardKind {
     // copes with any value it may see.
     MODE.store(chosen as u8, Ordering::Relaxed);
     chosen
+}
+
+/// `Madvise` if this kernel installs guard markers (tried on a scratch
+/// mapping), else `Mprotect`.
+fn probe_madvise_guards() -> GuardKind {
+    let page = crate::page_size();
+    // SAFETY: a fresh anonymous mapping aliases nothing; checked below.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return GuardKind::Mprotect;
+    }
+    let ok = install_guard_markers(p as usize, page).is_ok();
+    // SAFETY: unmapping the scratch mapping made above, used by no one.
+    unsafe { libc::munmap(p, 2 * page) };
+    if ok {
+        GuardKind::Madvise
+    } else {
+        GuardKind::Mprotect
+    }
 }
 
 /// Moves the mode down to `to` (never up), logging once why.
@@ -139,6 +171,14 @@ fn degrade(to: GuardKind, why: &str) {
 /// How many VMAs mprotect guards may use: three quarters of
 /// `vm.max_map_count`, minus what the process already maps.
 fn vma_budget() -> usize {
+    // A test knob: pretend the budget is this small, so the canary fallback
+    // can be reached quickly on any box.
+    if let Some(b) = std::env::var("BURROW_STACK_VMA_BUDGET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return b;
+    }
     let max = std::fs::read_to_string("/proc/sys/vm/max_map_count")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
@@ -157,8 +197,7 @@ pub(crate) struct Arena {
     pub guard_size: usize,
     /// Number of slots.
     pub slots: usize,
-    /// Index of this arena in [`ARENAS`]; stack ids are
-    /// `index * slots_per_arena + slot`.
+    /// Index of this arena in [`ARENAS`] (the high half of stack ids).
     pub index: usize,
     /// Goroutine id owning each slot (0: none), for the overflow report.
     /// Written by the owner with `set_owner`, read by the signal handler.
@@ -245,14 +284,20 @@ impl Arena {
         let low = self.slot_start(i);
         let mut kind = mode();
         if kind == GuardKind::Madvise {
-            if install_guard_markers(low, self.guard_size) {
-                return self.set_kind(i, GuardKind::Madvise);
+            match install_guard_markers(low, self.guard_size) {
+                Ok(()) => return self.set_kind(i, GuardKind::Madvise),
+                // The kernel does not have guard markers: switch for good.
+                Err(libc::EINVAL | libc::ENOSYS | libc::EPERM) => {
+                    degrade(
+                        GuardKind::Mprotect,
+                        "kernel refused MADV_GUARD_INSTALL (needs Linux >= 6.13); using mprotect guards, which cost VMAs",
+                    );
+                    kind = mode();
+                }
+                // A transient failure (ENOMEM for page tables, …): guard
+                // this slot the next way down without changing the mode.
+                Err(_) => kind = GuardKind::Mprotect,
             }
-            degrade(
-                GuardKind::Mprotect,
-                "kernel refused MADV_GUARD_INSTALL (needs Linux >= 6.13); using mprotect guards, which cost VMAs",
-            );
-            kind = mode();
         }
         if kind == GuardKind::Mprotect {
             if take_vma_budget() && protect(low, self.guard_size) {
@@ -290,16 +335,35 @@ fn take_vma_budget() -> bool {
         .is_ok()
 }
 
+/// Installs guard markers, retrying interrupted calls; the errno on failure.
 #[cfg(target_os = "linux")]
-fn install_guard_markers(low: usize, len: usize) -> bool {
-    // SAFETY: [low, low+len) is a guard region of a slot in our own arena
-    // that no one uses; guard markers only make it fault on access.
-    unsafe { libc::madvise(low as *mut libc::c_void, len, MADV_GUARD_INSTALL) == 0 }
+fn install_guard_markers(low: usize, len: usize) -> Result<(), libc::c_int> {
+    loop {
+        // SAFETY: [low, low+len) is a guard region of a slot in our own
+        // arena (or our scratch probe mapping) that no one uses; guard
+        // markers only make it fault on access.
+        let rc = unsafe { libc::madvise(low as *mut libc::c_void, len, MADV_GUARD_INSTALL) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EINVAL);
+        if e != libc::EINTR && e != libc::EAGAIN {
+            return Err(e);
+        }
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn install_guard_markers(_low: usize, _len: usize) -> bool {
-    false
+fn install_guard_markers(_low: usize, _len: usize) -> Result<(), libc::c_int> {
+    Err(libc::EINVAL)
+}
+
+/// A stack id: arena index in the high 32 bits, slot in the low 32, so ids
+/// are unique across pools of different slot sizes.
+pub(crate) fn stack_id(arena: usize, slot: usize) -> u64 {
+    ((arena as u64) << 32) | slot as u64
 }
 
 fn protect(low: usize, len: usize) -> bool {
@@ -338,7 +402,7 @@ pub(crate) fn find_slot(addr: usize) -> Option<SlotHit> {
         let off = addr - a.slot_start(i);
         let kind = GuardKind::from_u8(a.kinds[i].load(Ordering::Relaxed));
         return Some(SlotHit {
-            id: (a.index * a.slots + i) as u64,
+            id: stack_id(a.index, i),
             owner: a.owners[i].load(Ordering::Relaxed),
             usable: a.slot_size - a.guard_size,
             in_guard: off < a.guard_size && kind != GuardKind::Canary,

@@ -171,16 +171,23 @@ impl Pool {
     /// A pool with `config`, after rounding its sizes to whole pages.
     pub fn new(mut config: StackConfig) -> Result<Pool, StackError> {
         let page = page_size();
-        config.usable_size = config.usable_size.div_ceil(page) * page;
-        config.guard_size = config.guard_size.max(1).div_ceil(page) * page;
+        let round = |x: usize| {
+            x.max(1)
+                .checked_next_multiple_of(page)
+                .ok_or(StackError::Config("stack or guard size overflows"))
+        };
+        config.usable_size = round(config.usable_size)?;
+        config.guard_size = round(config.guard_size)?;
         if config.usable_size < 4 * page {
             return Err(StackError::Config("usable_size must be at least 4 pages"));
         }
-        if config.usable_size + config.guard_size > arena::ARENA_BYTES / 4 {
-            return Err(StackError::Config(
+        config
+            .usable_size
+            .checked_add(config.guard_size)
+            .filter(|&slot| slot <= arena::ARENA_BYTES / 4)
+            .ok_or(StackError::Config(
                 "stack too large: at most 1 GiB including the guard",
-            ));
-        }
+            ))?;
         config.thread_cache = config.thread_cache.max(1);
         Ok(Pool {
             inner: PoolInner::new(config),
@@ -197,6 +204,12 @@ impl Pool {
 
     /// Hands out a stack, warm if one is free. Also makes sure this thread
     /// can report an overflow ([`install_overflow_handler`]).
+    ///
+    /// Check [`Stack::guard`]: in the degraded canary mode (no
+    /// `MADV_GUARD_INSTALL` and the `vm.max_map_count` budget spent) the
+    /// stack has no guard page, so an overflow deeper than the 16 KiB
+    /// cushion can write into a neighbouring stack before
+    /// [`Stack::check_overflow`] sees it. See *Guard modes*.
     pub fn alloc(&self) -> Result<Stack, StackError> {
         install_overflow_handler();
         let slot = self.inner.alloc()?;
@@ -243,7 +256,9 @@ impl std::fmt::Debug for Stack {
 }
 
 impl Stack {
-    /// Stable id of the slot (the same slot keeps its id across reuse).
+    /// Stable id of the slot, unique in the process: the arena's index in
+    /// the high 32 bits, the slot's index in the low 32. The same slot keeps
+    /// its id across reuse.
     pub fn id(&self) -> u64 {
         self.slot.id()
     }

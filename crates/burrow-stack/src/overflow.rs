@@ -102,10 +102,11 @@ thread_local! {
 }
 
 fn ensure_altstack() {
-    if ALT_READY.with(Cell::get) {
+    // `try_with`: during thread teardown the thread-locals may be gone; the
+    // thread then keeps whatever altstack it has.
+    if ALT_READY.try_with(|r| r.replace(true)).unwrap_or(true) {
         return;
     }
-    ALT_READY.with(|r| r.set(true));
     // SAFETY: querying the current altstack into a valid struct.
     let mut cur: libc::stack_t = unsafe { std::mem::zeroed() };
     // SAFETY: as above; a null new-stack pointer only queries.
@@ -142,12 +143,23 @@ fn ensure_altstack() {
         };
         libc::sigaltstack(&ss, std::ptr::null_mut());
     }
-    ALT_OWNED.with(|o| o.set(Some(AltStack { mem: mem as usize })));
+    let mut owned = Some(AltStack { mem: mem as usize });
+    let _ = ALT_OWNED.try_with(|o| o.set(owned.take()));
+    if let Some(a) = owned {
+        // Teardown (thread-locals gone): keep the altstack installed and
+        // mapped, leaked, rather than unmap memory a signal may land on.
+        std::mem::forget(a);
+    }
 }
 
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    // si_code <= 0: sent by kill/raise, si_addr is not a fault address.
+    if code <= 0 {
+        chain(sig, info, ctx);
+        return;
+    }
     if let Some(hit) = find_slot(addr) {
         if hit.in_guard {
             report_overflow(hit.owner, hit.id, hit.usable, addr, "guard page hit");
@@ -170,10 +182,15 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     if prev == libc::SIG_DFL || prev == libc::SIG_IGN {
         // SAFETY: restoring the default disposition with a zeroed struct
         // (SIG_DFL == 0); returning then re-executes the faulting access.
+        // A signal sent with kill (si_code <= 0) would not recur, so it is
+        // raised again: pending until we return, then default-handled.
         unsafe {
             let mut dfl: libc::sigaction = std::mem::zeroed();
             dfl.sa_sigaction = libc::SIG_DFL;
             libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            if (*info).si_code <= 0 {
+                libc::raise(sig);
+            }
         }
         return;
     }

@@ -63,9 +63,9 @@ impl Slot {
         self.limit() + self.arena.guard_size
     }
 
-    /// Stable id: `arena index * slots per arena + slot index`.
+    /// Stable id: see `Stack::id`.
     pub(crate) fn id(&self) -> u64 {
-        (self.arena.index * self.arena.slots + self.index as usize) as u64
+        crate::arena::stack_id(self.arena.index, self.index as usize)
     }
 
     /// Whether the canary of an unguarded slot is intact (always true for
@@ -315,7 +315,9 @@ impl PoolInner {
         let mut g = self.lock();
         loop {
             let now = Instant::now();
-            let due = |q: &VecDeque<(Slot, Instant)>| q.front().map(|&(_, t)| t + decay);
+            // `checked_add`: a decay too large to add means "never".
+            let due =
+                |q: &VecDeque<(Slot, Instant)>| q.front().and_then(|&(_, t)| t.checked_add(decay));
             let next = match (due(&g.warm), due(&g.tepid)) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -334,7 +336,10 @@ impl PoolInner {
                 continue;
             }
             let take = |q: &mut VecDeque<(Slot, Instant)>| {
-                let n = q.iter().take_while(|&&(_, t)| t + decay <= now).count();
+                let n = q
+                    .iter()
+                    .take_while(|&&(_, t)| t.checked_add(decay).is_some_and(|d| d <= now))
+                    .count();
                 q.drain(..n).map(|(s, _)| s).collect::<Vec<_>>()
             };
             let to_tepid = take(&mut g.warm);
