@@ -114,8 +114,8 @@ fn mprotect_budget_degrades_to_canary_without_failing() {
         assert_eq!(st.guarded_mprotect, 10_000, "{st:?}");
         assert_eq!(st.canary, 5_000, "{st:?}");
         assert!(
-            maps_lines() < max,
-            "maps {} >= max_map_count {max}",
+            maps_lines() < 25_000,
+            "maps {} exceed the 20,000-VMA budget",
             maps_lines()
         );
         drop(stacks);
