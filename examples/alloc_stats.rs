@@ -2,7 +2,7 @@
 //! prints Go-style memory statistics before the workload, after it is freed,
 //! and after the scavenger has returned the idle pages (decay 200 ms here).
 //!
-//! Run: `cargo run --release -p burrow-alloc --example alloc_stats`
+//! Run: `cargo run --release --example alloc_stats`
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
