@@ -8,21 +8,8 @@ use std::time::{Duration, Instant};
 
 use burrow_stack::{Pool, StackConfig};
 
-/// Anonymous resident memory (`RssAnon`): what stacks cost, without the
-/// file-backed pages of this binary that fault in as the test runs.
-fn rss_bytes() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: u64 = s
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .unwrap();
-    kb * 1024
-}
+mod common;
+use common::rss_bytes;
 
 /// Allocates `n` stacks on a fresh thread, touches `depth` bytes of each,
 /// and frees them; the thread exits so its cache goes to the global pool.
