@@ -34,6 +34,7 @@ fn main() {
                 let tx = tx.clone();
                 let release = release.clone();
                 burrow::go(move || {
+                    // Acquire: pairs with the Release store that lets everyone go.
                     if !release.load(Ordering::Acquire) {
                         tx.send(burrow::Ready::for_current()).expect("main listens");
                         burrow::park(burrow::WaitReason::Other);
@@ -51,6 +52,7 @@ fn main() {
         }
         let spawned = t.elapsed();
         let peak = peak_rss_bytes();
+        // Release: pairs with the goroutines\' Acquire load of the flag.
         release.store(true, Ordering::Release);
         for r in readies {
             r.ready();

@@ -190,7 +190,6 @@ pub fn run_go(bench: &str, file: &str, args: &[String]) -> bool {
         .arg("-o")
         .arg(&bin)
         .arg(go_dir().join(file))
-        .env("GOFLAGS", "-mod=mod")
         .env("GO111MODULE", "off")
         .status();
     if !matches!(built, Ok(s) if s.success()) {

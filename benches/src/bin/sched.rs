@@ -370,6 +370,7 @@ fn child_parked(imp: &str, n: usize) {
                 .map(|_| {
                     let (tx, release) = (tx.clone(), release.clone());
                     go(move || {
+                        // Acquire: pairs with the Release store that lets everyone go.
                         if !release.load(Ordering::Acquire) {
                             tx.send(Ready::for_current()).unwrap();
                             park(WaitReason::Other);
@@ -385,6 +386,7 @@ fn child_parked(imp: &str, n: usize) {
                 }
             }
             let per = rss_bytes().saturating_sub(before) as f64 / n as f64;
+            // Release: pairs with the goroutines\' Acquire load of the flag.
             release.store(true, Ordering::Release);
             readies.into_iter().for_each(|r| {
                 r.ready();

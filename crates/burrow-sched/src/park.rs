@@ -217,6 +217,8 @@ impl Ready {
 pub fn park(reason: WaitReason) {
     match m::current_g() {
         Some((_, g)) => {
+            // Acquire: pairs with the readier's Release CAS to NOTIFIED in
+            // `Ready::ready`, so what it published before firing is visible.
             let w = g.g().park.load(Ordering::Acquire);
             match w & STATE_MASK {
                 NOTIFIED => {
@@ -308,7 +310,8 @@ impl ThreadParker {
             )
             .is_err()
         {
-            // Notified meanwhile.
+            // Notified meanwhile. Acquire: pairs with the readier's Release
+            // CAS to NOTIFIED in `ready`.
             let w = self.word.load(Ordering::Acquire);
             self.word.store(w & !STATE_MASK, Ordering::Relaxed);
             return;
@@ -321,6 +324,8 @@ impl ThreadParker {
 
     fn ready(&self, generation: u64) -> bool {
         loop {
+            // Acquire: pairs with the parker's Release CAS to PARKED; the CAS
+            // below re-checks, so this load only picks the transition.
             let w = self.word.load(Ordering::Acquire);
             if w & !STATE_MASK != generation {
                 return false;

@@ -231,6 +231,8 @@ impl<T> Runq<T> {
             let n = n - n / 2;
             if n == 0 {
                 if steal_next {
+                    // Acquire: pairs with the owner's AcqRel swap in `push`
+                    // that published the G.
                     let next = self.runnext.load(Ordering::Acquire);
                     if next.is_null() {
                         return 0;
