@@ -92,6 +92,9 @@ mod park;
 mod runq;
 mod runtime;
 mod sched;
+// Used by channels, sleep and sync (issue 5); see its contract.
+#[allow(dead_code)]
+mod timer;
 
 #[cfg(all(test, loom))]
 mod loom_runq;
