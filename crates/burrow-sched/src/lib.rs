@@ -28,6 +28,9 @@
 //!   goroutine to sleep; [`Ready::ready`] wakes it exactly once from any
 //!   thread, into the readier's `runnext`. Channels, timers and the poller
 //!   build on it. On a plain thread the same calls park the thread.
+//! - **sync** (`sync/`): Go's `Mutex` (with starvation mode), `RWMutex`,
+//!   `WaitGroup`, `Once`, `Cond` and a weighted `Semaphore`, parking on
+//!   park/ready, so goroutines and plain threads can share them.
 //!
 //! # What differs from Go, and why
 //!
@@ -92,6 +95,7 @@ mod park;
 mod runq;
 mod runtime;
 mod sched;
+pub mod sync;
 // Used by channels, sleep and sync (issue 5); see its contract.
 #[allow(dead_code)]
 mod timer;

@@ -81,6 +81,12 @@ pub enum WaitReason {
     SyncCond,
     /// Waiting on a wait group.
     WaitGroup,
+    /// Read-locking an `RwLock` while a writer holds or waits for it.
+    SyncRWMutexRLock,
+    /// Write-locking an `RwLock` while readers are inside.
+    SyncRWMutexLock,
+    /// Acquiring a weighted semaphore.
+    Semacquire,
 }
 
 impl WaitReason {
@@ -97,6 +103,9 @@ impl WaitReason {
             WaitReason::SyncMutex => "sync.Mutex.Lock",
             WaitReason::SyncCond => "sync.Cond.Wait",
             WaitReason::WaitGroup => "sync.WaitGroup.Wait",
+            WaitReason::SyncRWMutexRLock => "sync.RWMutex.RLock",
+            WaitReason::SyncRWMutexLock => "sync.RWMutex.Lock",
+            WaitReason::Semacquire => "semacquire",
         }
     }
 }
