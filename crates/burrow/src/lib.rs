@@ -52,6 +52,9 @@
 //! leaked rather than freed (see [`Runtime::run`]).
 
 pub use burrow_macros::main;
+/// Goroutine synchronisation: Go's `Mutex`, `RWMutex`, `WaitGroup`,
+/// `Once`, `Cond` and a weighted `Semaphore` (see `docs/sync.md`).
+pub use burrow_sched::sync;
 pub use burrow_sched::{
     BuildError, Builder, JoinHandle, LocalKey, MAXPROCS_ENV, Panic, Ready, Runtime, WaitReason,
     consts, current_id, go, goroutine_local, maxprocs, num_goroutine, park, yield_now,
