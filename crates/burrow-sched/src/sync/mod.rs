@@ -30,7 +30,8 @@
 //! Go's `sync.Mutex`, line for line ([`Mutex`]): one state word
 //! `LOCKED | WOKEN | STARVING | waiters << 3`. In *normal mode* a locker
 //! that finds it held spins up to 4 × 30 pauses (only with more than one
-//! CPU and P), then queues FIFO; a woken waiter competes with new
+//! CPU, another P busy and nothing in its own run queue), then queues
+//! FIFO; a woken waiter competes with new
 //! arrivals, which usually win (they are already on a CPU): this gives
 //! the throughput. A waiter that has waited more than 1 ms switches the
 //! mutex to *starvation mode*: `unlock` then hands ownership straight to
@@ -96,9 +97,6 @@
 //! - The queue lock is a `std::sync::Mutex` held for a few instructions
 //!   (never across a park, never around user code); Go's is a runtime
 //!   futex lock. It may briefly block an M, as Go's does.
-//! - Spinning checks CPU and P counts but not Go's "an idle P exists and
-//!   my local run queue is empty", which our scheduler does not expose
-//!   cheaply.
 //! - Each park allocates a small `Arc<Waiter>` (Go's `sudog`s are
 //!   cached per P); parks are already microseconds, so this is noise.
 //! - Guards may be sent across threads and goroutines (Go lets any

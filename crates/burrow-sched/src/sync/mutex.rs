@@ -40,9 +40,11 @@ pub fn starvation_entries() -> u64 {
     STARVATION_ENTRIES.load(Ordering::Relaxed)
 }
 
-/// Whether spinning can pay off: more than one CPU and, inside a runtime,
-/// more than one P (Go's `sync_runtime_canSpin`, minus its idle-P and
-/// local-queue checks, which our scheduler does not expose cheaply).
+/// Whether spinning can pay off (Go's `sync_runtime_canSpin`): few
+/// iterations so far, more than one CPU, and, inside a runtime, another P
+/// running (`maxprocs > npidle + nmspinning + 1`: someone may be about to
+/// unlock) and nothing waiting in our own P's run queue (spinning would
+/// delay it; parking lets it run).
 fn can_spin(iter: u32) -> bool {
     static NCPU: AtomicUsize = AtomicUsize::new(0);
     if iter >= ACTIVE_SPIN {
@@ -56,8 +58,15 @@ fn can_spin(iter: u32) -> bool {
     if n <= 1 {
         return false;
     }
-    let procs = crate::runtime::maxprocs();
-    procs != 1
+    crate::m::with_m(|m| {
+        let Some(m) = m else {
+            return true; // a plain thread: spin as on any multicore
+        };
+        let rt = m.rt;
+        // Relaxed: a heuristic; stale counts only cost a spin or a park.
+        let busy_elsewhere = rt.maxprocs > rt.npidle() + rt.nmspinning.load(Ordering::Relaxed) + 1;
+        busy_elsewhere && m.p.get().is_none_or(|p| rt.ps[p].runq.is_empty())
+    })
 }
 
 fn do_spin() {
