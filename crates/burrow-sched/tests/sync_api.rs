@@ -216,6 +216,34 @@ fn waitgroup_waits_for_all() {
     });
 }
 
+/// The guard form: a goroutine that panics still counts itself done.
+#[test]
+fn waitgroup_guard_is_done_even_on_panic() {
+    bounded(20, "waitgroup guard", || {
+        rt(2).run(|| {
+            let wg = Arc::new(WaitGroup::new());
+            let hs: Vec<_> = (0..10)
+                .map(|i| {
+                    let done = wg.add_guard();
+                    go(move || {
+                        let _done = done;
+                        yield_now();
+                        assert!(i % 3 != 0, "goroutine {i} panics on purpose");
+                    })
+                })
+                .collect();
+            wg.wait();
+            let failed = hs
+                .into_iter()
+                .map(|h| h.join())
+                .filter(Result::is_err)
+                .count();
+            assert_eq!(failed, 4, "goroutines 0, 3, 6, 9 panicked");
+            assert_eq!(wg.count(), 0);
+        })
+    });
+}
+
 #[test]
 #[should_panic(expected = "negative WaitGroup counter")]
 fn waitgroup_negative_counter_panics() {

@@ -127,4 +127,4 @@ pub use mutex::{Mutex, MutexGuard, starvation_entries};
 pub use once::Once;
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{Semaphore, SemaphorePermit};
-pub use waitgroup::WaitGroup;
+pub use waitgroup::{WaitGroup, WaitGroupGuard};

@@ -2,6 +2,7 @@
 //! and waiter count) and a semaphore. See *WaitGroup* in `sync/mod.rs`.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::sema::Sema;
@@ -121,6 +122,29 @@ impl WaitGroup {
         }
     }
 
+    /// Adds one to the counter and returns a guard that calls
+    /// [`WaitGroup::done`] when dropped (also while unwinding, so a
+    /// panicking goroutine cannot leave `wait` hanging). The guard owns an
+    /// `Arc`, so it can move into the goroutine it counts:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use burrow_sched::{go, sync::WaitGroup};
+    /// let rt = burrow_sched::Runtime::builder().maxprocs(2).build().unwrap();
+    /// rt.run(|| {
+    ///     let wg = Arc::new(WaitGroup::new());
+    ///     for _ in 0..4 {
+    ///         let done = wg.add_guard();
+    ///         go(move || drop(done));
+    ///     }
+    ///     wg.wait();
+    /// });
+    /// ```
+    pub fn add_guard(self: &Arc<Self>) -> WaitGroupGuard {
+        self.add(1);
+        WaitGroupGuard(self.clone())
+    }
+
     /// The current counter (a racy snapshot, for diagnostics).
     pub fn count(&self) -> i32 {
         (self.state.load(Ordering::Relaxed) >> COUNTER_SHIFT) as i32
@@ -138,5 +162,22 @@ impl fmt::Debug for WaitGroup {
         f.debug_struct("WaitGroup")
             .field("count", &self.count())
             .finish_non_exhaustive()
+    }
+}
+
+/// One unit of a [`WaitGroup`]'s counter, from [`WaitGroup::add_guard`];
+/// dropping it calls `done`.
+#[must_use = "dropping the guard calls done() at once"]
+pub struct WaitGroupGuard(Arc<WaitGroup>);
+
+impl Drop for WaitGroupGuard {
+    fn drop(&mut self) {
+        self.0.done();
+    }
+}
+
+impl fmt::Debug for WaitGroupGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WaitGroupGuard").field(&*self.0).finish()
     }
 }
