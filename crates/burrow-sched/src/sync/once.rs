@@ -40,6 +40,7 @@ impl Once {
 
     /// Runs `f` if no call to `call_once` has completed; otherwise returns
     /// at once. Concurrent callers park until the running `f` returns.
+    /// As in Go, `f` calling `call_once` on the same `Once` deadlocks.
     pub fn call_once<F: FnOnce()>(&self, f: F) {
         // Acquire: pairs with the Release store in `call_once_slow`, so
         // the initialiser's writes are visible.

@@ -132,6 +132,7 @@ impl Sema {
             // SeqCst: see `try_acquire`.
             self.nwait.fetch_add(1, Ordering::SeqCst);
             if self.try_acquire() {
+                // SeqCst: see `try_acquire`.
                 self.nwait.fetch_sub(1, Ordering::SeqCst);
                 return;
             }
@@ -168,6 +169,8 @@ impl Sema {
             return;
         }
         let mut q = lock(&self.queue);
+        // SeqCst: see `try_acquire` (under the lock, `nwait` equals the
+        // queue length; this re-check is Go's).
         if self.nwait.load(Ordering::SeqCst) == 0 {
             return; // someone else took the unit and the waiter
         }
@@ -176,6 +179,7 @@ impl Sema {
             // the count under the lock we hold and will take the unit.
             return;
         };
+        // SeqCst: see `try_acquire`.
         self.nwait.fetch_sub(1, Ordering::SeqCst);
         drop(q);
         let ready = w.claim().expect("a queued waiter has an unfired handle");
