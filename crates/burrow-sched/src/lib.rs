@@ -57,6 +57,9 @@
 //! > borrow of a thread-local or a thread-affine value (a `std::sync`
 //! > `MutexGuard`, an `Rc` shared with a thread-local).**
 //!
+//! [`go`] counts as a yield here: it yields when its P's run queue is long
+//! (spawner back-pressure, see `SPAWN_YIELD_QUEUE` in `runtime.rs`).
+//!
 //! [`go`] stays a safe function taking `Send + 'static` closures, as in
 //! every practical stackful runtime; the contract is the price, stated
 //! here, in `docs/scheduler.md` and as an Architecture Invariant. Use

@@ -173,10 +173,40 @@ impl Runtime {
     }
 }
 
+/// Local run-queue length (ring plus `runnext`) at which [`go`] yields
+/// after queuing its child: spawner back-pressure.
+///
+/// A goroutine spawning in a loop outruns the Ps that run its children
+/// (queuing a G costs a few hundred ns; running one costs at least a
+/// switch). Go lets the queue overflow into the global queue and the live
+/// set grow: its Gs are cheap (2 KiB stacks, kept by the GC until the next
+/// cycle). Ours are not: past the G free list every spawn took a fresh G on
+/// a cold stack (page faults) and every exit destroyed one (`madvise`), so
+/// 1M spawn+join cost ~2 µs per goroutine and 32 KiB-deep ones ~30 µs.
+/// Yielding puts the spawner at the tail of its queue, behind its children:
+/// they run (here or on a P that steals them), their Gs return to the free
+/// list with their stacks warm and in cache, and the spawner resumes when
+/// the queue has drained. The live set stays near this bound; the cost is
+/// one yield per this many spawns. Measured (docs/scheduler.md): 8 to 128
+/// all keep the live set small; 32 was best for shallow spawn+join, 8-32
+/// for deep stacks (smaller live set, stacks stay in cache).
+///
+/// Rejected: running the child at once (work-first, the parent in
+/// `runnext`): the queue never fills, so other Ps have nothing to steal
+/// but the parent, and spawning loses its parallelism.
+pub(crate) const SPAWN_YIELD_QUEUE: usize = 32;
+
 /// Starts a goroutine running `f` and returns a handle to join it (Go's
 /// `go` statement; see also the facade's `go!`). The new goroutine goes to
 /// this P's `runnext`: it runs as soon as the caller yields or parks, and
 /// an idle P is woken to take the caller's other work.
+///
+/// `go` itself yields when this P's run queue holds 32 or more goroutines
+/// (back-pressure, so that a spawning loop does not keep hundreds of
+/// thousands of goroutines alive at once): like `yield_now`, it may then
+/// resume on another M, so the thread-local contract of the crate docs
+/// applies to it as to any yield. A goroutine that spawns fewer than that
+/// before parking never yields here.
 ///
 /// # Panics
 ///
@@ -214,6 +244,10 @@ where
     // SAFETY: as above, we own `p`.
     unsafe { rt.runqput(p, g, true) };
     rt.wakep();
+    if p.runq.len() >= SPAWN_YIELD_QUEUE {
+        // Back-pressure: see `SPAWN_YIELD_QUEUE`.
+        switch_to_scheduler(Switch::Yield);
+    }
     handle
 }
 
