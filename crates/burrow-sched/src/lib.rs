@@ -37,6 +37,11 @@
 //! - No preemption yet: a goroutine that never yields, parks or spawns
 //!   keeps its M. Because of that, every schedule advances the 61-tick
 //!   counter (Go skips it for `runnext`, relying on preemption).
+//! - [`go`] yields when its P's queue holds 8 or more Gs (spawner
+//!   back-pressure; Go's `newproc` never yields). A spawning loop would
+//!   otherwise keep hundreds of thousands of Gs alive, each on a cold stack
+//!   (page faults on spawn, `madvise` on exit); with it, a loop keeps ~8
+//!   Gs per P alive and reuses their warm stacks. See `SPAWN_YIELD_QUEUE`.
 //! - `yield_now` puts the goroutine at the tail of its local queue (Go's
 //!   `Gosched` uses the global queue): no lock, and the 1-in-61 rule still
 //!   serves the global queue.
