@@ -40,6 +40,11 @@
 //! - No preemption yet: a goroutine that never yields, parks or spawns
 //!   keeps its M. Because of that, every schedule advances the 61-tick
 //!   counter (Go skips it for `runnext`, relying on preemption).
+//! - [`go`] yields when its P's queue holds 8 or more Gs (spawner
+//!   back-pressure; Go's `newproc` never yields). A spawning loop would
+//!   otherwise keep hundreds of thousands of Gs alive, each on a cold stack
+//!   (page faults on spawn, `madvise` on exit); with it, a loop keeps ~8
+//!   Gs per P alive and reuses their warm stacks. See `SPAWN_YIELD_QUEUE`.
 //! - `yield_now` puts the goroutine at the tail of its local queue (Go's
 //!   `Gosched` uses the global queue): no lock, and the 1-in-61 rule still
 //!   serves the global queue.
@@ -59,6 +64,9 @@
 //! > **Never park (yield, join, channel operation, I/O) while holding a
 //! > borrow of a thread-local or a thread-affine value (a `std::sync`
 //! > `MutexGuard`, an `Rc` shared with a thread-local).**
+//!
+//! [`go`] counts as a yield here: it yields when its P's run queue is long
+//! (spawner back-pressure, see `SPAWN_YIELD_QUEUE` in `runtime.rs`).
 //!
 //! [`go`] stays a safe function taking `Send + 'static` closures, as in
 //! every practical stackful runtime; the contract is the price, stated

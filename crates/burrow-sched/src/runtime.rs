@@ -173,10 +173,45 @@ impl Runtime {
     }
 }
 
+/// Local run-queue length (ring plus `runnext`) at which [`go`] yields
+/// after queuing its child: spawner back-pressure.
+///
+/// A goroutine spawning in a loop outruns the Ps that run its children
+/// (queuing a G costs a few hundred ns; running one costs at least a
+/// switch). Go lets the queue overflow into the global queue and the live
+/// set grow: its Gs are cheap (2 KiB stacks, kept by the GC until the next
+/// cycle). Ours are not: past the G free list every spawn took a fresh G on
+/// a cold stack (page faults) and every exit destroyed one (`madvise`), so
+/// 1M spawn+join cost ~2 µs per goroutine and 32 KiB-deep ones ~30 µs.
+/// Yielding puts the spawner at the tail of its queue, behind its children:
+/// they run (here or on a P that steals them), their Gs return to the free
+/// list with their stacks warm and in cache, and the spawner resumes when
+/// the queue has drained. The live set stays near this bound; the cost is
+/// one yield per this many spawns.
+///
+/// Measured (docs/scheduler.md), in CPU time per goroutine on the 2-core
+/// box: 8 to 32 all keep the live set small and the stacks warm; 128
+/// makes 32 KiB-deep goroutines ~1.8× dearer (the stacks in flight no
+/// longer fit in L2: 8 × 33 KiB does). 8 costs shallow spawn+join ~20 %
+/// more CPU than 16 (smaller steals, more idle-M wake-ups) and saves deep
+/// ones ~17 %; the deep target is the tight one, so 8.
+///
+/// Rejected: running the child at once (work-first, the parent in
+/// `runnext`): the queue never fills, so other Ps have nothing to steal
+/// but the parent, and spawning loses its parallelism.
+pub(crate) const SPAWN_YIELD_QUEUE: usize = 8;
+
 /// Starts a goroutine running `f` and returns a handle to join it (Go's
 /// `go` statement; see also the facade's `go!`). The new goroutine goes to
 /// this P's `runnext`: it runs as soon as the caller yields or parks, and
 /// an idle P is woken to take the caller's other work.
+///
+/// `go` itself yields when this P's run queue holds 8 or more goroutines
+/// (back-pressure, so that a spawning loop does not keep hundreds of
+/// thousands of goroutines alive at once): like `yield_now`, it may then
+/// resume on another M, so the thread-local contract of the crate docs
+/// applies to it as to any yield. A goroutine that spawns fewer than that
+/// before parking never yields here.
 ///
 /// # Panics
 ///
@@ -189,12 +224,16 @@ where
     T: Send + 'static,
 {
     let site = Location::caller();
-    let (rt, pid) = with_m(|m| {
+    // `on_g`: called by a goroutine, not by the M's scheduler context
+    // (runtime code holding a P, such as a timer firing, may spawn too,
+    // but cannot yield).
+    let (rt, pid, on_g) = with_m(|m| {
         let m = m.expect("burrow_sched::go called outside a burrow runtime");
         (
             m.rt,
             m.p.get()
                 .expect("burrow_sched::go called outside a goroutine"),
+            m.curg.get().is_some(),
         )
     });
     let p = &rt.ps[pid];
@@ -214,6 +253,10 @@ where
     // SAFETY: as above, we own `p`.
     unsafe { rt.runqput(p, g, true) };
     rt.wakep();
+    if on_g && p.runq.len() >= SPAWN_YIELD_QUEUE {
+        // Back-pressure: see `SPAWN_YIELD_QUEUE`.
+        switch_to_scheduler(Switch::Yield);
+    }
     handle
 }
 

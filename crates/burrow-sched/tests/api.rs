@@ -5,6 +5,8 @@ mod common;
 use common::{bounded, rt};
 
 use burrow_sched::{Runtime, current_id, go, num_goroutine, yield_now};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[test]
 fn run_returns_main_result() {
@@ -101,8 +103,23 @@ fn handles_joined_after_run_returned_are_abandoned_or_done() {
 fn num_goroutine_counts_live_goroutines() {
     let (during, after) = bounded(20, "num_goroutine", || {
         rt(1).run(|| {
-            let hs: Vec<_> = (0..10).map(|_| go(yield_now)).collect();
+            // The children stay alive until released: `go` may yield to
+            // them (spawner back-pressure), so they must not finish early.
+            let release = Arc::new(AtomicBool::new(false));
+            let hs: Vec<_> = (0..10)
+                .map(|_| {
+                    let release = release.clone();
+                    go(move || {
+                        // Acquire: pairs with the Release store below.
+                        while !release.load(Ordering::Acquire) {
+                            yield_now();
+                        }
+                    })
+                })
+                .collect();
             let during = num_goroutine();
+            // Release: pairs with the children's Acquire loads.
+            release.store(true, Ordering::Release);
             for h in hs {
                 h.join().unwrap();
             }

@@ -26,8 +26,9 @@
 //! # Thread-locals: the contract
 //!
 //! A goroutine may resume on a different OS thread after any point where
-//! it can switch: `yield_now`, `join`, `park`, and every channel, lock and
-//! I/O operation built on them. So:
+//! it can switch: `yield_now`, `join`, `park`, `go` (which yields when its
+//! run queue is long, to keep a spawning loop from outrunning the
+//! scheduler), and every channel, lock and I/O operation built on them. So:
 //!
 //! > **Never park while holding a borrow of a `thread_local!` value or a
 //! > thread-affine value (a `std::sync::MutexGuard`, an `Rc` shared with a
