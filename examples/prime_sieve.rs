@@ -55,7 +55,13 @@ fn main() {
     });
     let el = t.elapsed();
     assert_eq!(&primes[..5], &[2, 3, 5, 7, 11]);
-    let tail: Vec<String> = primes.iter().rev().take(5).rev().map(u64::to_string).collect();
+    let tail: Vec<String> = primes
+        .iter()
+        .rev()
+        .take(5)
+        .rev()
+        .map(u64::to_string)
+        .collect();
     println!(
         "prime_sieve: first {n} primes (.., {}) in {:.1} ms, {} filter goroutines, maxprocs {procs}",
         tail.join(", "),

@@ -169,7 +169,11 @@ fn bench_pingpong(args: &Args) {
         "crossbeam-channel",
         &sample_n(s, || pingpong_crossbeam(n)),
     );
-    run_go(name, "chan.go", &[name.into(), n.to_string(), s.to_string()]);
+    run_go(
+        name,
+        "chan.go",
+        &[name.into(), n.to_string(), s.to_string()],
+    );
 }
 
 /// Messages per second for `p` producers and `c` consumers over one
@@ -250,7 +254,8 @@ fn throughput_may(n: usize) -> f64 {
     // SAFETY: no thread-locals are used.
     let cons = unsafe { may::coroutine::spawn(move || rx.iter().fold(0u64, u64::wrapping_add)) };
     // SAFETY: as above.
-    let prod = unsafe { may::coroutine::spawn(move || (0..n as u64).for_each(|i| tx.send(i).unwrap())) };
+    let prod =
+        unsafe { may::coroutine::spawn(move || (0..n as u64).for_each(|i| tx.send(i).unwrap())) };
     prod.join().unwrap();
     cons.join().unwrap();
     n as f64 / t.elapsed().as_secs_f64()

@@ -9,7 +9,7 @@ use common::{bounded, rt};
 use std::time::{Duration, Instant};
 
 use burrow_sched::{
-    RecvTimeoutError, Receiver, SendTimeoutError, Sender, Ticker, Timer, after, chan, go, select,
+    Receiver, RecvTimeoutError, SendTimeoutError, Sender, Ticker, Timer, after, chan, go, select,
     tick,
 };
 
@@ -269,7 +269,11 @@ fn timer_stop_reset_and_ticker() {
     tk.stop();
     // At most one tick in flight may still land; then nothing.
     let _ = tk.receiver().recv_timeout(Duration::from_millis(20));
-    assert!(tk.receiver().recv_timeout(Duration::from_millis(30)).is_err());
+    assert!(
+        tk.receiver()
+            .recv_timeout(Duration::from_millis(30))
+            .is_err()
+    );
 
     let rx = tick(Duration::from_millis(1));
     let a = rx.recv().unwrap();

@@ -54,7 +54,11 @@ fn close_wakes_every_sender_and_receiver() {
                 let mut all: Vec<usize> = returned.into_iter().chain(buffered).collect();
                 all.sort_unstable();
                 all.dedup();
-                assert_eq!(all.len(), n, "each value either delivered to the buffer or returned");
+                assert_eq!(
+                    all.len(),
+                    n,
+                    "each value either delivered to the buffer or returned"
+                );
                 drop(rx);
             }
         })

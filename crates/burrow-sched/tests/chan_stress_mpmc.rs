@@ -38,7 +38,11 @@ fn mpmc(cap: usize, producers: usize, consumers: usize, per: usize) {
             all
         })
     });
-    assert_eq!(got.len(), producers * per, "a message was lost or duplicated");
+    assert_eq!(
+        got.len(),
+        producers * per,
+        "a message was lost or duplicated"
+    );
     assert!(
         got.iter().enumerate().all(|(i, &v)| i == v),
         "a message was lost or duplicated"

@@ -53,7 +53,10 @@ fn run(cap: usize) {
                             None => {
                                 // A closed channel stays ready; count each
                                 // consumer's view once by draining the rest.
-                                open = [&a, &b, &c].iter().filter(|r| !r.is_closed() || !r.is_empty()).count();
+                                open = [&a, &b, &c]
+                                    .iter()
+                                    .filter(|r| !r.is_closed() || !r.is_empty())
+                                    .count();
                             }
                         }
                     }
@@ -66,7 +69,10 @@ fn run(cap: usize) {
         })
     });
     assert_eq!(got.len(), 6 * per, "a message was lost or duplicated");
-    assert!(got.iter().enumerate().all(|(i, &v)| i == v), "a message was lost or duplicated");
+    assert!(
+        got.iter().enumerate().all(|(i, &v)| i == v),
+        "a message was lost or duplicated"
+    );
 }
 
 #[test]

@@ -61,7 +61,10 @@ fn race(cap: usize) {
             (sent, received)
         })
     });
-    assert!(!sent.is_empty(), "nothing was ever delivered: the race was not exercised");
+    assert!(
+        !sent.is_empty(),
+        "nothing was ever delivered: the race was not exercised"
+    );
     assert_eq!(sent, received, "a value was lost or duplicated");
 }
 

@@ -145,7 +145,9 @@ impl<T: Send> Sender<T> {
         match c.try_send_locked(&mut s, v) {
             Try::Done(w) => {
                 drop(s);
-                w.map(|w| w.unpark());
+                if let Some(w) = w {
+                    w.unpark();
+                }
                 Ok(())
             }
             Try::Closed(v) => Err(TrySendError::Closed(v)),
@@ -165,7 +167,9 @@ impl<T: Send> Sender<T> {
         match c.try_send_locked(&mut s, v) {
             Try::Done(w) => {
                 drop(s);
-                w.map(|w| w.unpark());
+                if let Some(w) = w {
+                    w.unpark();
+                }
                 Ok(())
             }
             Try::Closed(v) => Err(SendTimeoutError::Closed(v)),
@@ -228,10 +232,7 @@ impl<T: Send> Receiver<T> {
     /// Receives a value, parking until there is one. `None` once the
     /// channel is closed and drained.
     pub fn recv(&self) -> Option<T> {
-        match self.recv_deadline(None) {
-            Ok(v) => Some(v),
-            Err(_) => None,
-        }
+        self.recv_deadline(None).ok()
     }
 
     /// Receives a value if that needs no waiting.
@@ -241,7 +242,9 @@ impl<T: Send> Receiver<T> {
         match c.try_recv_locked(&mut s) {
             Try::Got(v, w) => {
                 drop(s);
-                w.map(|w| w.unpark());
+                if let Some(w) = w {
+                    w.unpark();
+                }
                 v.ok_or(TryRecvError::Closed)
             }
             Try::Block(_) => Err(TryRecvError::Empty),
@@ -260,7 +263,9 @@ impl<T: Send> Receiver<T> {
         match c.try_recv_locked(&mut s) {
             Try::Got(v, w) => {
                 drop(s);
-                w.map(|w| w.unpark());
+                if let Some(w) = w {
+                    w.unpark();
+                }
                 v.ok_or(RecvTimeoutError::Closed)
             }
             Try::Block(_) => {
@@ -356,12 +361,16 @@ impl<T> Drop for Receiver<T> {
 }
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("cap", &self.chan.cap).finish()
+        f.debug_struct("Sender")
+            .field("cap", &self.chan.cap)
+            .finish()
     }
 }
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("cap", &self.chan.cap).finish()
+        f.debug_struct("Receiver")
+            .field("cap", &self.chan.cap)
+            .finish()
     }
 }
 

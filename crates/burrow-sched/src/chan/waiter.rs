@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::loom::{AtomicUsize, Ordering, Parker, UnsafeCell, Unparker, prepare_park};
+use crate::loom::{AtomicUsize, Ordering, Parker, Unparker, UnsafeCell, prepare_park};
 
 /// Claim state: nobody has claimed the waiter yet.
 pub(crate) const WAITING: usize = usize::MAX;
