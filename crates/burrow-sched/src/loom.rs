@@ -55,7 +55,10 @@ pub(crate) fn prepare_park() -> (Unparker, Parker) {
     }
     #[cfg(loom)]
     {
-        let n = std::sync::Arc::new(loom::sync::Notify::new());
+        let n = std::sync::Arc::new(LoomPark {
+            notify: loom::sync::Notify::new(),
+            fired: loom::sync::atomic::AtomicBool::new(false),
+        });
         (Unparker(n.clone()), Parker(n))
     }
 }
@@ -65,10 +68,19 @@ pub(crate) fn prepare_park() -> (Unparker, Parker) {
 #[derive(Debug)]
 pub(crate) struct Unparker(crate::Ready);
 
+/// Under loom: a `Notify` (whose `wait` may return spuriously) and the
+/// flag that says the unpark really happened.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct LoomPark {
+    notify: loom::sync::Notify,
+    fired: loom::sync::atomic::AtomicBool,
+}
+
 /// Wakes one prepared park, once (see [`prepare_park`]).
 #[cfg(loom)]
 #[derive(Debug)]
-pub(crate) struct Unparker(std::sync::Arc<loom::sync::Notify>);
+pub(crate) struct Unparker(std::sync::Arc<LoomPark>);
 
 impl Unparker {
     /// Wakes the parked (or about to park) waiter.
@@ -76,7 +88,11 @@ impl Unparker {
         #[cfg(not(loom))]
         self.0.ready();
         #[cfg(loom)]
-        self.0.notify();
+        {
+            // Release: pairs with the Acquire load in `Parker::park`.
+            self.0.fired.store(true, Ordering::Release);
+            self.0.notify.notify();
+        }
     }
 }
 
@@ -88,7 +104,7 @@ pub(crate) struct Parker(());
 /// Sleeps until the matching [`Unparker`] fires (see [`prepare_park`]).
 #[cfg(loom)]
 #[derive(Debug)]
-pub(crate) struct Parker(std::sync::Arc<loom::sync::Notify>);
+pub(crate) struct Parker(std::sync::Arc<LoomPark>);
 
 impl Parker {
     /// Parks until unparked; `reason` shows in goroutine dumps.
@@ -98,7 +114,10 @@ impl Parker {
         #[cfg(loom)]
         {
             let _ = reason;
-            self.0.wait();
+            // Acquire: pairs with the Release store in `Unparker::unpark`.
+            while !self.0.fired.load(Ordering::Acquire) {
+                self.0.notify.wait();
+            }
         }
     }
 }

@@ -324,6 +324,7 @@ impl<T> Chan<T> {
         if let Some(t) = timer {
             timers::cancel(&t);
         }
+        Waiter::recycle(w);
         true
     }
 }

@@ -273,6 +273,7 @@ pub fn select_impl(
             }
         }
         unregister_all(cases, &sw);
+        Waiter::recycle(sw.0);
         if out == TIMED_OUT {
             return Selected::Timeout;
         }

@@ -40,11 +40,28 @@ impl Waiter {
     /// that waits for its claim.
     pub(crate) fn new() -> (Arc<Waiter>, Parker) {
         let (u, p) = prepare_park();
+        if let Some(mut w) = take_spare() {
+            if let Some(m) = Arc::get_mut(&mut w) {
+                m.state = AtomicUsize::new(WAITING);
+                m.unparker = UnsafeCell::new(Some(u));
+                return (w, p);
+            }
+        }
         let w = Arc::new(Waiter {
             state: AtomicUsize::new(WAITING),
             unparker: UnsafeCell::new(Some(u)),
         });
         (w, p)
+    }
+
+    /// Hands a finished waiter back for reuse by the next blocking
+    /// operation on this thread (saves an allocation per park). Only the
+    /// waiter itself calls it, after all its entries left the queues; if a
+    /// timer callback still holds a reference it is simply dropped.
+    pub(crate) fn recycle(w: Arc<Waiter>) {
+        if Arc::strong_count(&w) == 1 {
+            put_spare(w);
+        }
     }
 
     /// True while nobody has claimed it. A hint only (the claim may be
@@ -91,6 +108,38 @@ impl Waiter {
     pub(crate) fn same(a: &Arc<Waiter>, b: &Arc<Waiter>) -> bool {
         Arc::ptr_eq(a, b)
     }
+}
+
+/// Debug knob: set to false to allocate a fresh waiter for every park.
+const REUSE_WAITERS: bool = true;
+
+// One spare waiter per thread. The cache is only a pool of free objects:
+// it is never borrowed across a park (take and put are separate calls,
+// not inlined), so a goroutine moving between threads takes from one
+// thread's cache and may return to another's, which is fine. Not used
+// under loom (loom objects must not outlive a model).
+#[cfg(not(loom))]
+thread_local! {
+    static SPARE: std::cell::Cell<Option<Arc<Waiter>>> = const { std::cell::Cell::new(None) };
+}
+
+#[inline(never)]
+fn take_spare() -> Option<Arc<Waiter>> {
+    #[cfg(not(loom))]
+    if REUSE_WAITERS {
+        return SPARE.try_with(|s| s.take()).ok().flatten();
+    }
+    None
+}
+
+#[inline(never)]
+fn put_spare(w: Arc<Waiter>) {
+    #[cfg(not(loom))]
+    if REUSE_WAITERS {
+        let _ = SPARE.try_with(|s| s.set(Some(w)));
+    }
+    #[cfg(loom)]
+    drop(w);
 }
 
 /// The value cell of one operation: the value a blocked sender offers, or
