@@ -10,8 +10,16 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
+
+// cpuNs is the process CPU time (user + sys) so far, in ns.
+func cpuNs() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 func report(bench, size, unit, better string, samples []float64) {
 	s := append([]float64(nil), samples...)
@@ -81,11 +89,15 @@ func main() {
 	switch bench {
 	case "chan_pingpong":
 		pingpong(n)
-		var s []float64
+		var s, cpu []float64
 		for i := 0; i < samples; i++ {
+			c := cpuNs()
 			s = append(s, pingpong(n))
+			cpu = append(cpu, (cpuNs()-c)/float64(n))
 		}
-		report(bench, fmt.Sprintf("%d round trips", n), "ns/round trip", "lower", s)
+		size := fmt.Sprintf("%d round trips", n)
+		report(bench, size, "ns/round trip", "lower", s)
+		report("chan_pingpong_cpu", size, "CPU ns/round trip", "lower", cpu)
 	case "chan_throughput":
 		p, _ := strconv.Atoi(os.Args[4])
 		c, _ := strconv.Atoi(os.Args[5])

@@ -5,6 +5,9 @@
 //!   (unbuffered), tokio (`mpsc::channel(1)`: tokio has no rendezvous
 //!   channel), may (its unbounded mpsc), crossbeam-channel `bounded(0)`
 //!   between two std threads.
+//! - `chan_pingpong_cpu`: the same runs, process CPU time (user + sys,
+//!   `getrusage`) per round trip: on a shared, busy box the wall time
+//!   mostly measures how much CPU the process was given; this does not.
 //! - `chan_throughput_1to1` / `chan_throughput_4to4`: producers send N
 //!   values through one channel of capacity 1024 to consumers; messages
 //!   per second. Peers: Go, tokio (`mpsc::channel(1024)`; for 4→4 the
@@ -36,9 +39,32 @@ fn tokio_rt() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn pingpong_burrow(n: usize, samples: usize) -> Vec<f64> {
+/// Process CPU time (user + sys) so far, in ns.
+fn cpu_ns() -> f64 {
+    // SAFETY: an all-zero `rusage` is valid; getrusage fills it in.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e9 + t.tv_usec as f64 * 1e3;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Runs `sample` (wall ns per op) `n` times after a warm-up, also taking
+/// CPU ns per op over each sample.
+fn sample_wall_cpu(n: usize, ops: usize, mut sample: impl FnMut() -> f64) -> (Vec<f64>, Vec<f64>) {
+    let _ = sample();
+    (0..n)
+        .map(|_| {
+            let c = cpu_ns();
+            let w = sample();
+            (w, (cpu_ns() - c) / ops as f64)
+        })
+        .unzip()
+}
+
+fn pingpong_burrow(n: usize, samples: usize) -> (Vec<f64>, Vec<f64>) {
     burrow_rt().run(move || {
-        sample_n(samples, || {
+        sample_wall_cpu(samples, n, || {
             let (ping_tx, ping_rx) = chan::<u64>(0);
             let (pong_tx, pong_rx) = chan::<u64>(0);
             let h = go(move || {
@@ -134,40 +160,34 @@ fn bench_pingpong(args: &Args) {
     let n = args.pick(200_000, 2_000);
     let size = format!("{n} round trips");
     let s = args.samples(5);
-    let unit = "ns/round trip";
-    report(
-        name,
-        &size,
-        unit,
-        Better::Lower,
-        "burrow",
-        &pingpong_burrow(n, s),
-    );
+    let both = |imp: &str, size: &str, (wall, cpu): (Vec<f64>, Vec<f64>)| {
+        report(name, size, "ns/round trip", Better::Lower, imp, &wall);
+        report(
+            "chan_pingpong_cpu",
+            size,
+            "CPU ns/round trip",
+            Better::Lower,
+            imp,
+            &cpu,
+        );
+    };
+    both("burrow", &size, pingpong_burrow(n, s));
     let rt = tokio_rt();
-    report(
-        name,
-        &format!("{size} (mpsc(1))"),
-        unit,
-        Better::Lower,
+    both(
         "tokio",
-        &sample_n(s, || pingpong_tokio(&rt, n)),
+        &format!("{size} (mpsc(1))"),
+        sample_wall_cpu(s, n, || pingpong_tokio(&rt, n)),
     );
     drop(rt);
-    report(
-        name,
-        &format!("{size} (unbounded mpsc)"),
-        unit,
-        Better::Lower,
+    both(
         "may",
-        &sample_n(s, || pingpong_may(n)),
+        &format!("{size} (unbounded mpsc)"),
+        sample_wall_cpu(s, n, || pingpong_may(n)),
     );
-    report(
-        name,
-        &format!("{size} (bounded(0), threads)"),
-        unit,
-        Better::Lower,
+    both(
         "crossbeam-channel",
-        &sample_n(s, || pingpong_crossbeam(n)),
+        &format!("{size} (bounded(0), threads)"),
+        sample_wall_cpu(s, n, || pingpong_crossbeam(n)),
     );
     run_go(
         name,

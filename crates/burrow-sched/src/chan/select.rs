@@ -190,9 +190,13 @@ impl<T: Send> SelectCase for SendCase<'_, T> {
 }
 
 /// A cheap per-thread random number (xorshift64*), for the random start.
-/// Not inlined: the thread-local is never held across a park.
+/// Not inlined: the thread-local is never held across a park. Under loom
+/// it is 0: a model must be deterministic to be explored.
 #[inline(never)]
 fn fastrand() -> u64 {
+    if cfg!(loom) {
+        return 0;
+    }
     thread_local! {
         static STATE: Cell<u64> = Cell::new({
             let x = &STATE as *const _ as u64;

@@ -139,7 +139,7 @@ fn put_spare(w: Arc<Waiter>) {
         let _ = SPARE.try_with(|s| s.set(Some(w)));
     }
     #[cfg(loom)]
-    drop(w);
+    drop((w, REUSE_WAITERS));
 }
 
 /// The value cell of one operation: the value a blocked sender offers, or
