@@ -94,6 +94,7 @@
 //! assert_eq!(sum, 285);
 //! ```
 
+mod chan;
 mod g;
 mod job;
 mod local;
@@ -105,7 +106,6 @@ mod runtime;
 mod sched;
 pub mod sync;
 // Used by channels, sleep and sync (issue 5); see its contract.
-#[allow(dead_code)]
 mod timer;
 
 #[cfg(all(test, loom))]
@@ -113,12 +113,22 @@ mod loom_runq;
 #[cfg(all(test, not(loom)))]
 mod runq_tests;
 
+pub use chan::{
+    IntoIter, Iter, Receiver, RecvTimeoutError, SendError, SendTimeoutError, Sender, Ticker, Timer,
+    TryIter, TryRecvError, TrySendError, after, chan, tick,
+};
 pub use job::{JoinHandle, Panic};
 pub use local::LocalKey;
 pub use park::{Ready, WaitReason, park};
 pub use runtime::{
     BuildError, Builder, MAXPROCS_ENV, Runtime, current_id, go, maxprocs, num_goroutine, yield_now,
 };
+
+/// What `select!` expands to; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::chan::{RecvCase, SelectCase, Selected, SendCase, select_impl};
+}
 
 /// Go's scheduler constants, for tests and docs.
 pub mod consts {

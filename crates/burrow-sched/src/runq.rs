@@ -50,6 +50,13 @@ use crate::loom::{AtomicPtr, AtomicU32, AtomicUsize, Mutex, Ordering};
 /// model reaches the full-queue paths in few steps.
 pub(crate) const RUNQ_CAP: usize = if cfg!(loom) { 4 } else { 256 };
 
+/// How long a thief waits before taking a victim's `runnext` (Go's
+/// `usleep(3)` in `runqgrab`; like Go's, the kernel's timer slack makes
+/// the real pause tens of µs, which also keeps the spinning M from being
+/// re-woken by every `ready`).
+#[cfg(not(loom))]
+const RUNNEXT_STEAL_GRACE: std::time::Duration = std::time::Duration::from_micros(3);
+
 /// A P's local run queue: a bounded ring plus `runnext`.
 ///
 /// Who may touch what: `tail` and the slots at and after `tail` are written
@@ -237,6 +244,14 @@ impl<T> Runq<T> {
                     if next.is_null() {
                         return 0;
                     }
+                    // Go's grace period (`runqgrab`): the owner readied this
+                    // G a moment ago and is most likely about to park and
+                    // run it (a channel hand-off takes ~100 ns). Stealing it
+                    // now would bounce a ping-pong pair between threads and
+                    // keep waking Ms; sleep briefly first, then steal only
+                    // if it is still there. Not under loom (no time there).
+                    #[cfg(not(loom))]
+                    std::thread::sleep(RUNNEXT_STEAL_GRACE);
                     // Acquire: pairs with the owner's Release swap in `push`.
                     if self
                         .runnext

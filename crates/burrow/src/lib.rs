@@ -60,6 +60,12 @@ pub use burrow_sched::{
     BuildError, Builder, JoinHandle, LocalKey, MAXPROCS_ENV, Panic, Ready, Runtime, WaitReason,
     consts, current_id, go, goroutine_local, maxprocs, num_goroutine, park, yield_now,
 };
+/// Channels, `select!` and channel timers (Go's `chan`, `select`,
+/// `time.After`/`Tick`/`Timer`/`Ticker`).
+pub use burrow_sched::{
+    IntoIter, Iter, Receiver, RecvTimeoutError, SendError, SendTimeoutError, Sender, Ticker, Timer,
+    TryIter, TryRecvError, TrySendError, after, chan, select, tick,
+};
 /// Goroutine stacks (re-exported for configuration and statistics).
 pub use burrow_stack as stack;
 

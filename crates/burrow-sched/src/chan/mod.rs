@@ -1,0 +1,330 @@
+//! Channels and `select!`: Go's `hchan` with Rust's types.
+//!
+//! # The problem
+//!
+//! Goroutines talk over channels: a sender blocks until a receiver takes
+//! the value (unbuffered) or until the buffer has room; a receiver blocks
+//! until a value is there. Blocking must park the goroutine, not the
+//! thread, and must work from a plain OS thread too (it parks the thread),
+//! so that goroutines and threads can talk. `select` waits on several
+//! operations at once and performs exactly one.
+//!
+//! # The design (Go's `runtime/chan.go`, see `docs/channels.md`)
+//!
+//! One lock per channel guards a ring buffer (`VecDeque` with capacity
+//! `cap`), a `closed` flag and two FIFO queues of waiters, `sendq` and
+//! `recvq`. A blocked operation enqueues a [`Sudog`](waiter::Sudog) that
+//! points at a value slot in its own frame and at its [`Waiter`], then
+//! parks through the park/ready API ([`crate::Ready`]).
+//!
+//! - **Direct hand-off.** A sender that finds a receiver waiting writes the
+//!   value straight into the receiver's slot and readies it (into the
+//!   sender's `runnext`, so it runs next: ping-pong costs two switches, no
+//!   queueing). A receiver that finds a sender waiting on a full buffer
+//!   takes the head of the buffer and moves the sender's value to the tail
+//!   (FIFO is kept); on an unbuffered channel it takes the sender's value
+//!   directly. This is Go's `send`/`recv`.
+//! - **Close** marks the channel and claims every waiter: receivers wake
+//!   with nothing (after the buffer drains they return `None`), senders
+//!   wake with their value still in their slot and get it back in the
+//!   error.
+//!
+//! # The claim
+//!
+//! Every wake-up goes through one CAS on the waiter's claim word
+//! ([`waiter::Waiter::try_claim`], Go's `selectDone` / `sudog.success`):
+//! `WAITING` → the arm index that fires, `TIMED_OUT` (its timer fired) or
+//! `ABORTED` (a select retracting itself). Whoever wins the CAS finishes
+//! the operation and wakes the waiter; every loser leaves it alone, and a
+//! channel that meets an entry whose waiter is already claimed drops that
+//! entry and looks at the next one. So a value can be neither lost nor
+//! delivered twice when a timeout races a hand-off, or when several of a
+//! select's channels become ready at once.
+//!
+//! # Select without a global lock order
+//!
+//! Go's `selectgo` locks all the select's channels at once, in address
+//! order, to poll them and to enqueue on all of them atomically. We never
+//! hold two channel locks: the select first polls each channel in a random
+//! order under its own lock (pass 1). If none is ready it makes a waiter
+//! and registers on each channel in turn (pass 2), re-checking readiness
+//! under that channel's lock; a counterpart that arrives on an
+//! already-registered channel claims the waiter by CAS, which is all the
+//! atomicity needed. If pass 2 meets a ready channel it stops and tries to
+//! claim its own waiter as `ABORTED`: on success it unregisters and starts
+//! again at pass 1, on failure someone already claimed it and it parks to
+//! take the result. Each channel is under its own lock when it is checked
+//! or registered on, so no wake-up is lost: a counterpart either came
+//! before the registration (and the re-check saw it) or finds the entry.
+//! No ordering means no sort and no deadlock between selects that name
+//! the same channels in different orders.
+//!
+//! # Rejected alternatives
+//!
+//! - *A lock-free queue* (crossbeam's array channel) is faster under heavy
+//!   multi-producer contention but makes the unbuffered hand-off, close
+//!   and select a good deal harder to get right; Go's one lock is short and
+//!   uncontended in the common cases. Revisit with measurements.
+//! - *Go's lock ordering* needs locks of different channel types to be
+//!   taken and released through type-erased raw locks; the claim word
+//!   makes it unnecessary.
+//! - *Panic on send to a closed channel* (Go): Rust returns errors for
+//!   recoverable conditions, and dropping the last `Receiver` closes the
+//!   channel (below), so a send on a closed channel is ordinary: the value
+//!   comes back in [`SendError`].
+//!
+//! # Dropping handles
+//!
+//! Go has only explicit `close`. Rust users expect `for v in &rx` to end
+//! when every `Sender` is gone, and a send to fail when nobody can ever
+//! receive. So dropping the last `Sender` closes the channel (receivers
+//! drain the buffer, then get `None`), and dropping the last `Receiver`
+//! closes it too (blocked and later senders get their value back).
+//! [`Sender::close`] closes it explicitly, as Go's `close`.
+//! [`Receiver::never`] and [`Sender::never`] are Go's nil channel: they
+//! never fire, so a `select!` arm on them is switched off.
+
+mod handles;
+mod select;
+mod timers;
+pub(crate) mod waiter;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::loom::{AtomicUsize, Mutex, MutexGuard, Unparker};
+use waiter::{Slot, Sudog, Waiter};
+
+pub use handles::{
+    IntoIter, Iter, Receiver, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryIter,
+    TryRecvError, TrySendError, chan,
+};
+#[doc(hidden)]
+pub use select::{RecvCase, SelectCase, Selected, SendCase, select_impl};
+pub use timers::{Ticker, Timer, after, tick};
+
+/// The shared channel (Go's `hchan`).
+pub(crate) struct Chan<T> {
+    /// Buffer capacity; 0 is unbuffered. Immutable.
+    cap: usize,
+    /// Everything mutable; any thread, under this lock.
+    state: Mutex<State<T>>,
+    /// Live `Sender`s (+1 for a `Receiver::never` channel); the last drop
+    /// closes. Changed atomically by clones and drops.
+    senders: AtomicUsize,
+    /// Live `Receiver`s (+1 for a `Sender::never` channel); the last drop
+    /// closes.
+    receivers: AtomicUsize,
+}
+
+/// The channel's mutable state, under `Chan::state`.
+pub(crate) struct State<T> {
+    /// The ring buffer (never longer than `cap`).
+    buf: VecDeque<T>,
+    /// Set once by close (or the last handle's drop); never cleared.
+    closed: bool,
+    /// Blocked receivers, FIFO; entries of claimed waiters may linger
+    /// until someone pops or unregisters them.
+    recvq: VecDeque<Sudog<T>>,
+    /// Blocked senders (their value in their slot), FIFO; as `recvq`.
+    sendq: VecDeque<Sudog<T>>,
+}
+
+/// Outcome of a non-blocking attempt under the lock.
+pub(crate) enum Try<T> {
+    /// Done; wake this waiter (a counterpart) after unlocking, if any.
+    Done(Option<Unparker>),
+    /// Received this value (or `None`: closed and drained); wake this
+    /// waiter after unlocking, if any.
+    Got(Option<T>, Option<Unparker>),
+    /// Would block; the value comes back for a send.
+    Block(Option<T>),
+    /// Send on a closed channel: the value comes back.
+    Closed(T),
+}
+
+impl<T> Chan<T> {
+    pub(crate) fn new(cap: usize) -> Chan<T> {
+        Chan {
+            cap,
+            state: Mutex::new(State {
+                buf: VecDeque::with_capacity(cap),
+                closed: false,
+                recvq: VecDeque::new(),
+                sendq: VecDeque::new(),
+            }),
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Pops the first waiter of `q` that this call manages to claim with
+    /// its own arm; drops entries of already-claimed waiters.
+    fn claim_first(q: &mut VecDeque<Sudog<T>>) -> Option<Sudog<T>> {
+        while let Some(sg) = q.pop_front() {
+            if sg.waiter.try_claim(sg.arm) {
+                return Some(sg);
+            }
+        }
+        None
+    }
+
+    /// Go's `chansend` fast part: a non-blocking send under the lock.
+    pub(crate) fn try_send_locked(&self, s: &mut State<T>, v: T) -> Try<T> {
+        if s.closed {
+            return Try::Closed(v);
+        }
+        if let Some(sg) = Self::claim_first(&mut s.recvq) {
+            // SAFETY: we won the claim; the entry was in the queue, so the
+            // receiver's frame is alive and waits for our wake.
+            unsafe { sg.slot().put(v) };
+            return Try::Done(sg.waiter.take_unparker());
+        }
+        if s.buf.len() < self.cap {
+            s.buf.push_back(v);
+            return Try::Done(None);
+        }
+        Try::Block(Some(v))
+    }
+
+    /// Go's `chanrecv` fast part: a non-blocking receive under the lock.
+    pub(crate) fn try_recv_locked(&self, s: &mut State<T>) -> Try<T> {
+        if let Some(v) = s.buf.pop_front() {
+            // Room now: move the first waiting sender's value to the tail.
+            let mut wake = None;
+            if let Some(sg) = Self::claim_first(&mut s.sendq) {
+                // SAFETY: claim won, entry was queued (see try_send_locked).
+                let sv = unsafe { sg.slot().take() }.expect("a blocked sender holds its value");
+                s.buf.push_back(sv);
+                wake = sg.waiter.take_unparker();
+            }
+            return Try::Got(Some(v), wake);
+        }
+        if let Some(sg) = Self::claim_first(&mut s.sendq) {
+            // SAFETY: as above. Unbuffered (or cap reached 0): direct.
+            let v = unsafe { sg.slot().take() }.expect("a blocked sender holds its value");
+            return Try::Got(Some(v), sg.waiter.take_unparker());
+        }
+        if s.closed {
+            return Try::Got(None, None);
+        }
+        Try::Block(None)
+    }
+
+    /// Could a receive by `me` complete now? Drops stale `sendq` entries;
+    /// ignores `me`'s own entries (a select sending on the same channel).
+    pub(crate) fn recv_ready(s: &mut State<T>, me: &Arc<Waiter>) -> bool {
+        while s.sendq.front().is_some_and(|sg| !sg.waiter.is_waiting()) {
+            s.sendq.pop_front();
+        }
+        !s.buf.is_empty()
+            || s.closed
+            || s.sendq
+                .iter()
+                .any(|sg| !Waiter::same(&sg.waiter, me) && sg.waiter.is_waiting())
+    }
+
+    /// Could a send by `me` complete now? As [`Chan::recv_ready`].
+    pub(crate) fn send_ready(&self, s: &mut State<T>, me: &Arc<Waiter>) -> bool {
+        while s.recvq.front().is_some_and(|sg| !sg.waiter.is_waiting()) {
+            s.recvq.pop_front();
+        }
+        s.closed
+            || s.buf.len() < self.cap
+            || s.recvq
+                .iter()
+                .any(|sg| !Waiter::same(&sg.waiter, me) && sg.waiter.is_waiting())
+    }
+
+    /// Enqueues a select's entry (pass 2).
+    pub(crate) fn enqueue(s: &mut State<T>, sg: Sudog<T>, is_send: bool) {
+        if is_send {
+            s.sendq.push_back(sg);
+        } else {
+            s.recvq.push_back(sg);
+        }
+    }
+
+    /// Removes every entry of `w` from both queues.
+    pub(crate) fn unregister(&self, w: &Arc<Waiter>) {
+        let mut s = self.lock();
+        s.recvq.retain(|sg| !Waiter::same(&sg.waiter, w));
+        s.sendq.retain(|sg| !Waiter::same(&sg.waiter, w));
+    }
+
+    /// Go's `closechan`: marks the channel closed and wakes every waiter.
+    /// Returns false if it was already closed.
+    pub(crate) fn close(&self) -> bool {
+        let mut wake = Vec::new();
+        {
+            let mut s = self.lock();
+            if s.closed {
+                return false;
+            }
+            s.closed = true;
+            // Receivers wake with an empty slot (closed); senders with
+            // their value still in it (returned in the error).
+            while let Some(sg) = Self::claim_first(&mut s.recvq) {
+                wake.extend(sg.waiter.take_unparker());
+            }
+            while let Some(sg) = Self::claim_first(&mut s.sendq) {
+                wake.extend(sg.waiter.take_unparker());
+            }
+        }
+        wake.into_iter().for_each(Unparker::unpark);
+        true
+    }
+
+    /// Blocking send or receive, with an optional deadline. `slot` holds
+    /// the value to send (`Some`) or receives one (`None` in it). Returns
+    /// false if the deadline passed first (the slot keeps what it had).
+    /// Called with the lock held (`s`) after the fast path failed.
+    pub(crate) fn block(
+        &self,
+        mut s: MutexGuard<'_, State<T>>,
+        slot: &Slot<T>,
+        is_send: bool,
+        deadline: Option<std::time::Instant>,
+    ) -> bool {
+        let (w, parker) = Waiter::new();
+        let sg = Sudog {
+            waiter: w.clone(),
+            arm: 0,
+            slot,
+        };
+        if is_send {
+            s.sendq.push_back(sg);
+        } else {
+            s.recvq.push_back(sg);
+        }
+        drop(s);
+        let timer = deadline.map(|d| timers::claim_at(d, &w));
+        let reason = if is_send {
+            crate::WaitReason::ChanSend
+        } else {
+            crate::WaitReason::ChanReceive
+        };
+        parker.park(reason);
+        let out = w.outcome();
+        if out == waiter::TIMED_OUT {
+            // The timer claimed us: our entry is still queued; remove it
+            // before the slot's frame goes away.
+            self.unregister(&w);
+            return false;
+        }
+        if let Some(t) = timer {
+            timers::cancel(&t);
+        }
+        Waiter::recycle(w);
+        true
+    }
+}

@@ -1,0 +1,137 @@
+//! Unit tests of the channel state machine: a proptest of random
+//! send/recv/close/try_* sequences against a `VecDeque` model, on one
+//! thread (only operations that cannot block, or block with a zero
+//! timeout).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::handles::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError, chan};
+
+#[derive(Clone, Debug)]
+enum Op {
+    TrySend(u32),
+    TryRecv,
+    Send(u32),
+    Recv,
+    SendTimeout(u32),
+    RecvTimeout,
+    Close,
+    Len,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => any::<u32>().prop_map(Op::TrySend),
+        4 => Just(Op::TryRecv),
+        2 => any::<u32>().prop_map(Op::Send),
+        2 => Just(Op::Recv),
+        1 => any::<u32>().prop_map(Op::SendTimeout),
+        1 => Just(Op::RecvTimeout),
+        1 => Just(Op::Close),
+        1 => Just(Op::Len),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn matches_vecdeque_model(cap in 0usize..5, ops in proptest::collection::vec(op(), 0..64)) {
+        let (tx, rx) = chan::<u32>(cap);
+        let mut model: VecDeque<u32> = VecDeque::new();
+        let mut closed = false;
+        for op in ops {
+            match op {
+                Op::TrySend(v) => {
+                    let got = tx.try_send(v);
+                    if closed {
+                        prop_assert_eq!(got, Err(TrySendError::Closed(v)));
+                    } else if model.len() < cap {
+                        prop_assert_eq!(got, Ok(()));
+                        model.push_back(v);
+                    } else {
+                        prop_assert_eq!(got, Err(TrySendError::Full(v)));
+                    }
+                }
+                Op::Send(v) => {
+                    // Only when it cannot block on this single thread.
+                    if closed {
+                        prop_assert_eq!(tx.send(v).map_err(|e| e.0), Err(v));
+                    } else if model.len() < cap {
+                        prop_assert!(tx.send(v).is_ok());
+                        model.push_back(v);
+                    }
+                }
+                Op::SendTimeout(v) => {
+                    let got = tx.send_timeout(v, Duration::ZERO);
+                    if closed {
+                        prop_assert_eq!(got, Err(SendTimeoutError::Closed(v)));
+                    } else if model.len() < cap {
+                        prop_assert_eq!(got, Ok(()));
+                        model.push_back(v);
+                    } else {
+                        prop_assert_eq!(got, Err(SendTimeoutError::Timeout(v)));
+                    }
+                }
+                Op::TryRecv => {
+                    let want = match model.pop_front() {
+                        Some(v) => Ok(v),
+                        None if closed => Err(TryRecvError::Closed),
+                        None => Err(TryRecvError::Empty),
+                    };
+                    prop_assert_eq!(rx.try_recv(), want);
+                }
+                Op::Recv => {
+                    if !model.is_empty() || closed {
+                        prop_assert_eq!(rx.recv(), model.pop_front());
+                    }
+                }
+                Op::RecvTimeout => {
+                    let want = match model.pop_front() {
+                        Some(v) => Ok(v),
+                        None if closed => Err(RecvTimeoutError::Closed),
+                        None => Err(RecvTimeoutError::Timeout),
+                    };
+                    prop_assert_eq!(rx.recv_timeout(Duration::ZERO), want);
+                }
+                Op::Close => {
+                    prop_assert_eq!(tx.close(), !closed);
+                    closed = true;
+                }
+                Op::Len => {
+                    prop_assert_eq!(rx.len(), model.len());
+                    prop_assert_eq!(tx.cap(), cap);
+                    prop_assert_eq!(rx.is_closed(), closed);
+                }
+            }
+        }
+        // Dropping the only sender closes; the rest drains in order.
+        drop(tx);
+        prop_assert_eq!(rx.iter().collect::<Vec<_>>(), Vec::from(model));
+    }
+}
+
+#[test]
+fn dropping_last_receiver_closes_for_senders() {
+    let (tx, rx) = chan::<u8>(1);
+    let rx2 = rx.clone();
+    drop(rx);
+    assert_eq!(tx.try_send(1), Ok(()));
+    drop(rx2);
+    assert_eq!(tx.try_send(2), Err(TrySendError::Closed(2)));
+    assert!(tx.is_closed());
+}
+
+#[test]
+fn never_channels_never_fire_and_never_close() {
+    let rx = super::handles::Receiver::<u8>::never();
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(5)),
+        Err(RecvTimeoutError::Timeout)
+    );
+    let tx = super::handles::Sender::<u8>::never();
+    assert_eq!(tx.try_send(1), Err(TrySendError::Full(1)));
+    assert!(!tx.is_closed());
+}

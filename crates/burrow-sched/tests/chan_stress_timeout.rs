@@ -1,0 +1,79 @@
+//! Stress: timeouts racing hand-offs never lose or duplicate a value:
+//! senders use `send_timeout` with tiny deadlines, receivers
+//! `recv_timeout`; every value a sender saw as sent is received exactly
+//! once, and every value that timed out came back to its sender.
+//! Size: `BURROW_STRESS` (default 1).
+
+mod common;
+use common::{bounded, rt, scale};
+
+use std::time::Duration;
+
+use burrow_sched::{SendTimeoutError, chan, go};
+
+fn race(cap: usize) {
+    let per = 300 * scale();
+    let (sent, received) = bounded(120, "timeout race", move || {
+        rt(4).run(move || {
+            let (tx, rx) = chan::<usize>(cap);
+            let (done_tx, done_rx) = chan::<(Vec<usize>, Vec<usize>)>(8);
+            for p in 0..3 {
+                let (tx, done) = (tx.clone(), done_tx.clone());
+                go(move || {
+                    let mut ok = Vec::new();
+                    for i in 0..per {
+                        let v = p * per + i;
+                        let d = Duration::from_micros((i % 7) as u64 * 20);
+                        match tx.send_timeout(v, d) {
+                            Ok(()) => ok.push(v),
+                            Err(SendTimeoutError::Timeout(back)) => assert_eq!(back, v),
+                            Err(SendTimeoutError::Closed(_)) => panic!("closed early"),
+                        }
+                    }
+                    done.send((ok, Vec::new())).unwrap();
+                });
+            }
+            drop(tx);
+            for _ in 0..3 {
+                let (rx, done) = (rx.clone(), done_tx.clone());
+                go(move || {
+                    let mut got = Vec::new();
+                    let mut i = 0u64;
+                    loop {
+                        i += 1;
+                        match rx.recv_timeout(Duration::from_micros(i % 5 * 30)) {
+                            Ok(v) => got.push(v),
+                            Err(burrow_sched::RecvTimeoutError::Timeout) => {}
+                            Err(burrow_sched::RecvTimeoutError::Closed) => break,
+                        }
+                    }
+                    done.send((Vec::new(), got)).unwrap();
+                });
+            }
+            drop((rx, done_tx));
+            let (mut sent, mut received) = (Vec::new(), Vec::new());
+            for (s, r) in done_rx.iter() {
+                sent.extend(s);
+                received.extend(r);
+            }
+            sent.sort_unstable();
+            received.sort_unstable();
+            (sent, received)
+        })
+    });
+    assert!(
+        !sent.is_empty(),
+        "nothing was ever delivered: the race was not exercised"
+    );
+    assert_eq!(sent, received, "a value was lost or duplicated");
+}
+
+#[test]
+fn unbuffered_timeouts_never_lose_or_duplicate() {
+    race(0);
+}
+
+#[test]
+fn buffered_timeouts_never_lose_or_duplicate() {
+    race(2);
+}
