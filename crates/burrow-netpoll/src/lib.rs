@@ -80,9 +80,16 @@
 //!   once. We keep it as the portable backend (Windows IOCP).
 //! - *The `polling` crate*: oneshot registration, so every wait re-arms with
 //!   an `epoll_ctl` syscall; Go's edge-triggered register-once avoids it.
-//! - *Lock-free slots holding a pointer* (Go's CAS on `rg`/`wg`): needs the
-//!   waiter to be one word and a two-phase park; a per-descriptor mutex
-//!   costs a few ns uncontended and lets `W` be anything `Send`.
+//! - *Slots that hold only a pointer* (Go's exact `rg`/`wg`: the G pointer
+//!   is the word): would force `W` to be one word. We keep Go's two-phase
+//!   CAS protocol on a state word and put the waiter in a cell beside it,
+//!   owned by whoever the word names (see *Lock-free slots* in
+//!   `poll_desc.rs`), so `W` stays anything `Send`.
+//! - *A per-descriptor mutex around the slots* (this crate's first
+//!   version): a lock and an unlock on every event even when no one waits,
+//!   and a parker preempted inside the lock stalls the poller. The profile
+//!   of `netpoll_events` showed the lock-free slots cut the poller's own
+//!   user-space time by about a third (`docs/netpoll.md`).
 //!
 //! # Contract for callers
 //!

@@ -13,7 +13,9 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::{RawEvents, Selector as SelectorContract, WAKE_TOKEN, timeout_ms};
+use super::{
+    EventBuf, Selector as SelectorContract, SysEvent, WAKE_TOKEN, cvt, timeout_ms, write_wake,
+};
 use crate::event::{Interest, Readiness};
 
 /// Go's registration flags for a socket: both directions, read-side
@@ -29,17 +31,7 @@ pub(crate) struct Selector {
 }
 
 /// A buffer for `epoll_wait`.
-pub(crate) struct Events {
-    buf: Vec<libc::epoll_event>,
-}
-
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
+pub(crate) type Events = EventBuf<libc::epoll_event>;
 
 /// The epoll flags for `interest`: Go's for [`Interest::BOTH`].
 pub(crate) fn flags_for(interest: Interest) -> u32 {
@@ -125,48 +117,15 @@ impl SelectorContract for Selector {
     }
 
     fn select(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        events.buf.clear();
-        let cap = i32::try_from(events.buf.capacity()).unwrap_or(i32::MAX);
-        // SAFETY: the buffer has room for `cap` events; the kernel writes at
-        // most that many and returns how many it wrote.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epfd.as_raw_fd(),
-                events.buf.as_mut_ptr(),
-                cap,
-                timeout_ms(timeout),
-            )
-        };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                return Ok(());
-            }
-            return Err(err);
-        }
-        // SAFETY: epoll_wait initialised the first `n` (≤ capacity) entries.
-        unsafe { events.buf.set_len(n as usize) };
-        Ok(())
+        let epfd = self.epfd.as_raw_fd();
+        let ms = timeout_ms(timeout);
+        // SAFETY: epoll_wait writes at most `cap` initialised events at `ptr`
+        // (the buffer's spare room) and returns how many, or -1.
+        unsafe { events.fill(|ptr, cap| libc::epoll_wait(epfd, ptr, cap, ms)) }
     }
 
     fn wake(&self) -> io::Result<()> {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to our own eventfd.
-        let n = unsafe {
-            libc::write(
-                self.wake_fd.as_raw_fd(),
-                (&raw const one).cast(),
-                size_of::<u64>(),
-            )
-        };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            // EAGAIN: the counter is at its maximum, a wake is pending anyway.
-            if err.kind() != io::ErrorKind::WouldBlock {
-                return Err(err);
-            }
-        }
-        Ok(())
+        write_wake(self.wake_fd.as_raw_fd(), &1u64.to_ne_bytes())
     }
 
     fn reset_wake(&self) {
@@ -187,23 +146,11 @@ impl SelectorContract for Selector {
     }
 }
 
-impl RawEvents for Events {
-    fn with_capacity(capacity: usize) -> Events {
-        Events {
-            buf: Vec::with_capacity(capacity.max(1)),
-        }
-    }
-
-    fn capacity(&self) -> usize {
-        self.buf.capacity()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (u64, Readiness)> + '_ {
-        self.buf.iter().map(|ev| {
-            // Copy out of the (packed on x86_64) struct before use.
-            let (token, bits) = (ev.u64, ev.events);
-            (token, readiness(bits))
-        })
+impl SysEvent for libc::epoll_event {
+    fn decode(&self) -> (u64, Readiness) {
+        // Copy out of the (packed on x86_64) struct before use.
+        let (token, bits) = (self.u64, self.events);
+        (token, readiness(bits))
     }
 }
 

@@ -25,7 +25,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::time::Duration;
 
-use super::{RawEvents, Selector as SelectorContract, WAKE_TOKEN};
+use super::{EventBuf, Selector as SelectorContract, SysEvent, WAKE_TOKEN, cvt, write_wake};
 use crate::event::{Interest, Readiness};
 
 /// The kqueue selector: the kqueue and its wake pipe.
@@ -37,21 +37,15 @@ pub(crate) struct Selector {
 }
 
 /// A buffer for `kevent`.
-pub(crate) struct Events {
-    buf: Vec<libc::kevent>,
-}
+pub(crate) type Events = EventBuf<KEvent>;
+
+/// A `libc::kevent`, made `Send`.
+#[repr(transparent)]
+pub(crate) struct KEvent(libc::kevent);
 
 // SAFETY: `libc::kevent` holds a `udata` pointer that we only ever use as an
-// integer (our token); the buffer owns no memory through it.
-unsafe impl Send for Events {}
-
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
+// integer (our token); the event owns no memory through it.
+unsafe impl Send for KEvent {}
 
 fn set_cloexec_nonblock(fd: RawFd, nonblock: bool) -> io::Result<()> {
     // SAFETY: fcntl on an fd we own, no memory arguments.
@@ -158,7 +152,6 @@ impl SelectorContract for Selector {
     }
 
     fn select(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        events.buf.clear();
         let ts = timeout.map(|d| libc::timespec {
             tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
             tv_nsec: d.subsec_nanos() as _,
@@ -166,43 +159,20 @@ impl SelectorContract for Selector {
         let ts_ptr = ts
             .as_ref()
             .map_or(ptr::null(), |t| t as *const libc::timespec);
-        let cap = events.buf.capacity().min(libc::c_int::MAX as usize);
-        // SAFETY: the buffer has room for `cap` events; the kernel writes at
-        // most that many; `ts_ptr` is null or points at a live timespec.
-        let n = unsafe {
-            libc::kevent(
-                self.kq.as_raw_fd(),
-                ptr::null(),
-                0,
-                events.buf.as_mut_ptr(),
-                cap as _,
-                ts_ptr,
-            )
-        };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                return Ok(());
-            }
-            return Err(err);
+        let kq = self.kq.as_raw_fd();
+        // SAFETY: kevent writes at most `cap` initialised events at `ptr` (the
+        // buffer's spare room) and returns how many, or -1; `ts_ptr` is null
+        // or points at a live timespec.
+        unsafe {
+            events.fill(|ptr, cap| {
+                // `KEvent` is a transparent `libc::kevent`.
+                libc::kevent(kq, ptr::null(), 0, ptr.cast(), cap as _, ts_ptr)
+            })
         }
-        // SAFETY: kevent initialised the first `n` (≤ capacity) entries.
-        unsafe { events.buf.set_len(n as usize) };
-        Ok(())
     }
 
     fn wake(&self) -> io::Result<()> {
-        let b = 0u8;
-        // SAFETY: writes one byte from a live u8 to our own pipe.
-        let n = unsafe { libc::write(self.wake_wr.as_raw_fd(), (&raw const b).cast(), 1) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            // EAGAIN: the pipe is full, a wake is pending anyway.
-            if err.kind() != io::ErrorKind::WouldBlock {
-                return Err(err);
-            }
-        }
-        Ok(())
+        write_wake(self.wake_wr.as_raw_fd(), &[0])
     }
 
     fn reset_wake(&self) {
@@ -222,37 +192,26 @@ impl SelectorContract for Selector {
     }
 }
 
-impl RawEvents for Events {
-    fn with_capacity(capacity: usize) -> Events {
-        Events {
-            buf: Vec::with_capacity(capacity.max(1)),
+impl SysEvent for KEvent {
+    fn decode(&self) -> (u64, Readiness) {
+        let ev = &self.0;
+        let mut r = Readiness::EMPTY;
+        let eof = ev.flags as u32 & libc::EV_EOF as u32 != 0;
+        if ev.filter as i32 == libc::EVFILT_READ as i32 {
+            r |= Readiness::READABLE;
+            if eof {
+                // Go: wake writers too on a read-side EOF.
+                r |= Readiness::READ_CLOSED | Readiness::WRITE_CLOSED;
+            }
+        } else if ev.filter as i32 == libc::EVFILT_WRITE as i32 {
+            r |= Readiness::WRITABLE;
+            if eof {
+                r |= Readiness::WRITE_CLOSED;
+            }
         }
-    }
-
-    fn capacity(&self) -> usize {
-        self.buf.capacity()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (u64, Readiness)> + '_ {
-        self.buf.iter().map(|ev| {
-            let mut r = Readiness::EMPTY;
-            let eof = ev.flags as u32 & libc::EV_EOF as u32 != 0;
-            if ev.filter as i32 == libc::EVFILT_READ as i32 {
-                r |= Readiness::READABLE;
-                if eof {
-                    // Go: wake writers too on a read-side EOF.
-                    r |= Readiness::READ_CLOSED | Readiness::WRITE_CLOSED;
-                }
-            } else if ev.filter as i32 == libc::EVFILT_WRITE as i32 {
-                r |= Readiness::WRITABLE;
-                if eof {
-                    r |= Readiness::WRITE_CLOSED;
-                }
-            }
-            if ev.flags as u32 & libc::EV_ERROR as u32 != 0 {
-                r |= Readiness::ERROR;
-            }
-            (ev.udata as usize as u64, r)
-        })
+        if ev.flags as u32 & libc::EV_ERROR as u32 != 0 {
+            r |= Readiness::ERROR;
+        }
+        (ev.udata as usize as u64, r)
     }
 }

@@ -53,6 +53,12 @@
 //! | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly (64-bit) | `kqueue.rs` (libc) | a non-blocking pipe (Go's BSD choice) |
 //! | anything else (Windows IOCP via mio), or `--cfg burrow_force_mio`, or feature `force-mio` | `mio.rs` | `mio::Waker` |
 //!
+//! What the two native backends share lives here too, written once: the
+//! event buffer [`EventBuf`] (each backend only says how to decode its
+//! kernel event, [`SysEvent`]), the `EINTR` rule of `select`, the wake
+//! write (`write_wake`: `EAGAIN` means a wake is already pending) and
+//! `cvt`. `build.rs` names the kqueue systems once (`cfg(burrow_kqueue)`).
+//!
 //! Tokens are 64 bits (see *Generations* in `poller.rs`), so the mio and
 //! kqueue backends need 64-bit pointers (mio tokens and kqueue `udata` are
 //! pointer-sized); 32-bit targets other than Linux are not supported.
@@ -62,6 +68,11 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 use crate::event::{Interest, Readiness};
+
+// Which backend: `burrow_kqueue` is set by `build.rs` for the kqueue systems
+// (macOS, iOS, Free/Net/Open/DragonFly BSD, 64-bit); `burrow_force_mio` and
+// the `force-mio` feature force mio. The native backends stay compiled when
+// mio is forced, so the tests can still run them.
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[cfg_attr(
@@ -73,17 +84,7 @@ use crate::event::{Interest, Readiness};
 )]
 pub(crate) mod epoll;
 
-#[cfg(all(
-    any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly",
-    ),
-    target_pointer_width = "64"
-))]
+#[cfg(burrow_kqueue)]
 #[cfg_attr(
     any(burrow_force_mio, feature = "force-mio"),
     allow(
@@ -99,21 +100,7 @@ pub(crate) mod kqueue;
     test,
     burrow_force_mio,
     feature = "force-mio",
-    not(any(
-        target_os = "linux",
-        target_os = "android",
-        all(
-            any(
-                target_os = "macos",
-                target_os = "ios",
-                target_os = "freebsd",
-                target_os = "netbsd",
-                target_os = "openbsd",
-                target_os = "dragonfly",
-            ),
-            target_pointer_width = "64"
-        )
-    ))
+    not(any(target_os = "linux", target_os = "android", burrow_kqueue))
 ))]
 #[cfg_attr(
     loom,
@@ -133,38 +120,13 @@ pub(crate) type DefaultSelector = mio::Selector;
 pub(crate) type DefaultSelector = epoll::Selector;
 
 /// The backend this build uses: native kqueue.
-#[cfg(all(
-    not(any(burrow_force_mio, feature = "force-mio")),
-    any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly",
-    ),
-    target_pointer_width = "64"
-))]
+#[cfg(all(not(any(burrow_force_mio, feature = "force-mio")), burrow_kqueue))]
 pub(crate) type DefaultSelector = kqueue::Selector;
 
 /// The backend this build uses: mio, the portable one.
 #[cfg(all(
     not(any(burrow_force_mio, feature = "force-mio")),
-    not(any(
-        target_os = "linux",
-        target_os = "android",
-        all(
-            any(
-                target_os = "macos",
-                target_os = "ios",
-                target_os = "freebsd",
-                target_os = "netbsd",
-                target_os = "openbsd",
-                target_os = "dragonfly",
-            ),
-            target_pointer_width = "64"
-        )
-    ))
+    not(any(target_os = "linux", target_os = "android", burrow_kqueue))
 ))]
 pub(crate) type DefaultSelector = mio::Selector;
 
@@ -239,6 +201,109 @@ pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
             i32::try_from(ms).unwrap_or(i32::MAX)
         }
     }
+}
+
+/// A libc return value as `io::Result`: negative means `errno`.
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android", burrow_kqueue)),
+    allow(dead_code, reason = "only the native backends make raw syscalls")
+)]
+pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A native backend's event buffer: the array `epoll_wait` or `kevent`
+/// fills, of the backend's [`SysEvent`] type.
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android", burrow_kqueue)),
+    allow(dead_code, reason = "only the native backends make raw syscalls")
+)]
+pub(crate) struct EventBuf<T> {
+    buf: Vec<T>,
+}
+
+/// One kernel event of a native backend, decoded to the crate's terms.
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android", burrow_kqueue)),
+    allow(dead_code, reason = "only the native backends make raw syscalls")
+)]
+pub(crate) trait SysEvent: Send + 'static {
+    /// The event's token and readiness (rule 6).
+    fn decode(&self) -> (u64, Readiness);
+}
+
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android", burrow_kqueue)),
+    allow(dead_code, reason = "only the native backends make raw syscalls")
+)]
+impl<T> EventBuf<T> {
+    /// Refills the buffer with a native select syscall: `syscall(ptr, cap)`
+    /// writes up to `cap` events at `ptr` and returns how many, or -1 with
+    /// `errno`. `EINTR` leaves the buffer empty (rule 4: the caller loops).
+    ///
+    /// # Safety
+    ///
+    /// `syscall` must write at most `cap` initialised `T`s starting at `ptr`
+    /// and return their number, or return a negative value.
+    pub(crate) unsafe fn fill(
+        &mut self,
+        syscall: impl FnOnce(*mut T, libc::c_int) -> libc::c_int,
+    ) -> io::Result<()> {
+        self.buf.clear();
+        let cap = libc::c_int::try_from(self.buf.capacity()).unwrap_or(libc::c_int::MAX);
+        let n = syscall(self.buf.as_mut_ptr(), cap);
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                return Ok(());
+            }
+            return Err(err);
+        }
+        // SAFETY: the caller's promise: the syscall initialised the first
+        // `n` (≤ cap ≤ capacity) entries.
+        unsafe { self.buf.set_len(n as usize) };
+        Ok(())
+    }
+}
+
+impl<T: SysEvent> RawEvents for EventBuf<T> {
+    fn with_capacity(capacity: usize) -> EventBuf<T> {
+        EventBuf {
+            buf: Vec::with_capacity(capacity.max(1)),
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, Readiness)> + '_ {
+        self.buf.iter().map(SysEvent::decode)
+    }
+}
+
+/// Writes `bytes` to a non-blocking wake fd (eventfd, pipe): the native
+/// backends' `wake`. `EAGAIN` (the counter or pipe is full) means a wake is
+/// pending anyway, so it is success.
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android", burrow_kqueue)),
+    allow(dead_code, reason = "only the native backends make raw syscalls")
+)]
+pub(crate) fn write_wake(fd: RawFd, bytes: &[u8]) -> io::Result<()> {
+    // SAFETY: writes `bytes.len()` bytes from a live slice to an fd the
+    // backend owns.
+    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::WouldBlock {
+            return Err(err);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -198,15 +198,5 @@ suite!(epoll, crate::sys::epoll::Selector);
 
 suite!(mio, crate::sys::mio::Selector);
 
-#[cfg(all(
-    any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly",
-    ),
-    target_pointer_width = "64"
-))]
+#[cfg(burrow_kqueue)]
 suite!(kqueue, crate::sys::kqueue::Selector);
