@@ -84,6 +84,7 @@
 //! ```
 
 mod g;
+mod idle;
 mod job;
 mod local;
 mod loom;
@@ -92,7 +93,10 @@ mod park;
 mod runq;
 mod runtime;
 mod sched;
-// Used by channels, sleep and sync (issue 5); see its contract.
+// Timers (issue 5): per-P heaps, sleep, and the internal contract that
+// channels and sync build on.
+pub mod time;
+// `add_timer`/`del_timer` are for channels and sync (issue 5).
 #[allow(dead_code)]
 mod timer;
 
@@ -107,6 +111,10 @@ pub use park::{Ready, WaitReason, park};
 pub use runtime::{
     BuildError, Builder, MAXPROCS_ENV, Runtime, current_id, go, maxprocs, num_goroutine, yield_now,
 };
+
+// Timers and deadlock detection (issue 5).
+pub use runtime::{DEFAULT_DEADLOCK_GRACE, RunError};
+pub use time::{sleep, sleep_until};
 
 /// Go's scheduler constants, for tests and docs.
 pub mod consts {
