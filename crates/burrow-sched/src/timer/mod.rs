@@ -495,3 +495,6 @@ mod tests {
         assert_eq!(nanos(base() - Duration::from_secs(1)), 1);
     }
 }
+
+#[cfg(test)]
+mod runtime_tests;
