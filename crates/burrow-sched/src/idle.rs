@@ -270,6 +270,12 @@ pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(usize, bool)> {
                     if let Some(pid) = rt.pidleget() {
                         ctx.p.set(Some(pid));
                         rt.run_all_timers(now);
+                        // We gave up the sleeper role and may now run a
+                        // long goroutine: if timers remain, start an M that
+                        // will take the role when it finds nothing to do.
+                        if rt.next_timer().is_some() {
+                            rt.wakep();
+                        }
                         return Some((pid, false));
                     }
                     rt.run_all_timers(now);

@@ -197,9 +197,9 @@ pub(crate) enum Fired {
 /// due (the next period counts from it, as Go's tickers do, but never
 /// starts in the past by more than one period).
 pub(crate) fn fire(t: &Arc<TimerInner>, when: u64) -> Fired {
-    // Acquire: pairs with the Release in `TimerInner::new` (via the Arc's
-    // publication) and the re-arm store below, so the callback's captured
-    // state is visible.
+    // Acquire: pairs with the Release store of PENDING when a periodic
+    // timer is re-armed (a new timer reaches us through the heap lock),
+    // so the previous firing's effects are visible.
     if t.state
         .compare_exchange(PENDING, RUNNING, Ordering::Acquire, Ordering::Relaxed)
         .is_err()
