@@ -149,6 +149,11 @@ impl Shared {
     /// True when nothing inside the runtime can ever run again: every P
     /// idle, no queued G, no pending timer, and goroutines alive. Called
     /// under the sched lock (`idle`).
+    ///
+    /// POLLER HOOK: when the netpoller is wired in, goroutines waiting on
+    /// I/O must make this false (Go: an M blocked in netpoll counts as
+    /// running, so `checkdead` stays quiet), or an idle server would be
+    /// reported as deadlocked after the grace.
     fn nothing_can_run(&self, idle: &Idle) -> bool {
         // SeqCst fence: order the reads below after whatever the caller
         // published (its P release, its sleeper role).

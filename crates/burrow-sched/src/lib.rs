@@ -24,6 +24,11 @@
 //!   `runnext`, the local queue, the global queue, the poller (hook only,
 //!   until the netpoll issue), stealing, then sleep. Spinning Ms follow
 //!   Go's parking/unparking rule (*Spinning Ms* in `sched.rs`).
+//! - **Timers** (`timer/`, `idle.rs`, `time.rs`): Go 1.14's per-P 4-ary
+//!   timer heaps, run by `schedule()` (and by stealing Ms for their
+//!   victims); an idle runtime sleeps until its next timer. [`sleep`] and
+//!   [`sleep_until`] park on them. [`Runtime::try_run`] reports a deadlock
+//!   (nothing can ever run again) instead of hanging. See `docs/timers.md`.
 //! - **park/ready** (`park.rs`): [`Ready::for_current`] + [`park`] put a
 //!   goroutine to sleep; [`Ready::ready`] wakes it exactly once from any
 //!   thread, into the readier's `runnext`. Channels, timers and the poller

@@ -194,8 +194,9 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
                 return Some(g);
             }
         }
-        // POLLER HOOK (non-blocking netpoll, expired timers): see the
-        // module docs. Nothing is registered until the netpoll issue.
+        // POLLER HOOK (non-blocking netpoll): see the module docs.
+        // Nothing is registered until the netpoll issue. (Due timers ran
+        // at the top of the loop, as in Go's findRunnable.)
 
         // Steal, if spinning is allowed (see *Spinning Ms*).
         let busy = rt.maxprocs - rt.npidle();

