@@ -69,7 +69,7 @@ fn goroutine_woken_by_a_thread_within_the_grace_is_not_reported() {
     let r = bounded(30, "thread wakes main", || {
         let rt = Runtime::builder()
             .maxprocs(2)
-            .deadlock_grace(Some(Duration::from_millis(800)))
+            .deadlock_grace(Some(Duration::from_secs(3)))
             .build()
             .unwrap();
         rt.try_run(|| {
@@ -108,4 +108,33 @@ fn pending_timer_is_not_a_deadlock() {
             })
     });
     assert_eq!(r, Ok(7));
+}
+
+#[test]
+fn repeated_wakes_by_a_thread_keep_restarting_the_grace() {
+    // Each wake comes well within the grace, but the runtime is idle most
+    // of the time: only "nothing ran during the whole grace" may report.
+    let r = bounded(30, "repeated thread wakes", || {
+        let rt = Runtime::builder()
+            .maxprocs(2)
+            .deadlock_grace(Some(Duration::from_millis(300)))
+            .build()
+            .unwrap();
+        rt.try_run(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<Ready>();
+            let th = std::thread::spawn(move || {
+                for ready in rx {
+                    std::thread::sleep(Duration::from_millis(100));
+                    ready.ready();
+                }
+            });
+            for _ in 0..12 {
+                tx.send(Ready::for_current()).unwrap();
+                park(WaitReason::Other);
+            }
+            drop(tx);
+            th.join().unwrap();
+        })
+    });
+    assert_eq!(r, Ok(()));
 }

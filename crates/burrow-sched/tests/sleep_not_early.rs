@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use burrow_sched::{go, sleep, sleep_until};
 
 /// Generous: the box is shared with other builds.
-const MAX_LATE: Duration = Duration::from_millis(750);
+const MAX_LATE: Duration = Duration::from_secs(2);
 
 fn check(procs: usize) {
     let lates = bounded(60, "sleepers", move || {
