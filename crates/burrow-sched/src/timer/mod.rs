@@ -88,8 +88,12 @@
 pub(crate) mod heap;
 mod thread;
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, OnceLock};
+
+// A timer's own synchronisation is loom-modelled (`loom_timer.rs`); the
+// heaps are plain `std` (threads and clocks cannot run inside loom).
+use crate::loom::{AtomicBool, AtomicU8, Mutex, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use heap::{Entry, TimerHeap};
@@ -207,13 +211,21 @@ pub(crate) fn fire(t: &Arc<TimerInner>, when: u64) -> Fired {
         return Fired::Done; // deleted
     }
     (t.f.lock().expect("timer callback poisoned"))();
-    // Acquire: pairs with the Release store in `del_timer`.
+    // Acquire: pairs with the SeqCst store in `del_timer` (a delete
+    // seen here stops the re-arm early; the re-check below is the one
+    // that must not miss it).
     if t.period != 0 && !t.deleted.load(Ordering::Acquire) {
         // Release: pairs with the Acquire CAS above on the next firing.
         t.state.store(PENDING, Ordering::Release);
-        // A del_timer that ran between the check and the store saw
-        // RUNNING and set `deleted`; re-check so it is not lost.
-        // Acquire: as above.
+        // SeqCst fence: our half of a Dekker pair with `del_timer` (which
+        // stores `deleted`, fences, then CASes `state`): either its CAS
+        // sees PENDING and wins, or our re-check below sees `deleted`.
+        // Without the fences both could miss each other (store buffering)
+        // and a deleted periodic timer would fire on; the loom model
+        // `loom_periodic_fire_vs_delete` checks this (loom models SeqCst
+        // fences, not SeqCst accesses).
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the Release store in `del_timer`.
         if t.deleted.load(Ordering::Acquire) {
             t.state.store(DONE, Ordering::Release);
             return Fired::Done;
@@ -231,7 +243,7 @@ pub(crate) fn fire(t: &Arc<TimerInner>, when: u64) -> Fired {
 /// `pp.deletedTimers`). See *The design*.
 pub(crate) struct PTimers {
     /// The heap. Any thread, under this lock.
-    heap: Mutex<TimerHeap>,
+    heap: std::sync::Mutex<TimerHeap>,
     /// The heap's earliest `when`, 0 if empty (Go's `timer0When`). Written
     /// under `heap`; read by anyone without it.
     when0: AtomicU64,
@@ -242,7 +254,7 @@ pub(crate) struct PTimers {
 impl Default for PTimers {
     fn default() -> Self {
         PTimers {
-            heap: Mutex::new(TimerHeap::default()),
+            heap: std::sync::Mutex::new(TimerHeap::default()),
             when0: AtomicU64::new(0),
             ndeleted: AtomicUsize::new(0),
         }
@@ -394,13 +406,17 @@ pub(crate) fn add_timer(when: Instant, period: Option<Duration>, f: TimerFn) -> 
 /// (its callback will never run again). See the module docs.
 pub(crate) fn del_timer(key: &TimerKey) -> bool {
     let t = &key.0;
-    // Release: pairs with the Acquire loads in `fire`.
+    // Release: pairs with the Acquire loads of `deleted` in `fire`.
     t.deleted.store(true, Ordering::Release);
+    // SeqCst fence: our half of the Dekker pair with a periodic re-arm in
+    // `fire` (we store `deleted`, then read `state`; it stores `state`,
+    // then reads `deleted`).
+    fence(Ordering::SeqCst);
     // AcqRel: the winner of PENDING → DONE owns the outcome; pairs with
-    // the firing thread's CAS PENDING → RUNNING.
+    // the firing thread's CAS PENDING → RUNNING and its re-arm store.
     let won = t
         .state
-        .compare_exchange(PENDING, DONE, Ordering::AcqRel, Ordering::Relaxed)
+        .compare_exchange(PENDING, DONE, Ordering::AcqRel, Ordering::Acquire)
         .is_ok();
     if won {
         // Drop what the callback captured now, not when the entry leaves
@@ -416,7 +432,7 @@ pub(crate) fn del_timer(key: &TimerKey) -> bool {
     won
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::mpsc;
@@ -496,5 +512,8 @@ mod tests {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod runtime_tests;
+
+#[cfg(all(test, loom))]
+mod loom_timer;
