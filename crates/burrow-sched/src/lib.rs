@@ -24,6 +24,11 @@
 //!   `runnext`, the local queue, the global queue, the poller (hook only,
 //!   until the netpoll issue), stealing, then sleep. Spinning Ms follow
 //!   Go's parking/unparking rule (*Spinning Ms* in `sched.rs`).
+//! - **Timers** (`timer/`, `idle.rs`, `time.rs`): Go 1.14's per-P 4-ary
+//!   timer heaps, run by `schedule()` (and by stealing Ms for their
+//!   victims); an idle runtime sleeps until its next timer. [`sleep`] and
+//!   [`sleep_until`] park on them. [`Runtime::try_run`] reports a deadlock
+//!   (nothing can ever run again) instead of hanging. See `docs/timers.md`.
 //! - **park/ready** (`park.rs`): [`Ready::for_current`] + [`park`] put a
 //!   goroutine to sleep; [`Ready::ready`] wakes it exactly once from any
 //!   thread, into the readier's `runnext`. Channels, timers and the poller
@@ -96,6 +101,7 @@
 
 mod chan;
 mod g;
+mod idle;
 mod job;
 mod local;
 mod loom;
@@ -105,7 +111,9 @@ mod runq;
 mod runtime;
 mod sched;
 pub mod sync;
-// Used by channels, sleep and sync (issue 5); see its contract.
+// Timers (issue 5): per-P heaps, sleep, and the internal contract
+// (`add_timer`/`del_timer`) that channels and sync build on.
+pub mod time;
 mod timer;
 
 #[cfg(all(test, loom))]
@@ -129,6 +137,10 @@ pub use runtime::{
 pub mod __private {
     pub use crate::chan::{RecvCase, SelectCase, Selected, SendCase, select_impl};
 }
+
+// Timers and deadlock detection (issue 5).
+pub use runtime::{DEFAULT_DEADLOCK_GRACE, RunError};
+pub use time::{sleep, sleep_until};
 
 /// Go's scheduler constants, for tests and docs.
 pub mod consts {

@@ -4,20 +4,21 @@
 //! types, and with smaller capacities (see [`crate::runq::RUNQ_CAP`]).
 //!
 //! Only the code loom models goes through this module: the run queue ring,
-//! `runnext`, the global queue and the channel state (`chan/`). The rest of
-//! the scheduler (threads, coroutines) cannot run inside a loom model and
-//! uses `std` directly.
+//! `runnext`, the global queue, the channel state (`chan/`), and a timer's
+//! state word, deleted flag and callback lock (`timer/mod.rs`, modelled in
+//! `timer/loom_timer.rs`). The rest of the scheduler (threads, coroutines)
+//! cannot run inside a loom model and uses `std` directly.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     Mutex, MutexGuard,
-    atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering, fence},
 };
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     Mutex, MutexGuard,
-    atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering, fence},
 };
 
 #[cfg(loom)]

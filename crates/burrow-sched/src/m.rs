@@ -8,15 +8,21 @@
 //!    local queue never empties must still serve the global queue).
 //! 2. `runnext`, then the local ring.
 //! 3. The global queue (a fair-share batch).
+//! 0. Before all that, the P's due timers run (Go's `checkTimers`, see
+//!    `timer/mod.rs`): a timer that readies a goroutine puts it in this
+//!    P's `runnext`, so it is found below in the same pass.
 //! 4. *Poller hook*: the netpoller, without blocking. Not wired yet: the
 //!    netpoll issue adds a call here that returns the Gs whose I/O is
-//!    ready, and the timers issue checks expired timers here (Go's
-//!    `checkTimers`) and makes the last idle M block in the poller until
-//!    the next timer instead of sleeping on its note. Both hooks are marked
-//!    `POLLER HOOK` below.
+//!    ready. Marked `POLLER HOOK` below.
 //! 5. Steal half of a random victim's queue, four rounds over all Ps in a
-//!    random order; the last round may also take a victim's `runnext`.
-//! 6. Release the P and sleep (see *Spinning Ms* in `sched.rs`).
+//!    random order; the last round may also take a victim's `runnext` and
+//!    runs the victims' due timers (Go's `stealWork`).
+//! 6. Release the P and sleep ([`crate::idle::stopm`]): the first idle M
+//!    while timers are pending sleeps on its note until the earliest timer
+//!    of all Ps (*The timer sleeper* in `idle.rs`); the netpoll issue turns
+//!    that wait into a blocking poll with the same deadline (the second
+//!    `POLLER HOOK`). The same path watches for deadlocks (*Deadlock
+//!    detection* in `idle.rs`).
 //!
 //! Deviation from Go: Go does not advance `schedtick` when a G runs from
 //! `runnext` (it *inherits* its predecessor's time slice) and relies on
@@ -41,6 +47,7 @@ use corosensei::CoroutineResult;
 use crate::g::{GPtr, Switch, status};
 use crate::park::commit_park;
 use crate::sched::{MNote, Shared};
+use crate::timer::now_nanos;
 
 /// Global-queue fairness period (Go: 61, a prime so that it does not
 /// resonate with the program's own periods).
@@ -110,17 +117,16 @@ pub(crate) fn mstart(rt: &'static Shared, note: Arc<MNote>) {
         rng: Cell::new(seed()),
     };
     CURRENT_M.with(|c| c.set(&ctx));
-    while let Some((pid, spinning)) = note.wait() {
+    let mut next = note.wait();
+    while let Some((pid, spinning)) = next {
         ctx.p.set(Some(pid));
         ctx.spinning.set(spinning);
         while let Some(g) = find_runnable(&ctx) {
             execute(&ctx, g);
         }
         // find_runnable released the P. Go's stopm: sleep until handed a
-        // P, or exit on shutdown.
-        if !rt.midleput(&note) {
-            break;
-        }
+        // P (or until the next timer), or exit on shutdown.
+        next = crate::idle::stopm(&ctx, &note);
     }
     CURRENT_M.with(|c| c.set(ptr::null()));
     rt.pool.flush_thread_cache();
@@ -164,6 +170,10 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
             drop_p(ctx);
             return None;
         }
+        // Go's checkTimers: one relaxed load unless the P has timers.
+        if p.timers.next_when_relaxed() != 0 {
+            p.timers.run_expired(now_nanos());
+        }
         let tick = p.schedtick.fetch_add(1, Ordering::Relaxed);
         if tick % GLOBAL_CHECK_PERIOD == 0 && rt.global.len() > 0 {
             // SAFETY: we own `p`.
@@ -184,8 +194,9 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
                 return Some(g);
             }
         }
-        // POLLER HOOK (non-blocking netpoll, expired timers): see the
-        // module docs. Nothing is registered until the netpoll issue.
+        // POLLER HOOK (non-blocking netpoll): see the module docs.
+        // Nothing is registered until the netpoll issue. (Due timers ran
+        // at the top of the loop, as in Go's findRunnable.)
 
         // Steal, if spinning is allowed (see *Spinning Ms*).
         let busy = rt.maxprocs - rt.npidle();
@@ -223,8 +234,9 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
             }
             continue 'top;
         }
-        // POLLER HOOK (blocking): the last M to go idle will block in the
-        // netpoller until the next timer here, instead of sleeping.
+        // POLLER HOOK (blocking): the caller's `stopm` sleeps until the
+        // next timer; the netpoll issue makes it block in the poller with
+        // that deadline instead.
         return None;
     }
 }
@@ -253,7 +265,22 @@ fn steal_work(ctx: &MCtx, pid: usize) -> Option<GPtr> {
         let start = ctx.rand() as usize % n;
         for i in 0..n {
             let victim = &rt.ps[(start + i) % n];
-            if victim.id == pid || victim.runq.is_empty() {
+            if victim.id == pid {
+                continue;
+            }
+            // Go's stealWork: on the last round run the victim's due
+            // timers (their goroutines land in our queues), so a P busy
+            // with a long goroutine does not hold its timers back.
+            if steal_next
+                && victim.timers.next_when_relaxed() != 0
+                && victim.timers.run_expired(now_nanos())
+            {
+                // SAFETY: we own `me`.
+                if let Some((g, _)) = unsafe { me.runq.pop() } {
+                    return Some(GPtr(g));
+                }
+            }
+            if victim.runq.is_empty() {
                 continue;
             }
             // SAFETY: we own `me` and it is not the victim.

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock};
 
 use crate::g::{G, Switch, status};
+use crate::idle::MainState;
 use crate::job::{JoinHandle, new_job};
 use crate::m::{current_g, switch_to_scheduler, with_m};
 use crate::sched::Shared;
@@ -28,12 +29,41 @@ pub enum BuildError {
     Stack(#[from] burrow_stack::StackError),
 }
 
+/// Why [`Runtime::try_run`] returned without a result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// Nothing inside the runtime could ever run again (every P idle, no
+    /// runnable goroutine, no pending timer) for the whole
+    /// [`Builder::deadlock_grace`], while goroutines were still parked.
+    #[error("all goroutines are asleep - deadlock! ({parked} goroutines parked)")]
+    Deadlock {
+        /// Goroutines alive (parked) when the deadlock was reported.
+        parked: usize,
+    },
+}
+
+/// Default for [`Builder::deadlock_grace`].
+pub const DEFAULT_DEADLOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Configures a [`Runtime`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Builder {
     maxprocs: Option<usize>,
     stack_size: Option<usize>,
     abort_on_panic: bool,
+    deadlock_grace: Option<std::time::Duration>,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            maxprocs: None,
+            stack_size: None,
+            abort_on_panic: false,
+            deadlock_grace: Some(DEFAULT_DEADLOCK_GRACE),
+        }
+    }
 }
 
 impl Builder {
@@ -61,6 +91,20 @@ impl Builder {
         self
     }
 
+    /// How long "nothing can ever run again" must hold before it is
+    /// reported as a deadlock (default [`DEFAULT_DEADLOCK_GRACE`], 1 s;
+    /// `None` turns detection off). See [`Runtime::try_run`].
+    ///
+    /// The grace exists because plain OS threads can wake goroutines
+    /// (through a [`crate::Ready`] or a channel) and the runtime cannot see
+    /// which threads hold such handles: a program whose goroutines all wait
+    /// for a thread that acts only after longer than the grace is reported
+    /// as deadlocked. Raise the grace, or pass `None`, for such programs.
+    pub fn deadlock_grace(mut self, grace: Option<std::time::Duration>) -> Builder {
+        self.deadlock_grace = grace;
+        self
+    }
+
     /// Builds the runtime. No thread starts until [`Runtime::run`].
     pub fn build(self) -> Result<Runtime, BuildError> {
         let maxprocs = match self.maxprocs {
@@ -73,7 +117,7 @@ impl Builder {
             Some(bytes) => pool_for(bytes)?,
         };
         Ok(Runtime {
-            shared: Shared::new(maxprocs, pool, self.abort_on_panic),
+            shared: Shared::new(maxprocs, pool, self.abort_on_panic, self.deadlock_grace),
         })
     }
 }
@@ -144,12 +188,43 @@ impl Runtime {
     /// leaked, never freed or reused, so no code can run on a freed stack
     /// and nothing pointing into one dangles. A goroutine still running
     /// when `main` returns runs on until it parks, yields or finishes.
+    ///
+    /// # Panics
+    ///
+    /// With Go's message "all goroutines are asleep - deadlock!" when the
+    /// runtime deadlocks (see [`Runtime::try_run`]), and with `main`'s own
+    /// panic.
     pub fn run<F, T>(self, main: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.try_run(main).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`Runtime::run`], but returns [`RunError::Deadlock`] instead of
+    /// hanging when the runtime deadlocks: every P idle, no goroutine
+    /// runnable or running, no timer pending, goroutines still parked, for
+    /// the whole [`Builder::deadlock_grace`] (read its caveat about plain
+    /// threads). The runtime then shuts down as when `main` returns; the
+    /// parked goroutines are never resumed. A panic in `main` is re-raised.
+    pub fn try_run<F, T>(self, main: F) -> Result<T, RunError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let rt = self.shared;
+        /// Tells `try_run` that `main` ended, even by a panic.
+        struct Finish(&'static Shared);
+        impl Drop for Finish {
+            fn drop(&mut self) {
+                self.0.main_wait.finish();
+            }
+        }
+        let main = move || {
+            let _finish = Finish(rt);
+            main()
+        };
         let goid = rt.next_goid(None);
         let (job, handle) = new_job(goid, rt.abort_on_panic, main);
         let g = G::allocate(rt.pool)
@@ -164,10 +239,16 @@ impl Runtime {
         rt.ngoroutine.fetch_add(1, Ordering::Relaxed);
         rt.global.push(g.0);
         rt.wakep();
+        if let MainState::Deadlock(parked) = rt.main_wait.wait() {
+            rt.begin_shutdown();
+            drop(handle);
+            return Err(RunError::Deadlock { parked });
+        }
+        // `main` ended: its handle completes right after.
         let result = handle.join();
         rt.begin_shutdown();
         match result {
-            Ok(v) => v,
+            Ok(v) => Ok(v),
             Err(p) => std::panic::resume_unwind(p.into_payload()),
         }
     }

@@ -33,8 +33,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::g::{G, GPtr, status};
+use crate::idle::MainWait;
 use crate::m::{self, with_m};
 use crate::runq::{GlobalQueue, RUNQ_CAP, Runq};
+use crate::timer::PTimers;
 
 /// Gs a P keeps in its free list before moving half to the global list
 /// (Go: 64).
@@ -65,6 +67,9 @@ pub(crate) struct P {
     /// Goroutine id cache `[next, end)`. Owner only.
     goid_next: AtomicU64,
     goid_end: AtomicU64,
+    /// This P's timer heap (Go's `pp.timers`): any thread, under its own
+    /// lock. See `timer/mod.rs`.
+    pub(crate) timers: PTimers,
 }
 
 // SAFETY: `gfree` is touched only by the P's owner (see the type docs); the
@@ -83,12 +88,27 @@ struct MWake {
     nextp: Option<(usize, bool)>,
     /// Shut down: exit the thread.
     exit: bool,
+    /// The timer sleeper was kicked: an earlier timer was added.
+    kicked: bool,
+}
+
+/// How [`MNote::wait_until`] ended.
+pub(crate) enum NoteWake {
+    /// Handed a P (and whether to spin).
+    P(usize, bool),
+    /// Shut down: exit the thread.
+    Exit,
+    /// Kicked ([`MNote::kick`]) or the deadline passed.
+    Woken,
 }
 
 impl MNote {
     pub(crate) fn new(nextp: Option<(usize, bool)>) -> Arc<MNote> {
         Arc::new(MNote {
-            state: Mutex::new(MWake { nextp, exit: false }),
+            state: Mutex::new(MWake {
+                nextp,
+                ..MWake::default()
+            }),
             cv: Condvar::new(),
         })
     }
@@ -107,23 +127,61 @@ impl MNote {
         }
     }
 
+    /// Sleeps until handed a P, told to exit, kicked, or `deadline`.
+    pub(crate) fn wait_until(&self, deadline: std::time::Instant) -> NoteWake {
+        let mut s = self.state.lock().expect("M note poisoned");
+        loop {
+            if let Some((p, spinning)) = s.nextp.take() {
+                return NoteWake::P(p, spinning);
+            }
+            if s.exit {
+                return NoteWake::Exit;
+            }
+            if std::mem::take(&mut s.kicked) {
+                return NoteWake::Woken;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return NoteWake::Woken;
+            }
+            s = self
+                .cv
+                .wait_timeout(s, deadline - now)
+                .expect("M note poisoned")
+                .0;
+        }
+    }
+
+    /// Wakes a [`MNote::wait_until`] early.
+    pub(crate) fn kick(&self) {
+        self.state.lock().expect("M note poisoned").kicked = true;
+        self.cv.notify_one();
+    }
+
     fn give(&self, p: usize, spinning: bool) {
         self.state.lock().expect("M note poisoned").nextp = Some((p, spinning));
         self.cv.notify_one();
     }
 
-    fn exit(&self) {
+    pub(crate) fn exit(&self) {
         self.state.lock().expect("M note poisoned").exit = true;
         self.cv.notify_one();
     }
 }
 
 /// Under `Shared::sched`.
-struct Idle {
+pub(crate) struct Idle {
     /// Idle Ps (Go's `sched.pidle`).
-    pidle: Vec<usize>,
+    pub(crate) pidle: Vec<usize>,
     /// Sleeping Ms (Go's `sched.midle`).
-    midle: Vec<Arc<MNote>>,
+    pub(crate) midle: Vec<Arc<MNote>>,
+    /// The M sleeping until the next timer or the deadlock grace, not in
+    /// `midle` (see *The timer sleeper* in `idle.rs`).
+    pub(crate) sleeper: Option<Arc<MNote>>,
+    /// Ps ever taken from `pidle`: the deadlock detector's change counter.
+    pub(crate) ptakes: u64,
+    /// A deadlock was reported; do not watch for another.
+    pub(crate) deadlock_reported: bool,
 }
 
 /// One runtime's scheduler (Go's `schedt` plus `allp`). Leaked on creation:
@@ -136,7 +194,7 @@ pub(crate) struct Shared {
     /// The global run queue.
     pub(crate) global: GlobalQueue<G>,
     /// Go's `sched.lock`: idle lists and shutdown.
-    sched: Mutex<Idle>,
+    pub(crate) sched: Mutex<Idle>,
     /// Number of idle Ps (mirrors `pidle.len()`; read without the lock).
     npidle: AtomicUsize,
     /// Number of spinning Ms. See *Spinning Ms*.
@@ -159,6 +217,14 @@ pub(crate) struct Shared {
     pub(crate) pool: burrow_stack::Pool,
     /// Abort the process on any goroutine panic.
     pub(crate) abort_on_panic: bool,
+    /// The timer sleeper's deadline (runtime clock), 0 when no M sleeps on
+    /// timers. See *The timer sleeper* in `idle.rs`.
+    pub(crate) sleeper_until: AtomicU64,
+    /// How long "nothing can ever run" must hold before it is reported
+    /// (None: never). See *Deadlock detection* in `idle.rs`.
+    pub(crate) deadlock_grace: Option<std::time::Duration>,
+    /// Where `Runtime::try_run` waits for its main goroutine.
+    pub(crate) main_wait: MainWait,
 }
 
 impl Shared {
@@ -167,6 +233,7 @@ impl Shared {
         maxprocs: usize,
         pool: burrow_stack::Pool,
         abort_on_panic: bool,
+        deadlock_grace: Option<std::time::Duration>,
     ) -> &'static Shared {
         let ps = (0..maxprocs)
             .map(|id| P {
@@ -176,6 +243,7 @@ impl Shared {
                 gfree: UnsafeCell::new(Vec::new()),
                 goid_next: AtomicU64::new(0),
                 goid_end: AtomicU64::new(0),
+                timers: PTimers::default(),
             })
             .collect();
         Box::leak(Box::new(Shared {
@@ -184,6 +252,9 @@ impl Shared {
             sched: Mutex::new(Idle {
                 pidle: (0..maxprocs).rev().collect(),
                 midle: Vec::new(),
+                sleeper: None,
+                ptakes: 0,
+                deadlock_reported: false,
             }),
             npidle: AtomicUsize::new(maxprocs),
             nmspinning: AtomicUsize::new(0),
@@ -196,6 +267,9 @@ impl Shared {
             maxprocs,
             pool,
             abort_on_panic,
+            sleeper_until: AtomicU64::new(0),
+            deadlock_grace,
+            main_wait: MainWait::default(),
         }))
     }
 
@@ -323,6 +397,7 @@ impl Shared {
         };
         // SeqCst: see `npidle()`.
         self.npidle.fetch_sub(1, Ordering::SeqCst);
+        idle.ptakes += 1;
         let note = idle.midle.pop();
         drop(idle);
         match note {
@@ -360,18 +435,8 @@ impl Shared {
         let pid = idle.pidle.pop()?;
         // SeqCst: see `npidle()`.
         self.npidle.fetch_sub(1, Ordering::SeqCst);
+        idle.ptakes += 1;
         Some(pid)
-    }
-
-    /// Go's `stopm` (first half): registers the M as idle. Returns false if
-    /// the runtime is shutting down and the M should exit.
-    pub(crate) fn midleput(&self, note: &Arc<MNote>) -> bool {
-        let mut idle = self.sched.lock().expect("sched lock poisoned");
-        if self.is_shutdown() {
-            return false;
-        }
-        idle.midle.push(note.clone());
-        true
     }
 
     /// Go's `gfget`: a free G from `p`'s list (refilled from the global
@@ -429,7 +494,9 @@ impl Shared {
             let mut idle = self.sched.lock().expect("sched lock poisoned");
             // Release: pairs with the Acquire in `is_shutdown`.
             self.shutdown.store(true, Ordering::Release);
-            std::mem::take(&mut idle.midle)
+            let mut notes = std::mem::take(&mut idle.midle);
+            notes.extend(idle.sleeper.take());
+            notes
         };
         for note in midle {
             note.exit();
@@ -456,6 +523,9 @@ impl Shared {
             );
         }
         for p in self.ps.iter() {
+            // Timers outlive the runtime's Ms: a plain thread may wait on
+            // one (see the fallback in `timer/thread.rs`).
+            p.timers.move_to_fallback();
             // SAFETY: every M has exited, so no one else owns any P.
             gs.extend(unsafe { p.runq.drain() }.into_iter().map(GPtr));
             // SAFETY: as above.

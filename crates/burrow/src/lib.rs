@@ -69,6 +69,9 @@ pub use burrow_sched::{
 /// Goroutine stacks (re-exported for configuration and statistics).
 pub use burrow_stack as stack;
 
+// Timers, sleep and deadlock detection (issue 5).
+pub use burrow_sched::{DEFAULT_DEADLOCK_GRACE, RunError, sleep, sleep_until, time};
+
 /// Starts a goroutine running the given expression or block, like Go's
 /// `go` statement: `burrow::go!(work(x))` is `burrow::go(move || work(x))`.
 #[macro_export]

@@ -1,0 +1,291 @@
+//! The idle path of an M (Go's `stopm` and the tail of `findRunnable`):
+//! who sleeps until the next timer, and how a runtime in which nothing can
+//! ever run again is detected and reported.
+//!
+//! # The timer sleeper
+//!
+//! Go's last idle M blocks in `netpoll(delay)` with `delay` the time to the
+//! earliest timer of all Ps; `addtimer` calls `wakeNetPoller(when)`, which
+//! breaks that poll if `when` is earlier, or calls `wakep` if nobody is
+//! polling. We have no poller in the scheduler yet, so the same role is
+//! played by an M waiting on its note with a timeout:
+//!
+//! - An M with nothing to do ([`stopm`]) reads the earliest timer of every
+//!   P (`PTimers::next_when`). If there is one and no M holds the role, it
+//!   becomes the *sleeper*: it records its deadline in
+//!   `Shared::sleeper_until`, is *not* put in `midle` (so `startm` never
+//!   hands it a P), and waits on its note until the deadline. Other idle
+//!   Ms sleep in `midle` without a timeout, as before.
+//! - When it wakes it gives up the role, takes an idle P if there is one
+//!   and runs every P's due timers with it (the readied goroutines land in
+//!   its P's queues and `wakep` brings more Ms), then schedules as usual.
+//!   If every P is busy it runs the due timers without a P (the goroutines
+//!   go to the global queue): a P stuck in a long goroutine cannot hold
+//!   its timers back. Go leaves that case to sysmon.
+//! - `add_timer` ([`Shared::timer_added`]) publishes the heap's new
+//!   earliest time, then reads `sleeper_until`: if a sleeper waits past the
+//!   new timer it kicks the sleeper's note; if none waits it calls `wakep`,
+//!   and the M it starts, finding nothing to run, becomes the sleeper. The
+//!   idle M publishes its role (under the sched lock) and then reads the
+//!   heaps' earliest times; both sides use SeqCst with a fence between the
+//!   store and the load (a Dekker pair, as in *Spinning Ms* in `sched.rs`),
+//!   so a timer is never added unseen by every M.
+//!
+//! So an idle runtime makes no system call until its next timer, and one
+//! goroutine sleeping 300 ms costs a handful of context switches.
+//!
+//! # Deadlock detection
+//!
+//! Go's `checkdead` reports "all goroutines are asleep - deadlock!" when no
+//! M is running Go code and no timer is pending. Go can be exact because
+//! only goroutines can wake goroutines. Ours can also be woken by plain
+//! threads (channels and `Ready` work between threads and goroutines), and
+//! we cannot see which thread holds a `Ready`. So we report only after the
+//! condition has held for a *grace period* (`Builder::deadlock_grace`,
+//! default 1 s; `None` turns detection off):
+//!
+//! 1. The M about to sleep finds that every P is idle, no run queue holds a
+//!    G, no timer is pending (in a P heap or on the fallback thread) and
+//!    goroutines are alive. It becomes the sleeper with a deadline of now
+//!    plus the grace, remembering `Idle::ptakes`, the count of Ps ever
+//!    taken from the idle list.
+//! 2. At the deadline it re-checks the condition under the sched lock and
+//!    that `ptakes` did not move: any goroutine that ran in between (woken
+//!    by a thread, or by anything else) needed a P, so the condition held
+//!    the whole time. Only then is the deadlock reported to
+//!    `Runtime::try_run` (which returns `RunError::Deadlock`; `run`
+//!    panics with the message).
+//!
+//! The caveat, documented on the builder: a program whose goroutines all
+//! wait for a plain thread that will act only after more than the grace
+//! period is reported as deadlocked. Raise the grace or turn it off for
+//! such programs.
+
+use std::sync::atomic::{Ordering, fence};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::m::MCtx;
+use crate::sched::{Idle, MNote, NoteWake, Shared};
+use crate::timer::{fallback_pending, instant_of, nanos, now_nanos};
+
+/// How the main goroutine ended, as seen by `Runtime::try_run`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum MainState {
+    /// Still running (or parked).
+    #[default]
+    Running,
+    /// Its closure returned or panicked; its join handle completes next.
+    Done,
+    /// A deadlock was detected with this many goroutines alive.
+    Deadlock(usize),
+}
+
+/// Where `Runtime::try_run` waits: set once, by the main goroutine's
+/// closure ending or by the deadlock detector, whichever comes first.
+#[derive(Default)]
+pub(crate) struct MainWait {
+    state: Mutex<MainState>,
+    cv: Condvar,
+}
+
+impl MainWait {
+    fn set(&self, to: MainState) {
+        let mut s = self.state.lock().expect("main wait poisoned");
+        if *s == MainState::Running {
+            *s = to;
+            self.cv.notify_all();
+        }
+    }
+
+    /// The main goroutine's closure ended.
+    pub(crate) fn finish(&self) {
+        self.set(MainState::Done);
+    }
+
+    /// Waits for `Done` or `Deadlock`.
+    pub(crate) fn wait(&self) -> MainState {
+        let mut s = self.state.lock().expect("main wait poisoned");
+        while *s == MainState::Running {
+            s = self.cv.wait(s).expect("main wait poisoned");
+        }
+        *s
+    }
+}
+
+/// What an idle M does next.
+enum IdleAction {
+    /// The runtime shuts down: exit the thread.
+    Exit,
+    /// Sleep in `midle` until handed a P.
+    Park,
+    /// Be the sleeper until `until` (runtime clock); with `Some(ptakes)`,
+    /// watching for a deadlock rather than a timer.
+    Sleep { until: u64, watch: Option<u64> },
+}
+
+impl Shared {
+    /// The earliest pending timer of all Ps (runtime clock).
+    pub(crate) fn next_timer(&self) -> Option<u64> {
+        self.ps.iter().filter_map(|p| p.timers.next_when()).min()
+    }
+
+    /// Go's `wakeNetPoller`: called after a timer due at `when` was added
+    /// to a P heap. See *The timer sleeper*.
+    pub(crate) fn timer_added(&'static self, when: u64) {
+        // SeqCst fence: the adder's half of the Dekker pair (its store is
+        // the SeqCst `when0` store in `PTimers::push`).
+        fence(Ordering::SeqCst);
+        let until = self.sleeper_until.load(Ordering::SeqCst);
+        if until == 0 {
+            self.wakep();
+        } else if when < until {
+            let idle = self.sched.lock().expect("sched lock poisoned");
+            if let Some(note) = &idle.sleeper {
+                note.kick();
+            }
+        }
+    }
+
+    /// True when nothing inside the runtime can ever run again: every P
+    /// idle, no queued G, no pending timer, and goroutines alive. Called
+    /// under the sched lock (`idle`).
+    ///
+    /// POLLER HOOK: when the netpoller is wired in, goroutines waiting on
+    /// I/O must make this false (Go: an M blocked in netpoll counts as
+    /// running, so `checkdead` stays quiet), or an idle server would be
+    /// reported as deadlocked after the grace.
+    fn nothing_can_run(&self, idle: &Idle) -> bool {
+        // SeqCst fence: order the reads below after whatever the caller
+        // published (its P release, its sleeper role).
+        fence(Ordering::SeqCst);
+        idle.pidle.len() == self.maxprocs
+            && self.global.len() == 0
+            && self.ps.iter().all(|p| p.runq.is_empty())
+            && self.next_timer().is_none()
+            && fallback_pending() == 0
+            && self.ngoroutine.load(Ordering::Relaxed) > 0
+    }
+
+    fn idle_decide(&self, note: &Arc<MNote>) -> IdleAction {
+        let mut idle = self.sched.lock().expect("sched lock poisoned");
+        if self.is_shutdown() {
+            return IdleAction::Exit;
+        }
+        if idle.sleeper.is_none() {
+            // SeqCst fence: the idle M's half of the Dekker pair with
+            // `timer_added` (our earlier store: the P release).
+            fence(Ordering::SeqCst);
+            let mut action = None;
+            if let Some(until) = self.next_timer() {
+                action = Some(IdleAction::Sleep { until, watch: None });
+            } else if let Some(grace) = self.deadlock_grace
+                && !idle.deadlock_reported
+                && self.nothing_can_run(&idle)
+            {
+                let until = nanos(std::time::Instant::now() + grace);
+                action = Some(IdleAction::Sleep {
+                    until,
+                    watch: Some(idle.ptakes),
+                });
+            }
+            if let Some(IdleAction::Sleep { until, .. }) = action {
+                idle.sleeper = Some(note.clone());
+                // SeqCst: read by `timer_added` (Dekker pair).
+                self.sleeper_until.store(until, Ordering::SeqCst);
+                // Re-read the heaps after publishing the role: an adder
+                // that read `sleeper_until == 0` before our store (and so
+                // did not kick us) published its timer before that read,
+                // so we see it here and shorten our deadline.
+                if let Some(now_first) = self.next_timer()
+                    && now_first < until
+                {
+                    self.sleeper_until.store(now_first, Ordering::SeqCst);
+                    return IdleAction::Sleep {
+                        until: now_first,
+                        watch: None,
+                    };
+                }
+                return action.expect("matched above");
+            }
+        }
+        idle.midle.push(note.clone());
+        IdleAction::Park
+    }
+
+    /// The sleeper gives up its role.
+    fn sleeper_done(&self, note: &Arc<MNote>) {
+        let mut idle = self.sched.lock().expect("sched lock poisoned");
+        if idle.sleeper.as_ref().is_some_and(|s| Arc::ptr_eq(s, note)) {
+            idle.sleeper = None;
+            // SeqCst: see `timer_added`.
+            self.sleeper_until.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Step 2 of *Deadlock detection*.
+    fn check_deadlock(&self, ptakes: u64) {
+        let mut idle = self.sched.lock().expect("sched lock poisoned");
+        if idle.ptakes != ptakes
+            || idle.deadlock_reported
+            || self.is_shutdown()
+            || !self.nothing_can_run(&idle)
+        {
+            return;
+        }
+        idle.deadlock_reported = true;
+        let n = self.ngoroutine.load(Ordering::Relaxed);
+        drop(idle);
+        self.main_wait.set(MainState::Deadlock(n));
+    }
+
+    /// Runs the due timers of every P (the caller's P, if any, receives the
+    /// goroutines they ready).
+    pub(crate) fn run_all_timers(&self, now: u64) -> bool {
+        let mut ran = false;
+        for p in self.ps.iter() {
+            ran |= p.timers.run_expired(now);
+        }
+        ran
+    }
+}
+
+/// Go's `stopm` with the timer sleeper and the deadlock watch: the M has
+/// released its P and found nothing to do. Returns the next P to run
+/// (and whether to spin), or None when the M must exit.
+pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(usize, bool)> {
+    let rt = ctx.rt;
+    loop {
+        match rt.idle_decide(note) {
+            IdleAction::Exit => return None,
+            IdleAction::Park => return note.wait(),
+            IdleAction::Sleep { until, watch } => {
+                let woke = note.wait_until(instant_of(until));
+                rt.sleeper_done(note);
+                match woke {
+                    NoteWake::Exit => return None,
+                    NoteWake::P(pid, spinning) => return Some((pid, spinning)),
+                    NoteWake::Woken => {}
+                }
+                if let Some(ptakes) = watch {
+                    rt.check_deadlock(ptakes);
+                    continue;
+                }
+                let now = now_nanos();
+                if rt.ps.iter().any(|p| p.timers.due(now)) {
+                    if let Some(pid) = rt.pidleget() {
+                        ctx.p.set(Some(pid));
+                        rt.run_all_timers(now);
+                        // We gave up the sleeper role and may now run a
+                        // long goroutine: if timers remain, start an M that
+                        // will take the role when it finds nothing to do.
+                        if rt.next_timer().is_some() {
+                            rt.wakep();
+                        }
+                        return Some((pid, false));
+                    }
+                    rt.run_all_timers(now);
+                }
+            }
+        }
+    }
+}
