@@ -291,8 +291,9 @@ pub(crate) const SPAWN_YIELD_QUEUE: usize = 8;
 /// (back-pressure, so that a spawning loop does not keep hundreds of
 /// thousands of goroutines alive at once): like `yield_now`, it may then
 /// resume on another M, so the thread-local contract of the crate docs
-/// applies to it as to any yield. A goroutine that spawns fewer than that
-/// before parking never yields here.
+/// applies to it as to any yield. A `go` that leaves the queue shorter
+/// than that never yields, so a goroutine that spawns a few children and
+/// then parks (joins them) keeps running until it parks.
 ///
 /// # Panics
 ///
