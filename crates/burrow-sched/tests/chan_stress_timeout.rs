@@ -70,6 +70,10 @@ fn race(cap: usize) {
         !sent.is_empty(),
         "nothing was ever delivered: the race was not exercised"
     );
+    assert!(
+        timeouts > 0,
+        "no parked receive ever timed out: the race was not exercised"
+    );
     assert_eq!(sent, received, "a value was lost or duplicated");
 }
 
