@@ -21,7 +21,12 @@ fn race(cap: usize) {
                 let (tx, done) = (tx.clone(), done_tx.clone());
                 go(move || {
                     let mut ok = Vec::new();
+                    // Pacing (not synchronisation): a short wait on a
+                    // channel that never fires between sends, so receivers
+                    // park and their timers fire around the hand-offs.
+                    let pace = burrow_sched::Receiver::<()>::never();
                     for i in 0..per {
+                        let _ = pace.recv_timeout(Duration::from_micros((i % 4) as u64 * 25));
                         let v = p * per + i;
                         let d = Duration::from_micros((i % 7) as u64 * 20);
                         match tx.send_timeout(v, d) {
