@@ -5,6 +5,9 @@
 //!   its peers in the same run, and writes a table to the terminal, JSON to
 //!   `target/bench/results.json` and an HTML page to `target/bench/index.html`.
 //!   See `benches/src/lib.rs` for the protocol a benchmark binary speaks.
+//!   `--filter NAME` runs the binaries whose name contains NAME whole (a
+//!   suite: `sched`, `chan`, `sync`, `timers`, `netpoll`, `stack`,
+//!   `alloc`) and, in the others, the benchmarks whose name contains it.
 //! - `cargo xtask ci` runs what `.ci/run` runs.
 
 mod bench;
