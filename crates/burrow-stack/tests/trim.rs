@@ -1,5 +1,5 @@
 //! After a burst of deep stacks is released, the scavenger gives the memory
-//! back: RSS returns to within 10 % of its pre-burst value after the decay.
+//! back: RSS returns to its pre-burst value (within 10 % or 16 MiB) after the decay.
 //!
 //! `BURROW_TRIM_STACKS` sets the burst (default 100,000 stacks, each touched
 //! 32 KiB deep: ~3.2 GiB at the peak).
@@ -94,7 +94,12 @@ fn rss_returns_after_a_burst() {
         peak_stats.carved, n as u64,
         "the burst reused the carved slots"
     );
-    let limit = before + before / 10;
+    // The burst touches n × 32 KiB (3.2 GiB at the default n); allow the
+    // baseline plus 10 % or 16 MiB, whichever is larger, for what the rest
+    // of the process (test harness threads, allocator arenas) grows by
+    // meanwhile: a 2 MiB baseline + 10 % failed under load with 4 MiB
+    // while every slot was already cold.
+    let limit = before + (before / 10).max(16 << 20);
     match wait_rss_at_most(limit, Duration::from_secs(15)) {
         Ok(rss) => eprintln!(
             "burst of {n} stacks x 32 KiB: RSS {} MiB before, {} MiB after the decay (limit {} MiB)",
