@@ -92,7 +92,9 @@
 //!   user-space time by about a third (`docs/netpoll.md`).
 //! - *Descriptors in dense blocks* (Go's `pollcache`), or a `repr(C)`
 //!   layout with the token kept in the slab beside the pointer so one
-//!   cache line serves each touch: measured, no gain. Per event the
+//!   cache line serves each touch, or a first pass over each batch that
+//!   touches every descriptor so the misses overlap: measured, no gain
+//!   (the touch pass was worse). Per event the
 //!   socket syscalls evict the descriptor's line wherever it lies, and the
 //!   `Arc`s of descriptors registered in a row already sit one after
 //!   another. Giving the bench's mio side our 64-byte footprint cost it
