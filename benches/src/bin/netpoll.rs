@@ -37,7 +37,8 @@
 //! both alike and neither always runs right after the other's teardown
 //! (with burrow always first and mio closing fds still registered, burrow
 //! measured 0.87-0.98 of mio, median 0.89, in five runs on the busy 2-core
-//! box; with both fixes 0.92-1.03, median 0.96; see docs/netpoll.md); the
+//! box; with both fixes 0.92-1.03, median 0.96, and 0.89-1.15, median 0.99,
+//! in eleven later runs at lower load; see docs/netpoll.md); the
 //! samples are short (100k events) and many (15) so that a busy machine's
 //! drift shows as spread rather than as a bias, and the per-pair ratio
 //! (sample i of burrow over sample i of mio) can be read from the JSON.

@@ -90,6 +90,17 @@
 //!   and a parker preempted inside the lock stalls the poller. The profile
 //!   of `netpoll_events` showed the lock-free slots cut the poller's own
 //!   user-space time by about a third (`docs/netpoll.md`).
+//! - *Descriptors in dense blocks* (Go's `pollcache`), or a `repr(C)`
+//!   layout with the token kept in the slab beside the pointer so one
+//!   cache line serves each touch, or a first pass over each batch that
+//!   touches every descriptor so the misses overlap: measured, no gain
+//!   (the touch pass was worse). Per event the
+//!   socket syscalls evict the descriptor's line wherever it lies, and the
+//!   `Arc`s of descriptors registered in a row already sit one after
+//!   another. Giving the bench's mio side our 64-byte footprint cost it
+//!   only ~0.1 % of run time, which bounds what density could win; all of
+//!   burrow's own per-event work is 0.16–0.5 % of `netpoll_events`, with
+//!   the kernel doing the rest (`docs/netpoll.md`, *Round 3*).
 //!
 //! # Contract for callers
 //!
