@@ -49,12 +49,18 @@
 //!    goroutines are alive. It becomes the sleeper with a deadline of now
 //!    plus the grace, remembering `Idle::ptakes`, the count of Ps ever
 //!    taken from the idle list.
+//!    A grace so long that now plus it overflows `Instant`
+//!    (`Duration::MAX`) means never: no M watches.
 //! 2. At the deadline it re-checks the condition under the sched lock and
 //!    that `ptakes` did not move: any goroutine that ran in between (woken
 //!    by a thread, or by anything else) needed a P, so the condition held
 //!    the whole time. Only then is the deadlock reported to
 //!    `Runtime::try_run` (which returns `RunError::Deadlock`; `run`
-//!    panics with the message).
+//!    panics with the message). A watch that ends before its deadline
+//!    (the note was kicked: an earlier timer was added, or a kick meant
+//!    for an earlier sleeper role of the same M arrived late) reports
+//!    nothing and the M decides again, with a fresh grace; a kick left
+//!    from an earlier role is also cleared when the M takes the role.
 //!
 //! The caveat, documented on the builder: a program whose goroutines all
 //! wait for a plain thread that will act only after more than the grace
@@ -181,14 +187,20 @@ impl Shared {
             } else if let Some(grace) = self.deadlock_grace
                 && !idle.deadlock_reported
                 && self.nothing_can_run(&idle)
+                // A grace too long for the clock (`Duration::MAX`) means
+                // "never report": do not watch (review finding 3).
+                && let Some(end) = std::time::Instant::now().checked_add(grace)
             {
-                let until = nanos(std::time::Instant::now() + grace);
+                let until = nanos(end);
                 action = Some(IdleAction::Sleep {
                     until,
                     watch: Some(idle.ptakes),
                 });
             }
             if let Some(IdleAction::Sleep { until, .. }) = action {
+                // A kick left over from this M's previous role must not
+                // cut this wait short (under the sched lock, as kicks are).
+                note.clear_kick();
                 idle.sleeper = Some(note.clone());
                 // SeqCst: read by `timer_added` (Dekker pair).
                 self.sleeper_until.store(until, Ordering::SeqCst);
@@ -266,11 +278,16 @@ pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(usize, bool)> {
                     NoteWake::P(pid, spinning) => return Some((pid, spinning)),
                     NoteWake::Woken => {}
                 }
+                let now = now_nanos();
                 if let Some(ptakes) = watch {
-                    rt.check_deadlock(ptakes);
+                    // Only a watch that lasted the whole grace may report:
+                    // a kick (an earlier timer, or a stale one) ends it
+                    // early, and we just decide again (review finding 1).
+                    if now >= until {
+                        rt.check_deadlock(ptakes);
+                    }
                     continue;
                 }
-                let now = now_nanos();
                 if rt.ps.iter().any(|p| p.timers.due(now)) {
                     if let Some(pid) = rt.pidleget() {
                         ctx.p.set(Some(pid));

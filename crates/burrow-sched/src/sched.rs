@@ -98,7 +98,8 @@ pub(crate) enum NoteWake {
     P(usize, bool),
     /// Shut down: exit the thread.
     Exit,
-    /// Kicked ([`MNote::kick`]) or the deadline passed.
+    /// Kicked ([`MNote::kick`]) or the deadline passed: the caller must
+    /// look at the clock to tell which.
     Woken,
 }
 
@@ -152,7 +153,19 @@ impl MNote {
         }
     }
 
-    /// Wakes a [`MNote::wait_until`] early.
+    /// Forgets a kick meant for an earlier sleeper role of this M. Called
+    /// under the sched lock when the M takes the role, so a kick that
+    /// arrives after the previous role ended (`sleeper_done`) cannot cut
+    /// the new wait short (review finding 1). A kick that arrives after
+    /// this, for the new role, still wakes it.
+    pub(crate) fn clear_kick(&self) {
+        self.state.lock().expect("M note poisoned").kicked = false;
+    }
+
+    /// Wakes a [`MNote::wait_until`] early. A stale kick (one that lands
+    /// after the wait it was meant for ended) can still wake a later wait
+    /// early: callers of `wait_until` must check the clock, not trust
+    /// `NoteWake::Woken` to mean the deadline passed.
     pub(crate) fn kick(&self) {
         self.state.lock().expect("M note poisoned").kicked = true;
         self.cv.notify_one();
@@ -246,7 +259,7 @@ impl Shared {
                 timers: PTimers::default(),
             })
             .collect();
-        Box::leak(Box::new(Shared {
+        let shared: &'static Shared = Box::leak(Box::new(Shared {
             ps,
             global: GlobalQueue::new(),
             sched: Mutex::new(Idle {
@@ -270,7 +283,11 @@ impl Shared {
             sleeper_until: AtomicU64::new(0),
             deadlock_grace,
             main_wait: MainWait::default(),
-        }))
+        }));
+        for p in shared.ps.iter() {
+            p.timers.set_runtime(shared);
+        }
+        shared
     }
 
     /// Whether the runtime is shutting down.
