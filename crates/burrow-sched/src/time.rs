@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::m::current_g;
 use crate::park::{Ready, WaitReason, park};
-use crate::timer::add_timer;
+use crate::timer::{add_timer, instant_of};
 
 /// Pauses the current goroutine for at least `d` (Go's `time.Sleep`).
 /// Other goroutines run meanwhile; the M is not blocked. Outside a
@@ -23,16 +23,36 @@ use crate::timer::add_timer;
 /// });
 /// assert!(slept >= Duration::from_millis(5));
 /// ```
+///
+/// A duration too long for [`Instant`] (`Duration::MAX`, "forever")
+/// sleeps forever, as Go's `time.Sleep(math.MaxInt64)` does in practice:
+/// the goroutine parks on a timer that never fires, which (as in Go)
+/// counts as a pending timer, so deadlock detection does not report it.
 pub fn sleep(d: Duration) {
     if d.is_zero() {
         return;
     }
-    sleep_until(Instant::now() + d);
+    sleep_until(deadline_after(d).unwrap_or_else(never));
+}
+
+/// `now + d`, or None when that overflows [`Instant`] (`Duration::MAX`):
+/// the caller treats None as "no deadline". Every timeout the runtime
+/// accepts from users goes through this (or `checked_add`), so a
+/// "forever" duration never panics.
+pub(crate) fn deadline_after(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
+
+/// The latest instant the runtime clock can name (about 584 years after
+/// the process started): a timer set for it never fires.
+pub(crate) fn never() -> Instant {
+    instant_of(u64::MAX)
 }
 
 /// Pauses the current goroutine until `deadline` (at or after it, never
 /// before). Outside a goroutine, blocks the calling thread. A deadline in
-/// the past returns at once.
+/// the past returns at once; one beyond the runtime clock's range (about
+/// 584 years) never comes.
 pub fn sleep_until(deadline: Instant) {
     if current_g().is_none() {
         // A plain thread (or an M's own stack): block the thread.
