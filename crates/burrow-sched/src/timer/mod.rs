@@ -99,6 +99,7 @@ use std::time::{Duration, Instant};
 use heap::{Entry, TimerHeap};
 
 use crate::m::with_m;
+use crate::sched::Shared;
 
 /// A timer's callback.
 pub(crate) type TimerFn = Box<dyn FnMut() + Send>;
@@ -249,6 +250,10 @@ pub(crate) struct PTimers {
     when0: AtomicU64,
     /// Deleted entries still in `heap` (an estimate: see `del_timer`).
     ndeleted: AtomicUsize,
+    /// The runtime owning this P, set once when the runtime is created
+    /// (`Shared::new`), so a periodic re-arm in `run_expired` can tell
+    /// the timer sleeper (`Shared::timer_added`). Unset in unit tests.
+    rt: OnceLock<&'static Shared>,
 }
 
 impl Default for PTimers {
@@ -257,11 +262,17 @@ impl Default for PTimers {
             heap: std::sync::Mutex::new(TimerHeap::default()),
             when0: AtomicU64::new(0),
             ndeleted: AtomicUsize::new(0),
+            rt: OnceLock::new(),
         }
     }
 }
 
 impl PTimers {
+    /// Records the runtime owning this P (once, from `Shared::new`).
+    pub(crate) fn set_runtime(&self, rt: &'static Shared) {
+        let _ = self.rt.set(rt);
+    }
+
     /// The earliest timer's `when` (runtime clock), if any; deleted
     /// entries count until removed, so this may be early, never late.
     pub(crate) fn next_when(&self) -> Option<u64> {
@@ -345,10 +356,19 @@ impl PTimers {
             self.publish_when0(&h);
         }
         let ran = !batch.is_empty();
+        let mut rearmed: Option<u64> = None;
         for e in batch {
             if let Fired::Again(next) = fire(&e.timer, e.when) {
                 self.push(next, e.timer);
+                rearmed = Some(rearmed.map_or(next, |r| r.min(next)));
             }
+        }
+        // A re-armed periodic timer is an added timer: while its entry was
+        // out of the heap another M may have become the timer sleeper with
+        // a later deadline, and must be kicked (Go's `wakeNetPoller` in
+        // `modtimer`; review finding 6).
+        if let (Some(next), Some(rt)) = (rearmed, self.rt.get()) {
+            rt.timer_added(next);
         }
         ran
     }

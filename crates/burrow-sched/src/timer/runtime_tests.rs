@@ -181,3 +181,63 @@ fn busy_p_does_not_hold_its_timers_back() {
     });
     assert!(took < Duration::from_secs(2), "fired only after {took:?}");
 }
+
+/// Review finding 6: a periodic timer re-armed by `run_expired` is an
+/// added timer. Its first firing readies the main goroutine (so another M
+/// starts) and holds the entry out of the heap until that M has gone idle
+/// and become the timer sleeper, for a 60 s timer. The re-arm (due 20 ms
+/// later) must kick that sleeper; before the fix nobody did, the ticker
+/// stalled until the 60 s timer and this test timed out.
+#[test]
+fn periodic_rearm_wakes_a_later_sleeper() {
+    let saw_sleeper = bounded(10, "periodic re-arm behind a later sleeper", || {
+        let rt = Runtime::builder().maxprocs(2).build().unwrap();
+        rt.run(|| {
+            // The later timer the other M will sleep on.
+            let _long = go(|| sleep(Duration::from_secs(60)));
+            let slot: Arc<Mutex<Option<crate::Ready>>> =
+                Arc::new(Mutex::new(Some(crate::Ready::for_current())));
+            let saw_sleeper = Arc::new(AtomicBool::new(false));
+            let (s2, saw2) = (slot.clone(), saw_sleeper.clone());
+            let mut n = 0;
+            let key = add_timer(
+                Instant::now() + Duration::from_millis(20),
+                Some(Duration::from_millis(20)),
+                Box::new(move || {
+                    n += 1;
+                    if n == 1 || n == 3 {
+                        if let Some(r) = s2.lock().unwrap().take() {
+                            r.ready();
+                        }
+                    }
+                    if n == 1 {
+                        // Hold the entry out of the heap until another M
+                        // sleeps on the 60 s timer (bounded).
+                        let end = Instant::now() + Duration::from_secs(2);
+                        while Instant::now() < end {
+                            let until = crate::m::with_m(|m| {
+                                m.map_or(0, |m| m.rt.sleeper_until.load(Ordering::SeqCst))
+                            });
+                            if until != 0 {
+                                saw2.store(true, Ordering::SeqCst);
+                                break;
+                            }
+                            std::hint::spin_loop();
+                        }
+                    }
+                }),
+            );
+            // Woken by the first firing...
+            crate::park(crate::WaitReason::Other);
+            // ...and by the third, which needs the re-arm to be seen.
+            *slot.lock().unwrap() = Some(crate::Ready::for_current());
+            crate::park(crate::WaitReason::Other);
+            del_timer(&key);
+            saw_sleeper.load(Ordering::SeqCst)
+        })
+    });
+    assert!(
+        saw_sleeper,
+        "no M became the sleeper during the firing: the test tests nothing"
+    );
+}
