@@ -31,6 +31,13 @@
 //!   store and the load (a Dekker pair, as in *Spinning Ms* in `sched.rs`),
 //!   so a timer is never added unseen by every M.
 //!
+//! - A periodic timer re-armed by `run_expired` is an added timer too and
+//!   goes through `timer_added`. An idle M picks its deadline from live
+//!   timers only (deleted entries at the heaps' tops are popped first), and
+//!   the last M to go idle while another sleeps kicks the sleeper if the
+//!   earliest live timer is now later than its deadline (its timer was
+//!   deleted): deletes themselves stay one CAS and never kick.
+//!
 //! So an idle runtime makes no system call until its next timer, and one
 //! goroutine sleeping 300 ms costs a handful of context switches.
 //!
@@ -45,8 +52,10 @@
 //! default 1 s; `None` turns detection off):
 //!
 //! 1. The M about to sleep finds that every P is idle, no run queue holds a
-//!    G, no timer is pending (in a P heap or on the fallback thread) and
-//!    goroutines are alive. It becomes the sleeper with a deadline of now
+//!    G, no live timer is pending (in a P heap or on the fallback thread;
+//!    deleted entries are popped or swept first, so a stopped timer does
+//!    not count, but a live fallback timer, even a plain thread's
+//!    `tick()`, does: it might wake a goroutine) and goroutines are alive. It becomes the sleeper with a deadline of now
 //!    plus the grace, remembering `Idle::ptakes`, the count of Ps ever
 //!    taken from the idle list.
 //!    A grace so long that now plus it overflows `Instant`
@@ -72,7 +81,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crate::m::MCtx;
 use crate::sched::{Idle, MNote, NoteWake, Shared};
-use crate::timer::{fallback_pending, instant_of, nanos, now_nanos};
+use crate::timer::{fallback_live, instant_of, nanos, now_nanos};
 
 /// How the main goroutine ended, as seen by `Runtime::try_run`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -130,9 +139,21 @@ enum IdleAction {
 }
 
 impl Shared {
-    /// The earliest pending timer of all Ps (runtime clock).
+    /// The earliest pending timer of all Ps (runtime clock). Deleted
+    /// entries count until removed: see `live_next_timer`.
     pub(crate) fn next_timer(&self) -> Option<u64> {
         self.ps.iter().filter_map(|p| p.timers.next_when()).min()
+    }
+
+    /// `next_timer` after popping the deleted entries at the top of every
+    /// heap: the earliest *live* timer (for the idle path, where a
+    /// deleted timer must neither set the sleep nor hold back a deadlock
+    /// report; review finding 5). Takes each heap's lock that has timers.
+    fn live_next_timer(&self) -> Option<u64> {
+        for p in self.ps.iter() {
+            p.timers.clean_top();
+        }
+        self.next_timer()
     }
 
     /// Go's `wakeNetPoller`: called after a timer due at `when` was added
@@ -167,8 +188,8 @@ impl Shared {
         idle.pidle.len() == self.maxprocs
             && self.global.len() == 0
             && self.ps.iter().all(|p| p.runq.is_empty())
-            && self.next_timer().is_none()
-            && fallback_pending() == 0
+            && self.live_next_timer().is_none()
+            && fallback_live() == 0
             && self.ngoroutine.load(Ordering::Relaxed) > 0
     }
 
@@ -182,7 +203,7 @@ impl Shared {
             // `timer_added` (our earlier store: the P release).
             fence(Ordering::SeqCst);
             let mut action = None;
-            if let Some(until) = self.next_timer() {
+            if let Some(until) = self.live_next_timer() {
                 action = Some(IdleAction::Sleep { until, watch: None });
             } else if let Some(grace) = self.deadlock_grace
                 && !idle.deadlock_reported
@@ -218,6 +239,21 @@ impl Shared {
                     };
                 }
                 return action.expect("matched above");
+            }
+        }
+        // The last M going idle while another sleeps: if the sleeper's
+        // timer was deleted meanwhile (the earliest live timer is later,
+        // or gone), kick it so it decides again: it may sleep less long,
+        // or start the deadlock watch (review finding 5). A delete itself
+        // never kicks (it stays one CAS); this M is the one that ran the
+        // deleting goroutine, or a later one.
+        if let Some(sleeper) = &idle.sleeper
+            && idle.pidle.len() == self.maxprocs
+        {
+            // SeqCst: written under the sched lock, which we hold.
+            let until = self.sleeper_until.load(Ordering::SeqCst);
+            if self.live_next_timer().is_none_or(|w| w > until) {
+                sleeper.kick();
             }
         }
         idle.midle.push(note.clone());

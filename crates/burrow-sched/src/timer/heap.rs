@@ -43,6 +43,11 @@ impl TimerHeap {
         self.v.first().map(|e| e.when)
     }
 
+    /// The earliest entry, if any.
+    pub(crate) fn peek(&self) -> Option<&Entry> {
+        self.v.first()
+    }
+
     /// Adds an entry.
     pub(crate) fn push(&mut self, e: Entry) {
         self.v.push(e);

@@ -7,8 +7,14 @@
 //! the earliest entry. Adding an entry earlier than the current earliest
 //! wakes it.
 //!
-//! Who touches it: any thread pushes under `Fallback::heap`; only the timer
-//! thread pops.
+//! Deleted entries are removed lazily, as in the P heaps: when they exceed
+//! a quarter of the heap a push sweeps them (so a plain thread looping on
+//! `recv_timeout(long)` does not grow the heap without bound), and the
+//! deadlock detector sweeps before it counts ([`live`]): only live timers
+//! (not deleted) hold a deadlock report back.
+//!
+//! Who touches it: any thread pushes or sweeps under `Fallback::heap`;
+//! only the timer thread pops.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -19,9 +25,13 @@ use super::{Fired, TimerInner, fire, instant_of, now_nanos};
 struct Fallback {
     heap: Mutex<TimerHeap>,
     cv: Condvar,
-    /// Entries in `heap` (deleted ones included): read without the lock by
-    /// the deadlock detector, which must not report while one may fire.
+    /// Entries in `heap` plus the one the timer thread is firing, deleted
+    /// ones included until swept or popped. Changed under `heap`.
     pending: AtomicUsize,
+    /// Deleted entries still in `heap` (an estimate: a delete counts here
+    /// only for timers added to the fallback, not ones moved from a dead
+    /// runtime's P heaps; those are swept with the rest).
+    ndeleted: AtomicUsize,
 }
 
 /// The fallback, once started.
@@ -33,6 +43,7 @@ fn fallback() -> &'static Fallback {
             heap: Mutex::new(TimerHeap::default()),
             cv: Condvar::new(),
             pending: AtomicUsize::new(0),
+            ndeleted: AtomicUsize::new(0),
         }));
         std::thread::Builder::new()
             .name("burrow-timers".into())
@@ -42,25 +53,65 @@ fn fallback() -> &'static Fallback {
     })
 }
 
-/// Entries pending on the fallback thread (0 if it never started).
-pub(crate) fn pending() -> usize {
-    // Only look if the thread exists: do not start it to answer. SeqCst:
-    // pairs with the SeqCst increment in `push`.
+/// Live timers on the fallback thread (0 if it never started): sweeps the
+/// deleted entries first, so a stopped timer does not count. Entries that
+/// are not deleted count even if nothing waits on them (a plain thread's
+/// `tick()`): an `after()` made on a thread may be handed to a goroutine,
+/// so such a timer might wake one. Called by the deadlock detector only
+/// (under the sched lock; lock order: sched, then the fallback heap).
+pub(crate) fn live() -> usize {
+    // Only look if the thread exists: do not start it to answer.
+    let Some(fb) = FALLBACK.get() else {
+        return 0;
+    };
+    let mut h = fb.heap.lock().expect("timer heap poisoned");
+    if fb.ndeleted.load(Ordering::Relaxed) > 0 || h.len() > 0 {
+        sweep(fb, &mut h);
+    }
+    // Relaxed: `pending` only changes under the heap lock, which we hold.
+    fb.pending.load(Ordering::Relaxed)
+}
+
+/// Drops the deleted entries of `h` (under `fb.heap`).
+fn sweep(fb: &Fallback, h: &mut TimerHeap) {
+    let gone = h.retain(|e| !e.timer.is_done());
+    // Relaxed: under the heap lock (see `pending`).
+    fb.pending.fetch_sub(gone, Ordering::Relaxed);
+    let _ = fb
+        .ndeleted
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+            Some(d.saturating_sub(gone))
+        });
+}
+
+/// A timer added to the fallback was deleted (its entry stays until swept).
+pub(crate) fn note_deleted() {
+    if let Some(fb) = FALLBACK.get() {
+        fb.ndeleted.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The heap's length, for tests.
+#[cfg(test)]
+pub(crate) fn len_for_test() -> usize {
     FALLBACK
         .get()
-        .map_or(0, |fb| fb.pending.load(Ordering::SeqCst))
+        .map_or(0, |fb| fb.heap.lock().expect("timer heap poisoned").len())
 }
 
 /// Adds a firing of `timer` at `when` (nanoseconds, `super::nanos`).
 pub(crate) fn push(when: u64, timer: Arc<TimerInner>) {
     let fb = fallback();
     let mut h = fb.heap.lock().expect("timer heap poisoned");
+    // Go's `clearDeletedTimers`, as in `PTimers::sweep`.
+    if h.len() >= super::SWEEP_MIN_LEN && fb.ndeleted.load(Ordering::Relaxed) > h.len() / 4 {
+        sweep(fb, &mut h);
+    }
     let first = h.peek_when().is_none_or(|w| when < w);
     h.push(Entry { when, timer });
-    // SeqCst: read by the deadlock detector's re-check, which must see an
-    // entry pushed before it looked (see *Deadlock detection* in
-    // `timer/mod.rs`).
-    fb.pending.fetch_add(1, Ordering::SeqCst);
+    // Relaxed: under the heap lock, which the deadlock detector takes to
+    // read it (`live`).
+    fb.pending.fetch_add(1, Ordering::Relaxed);
     drop(h);
     if first {
         fb.cv.notify_one();
@@ -83,10 +134,11 @@ fn run(fb: &'static Fallback) {
                 if let Fired::Again(next) = fire(&e.timer, e.when) {
                     push(next, e.timer);
                 }
-                // SeqCst: see `push`; decremented after any re-arm so the
-                // count never reads 0 while a periodic timer lives.
-                fb.pending.fetch_sub(1, Ordering::SeqCst);
                 h = fb.heap.lock().expect("timer heap poisoned");
+                // Relaxed: under the heap lock (see `push`); decremented
+                // after any re-arm so the count never reads 0 while a
+                // periodic timer lives.
+                fb.pending.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
