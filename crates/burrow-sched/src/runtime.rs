@@ -100,6 +100,8 @@ impl Builder {
     /// which threads hold such handles: a program whose goroutines all wait
     /// for a thread that acts only after longer than the grace is reported
     /// as deadlocked. Raise the grace, or pass `None`, for such programs.
+    /// A grace too long to add to [`std::time::Instant::now`]
+    /// (`Duration::MAX`) is the same as `None`.
     pub fn deadlock_grace(mut self, grace: Option<std::time::Duration>) -> Builder {
         self.deadlock_grace = grace;
         self
@@ -204,10 +206,17 @@ impl Runtime {
 
     /// As [`Runtime::run`], but returns [`RunError::Deadlock`] instead of
     /// hanging when the runtime deadlocks: every P idle, no goroutine
-    /// runnable or running, no timer pending, goroutines still parked, for
-    /// the whole [`Builder::deadlock_grace`] (read its caveat about plain
-    /// threads). The runtime then shuts down as when `main` returns; the
-    /// parked goroutines are never resumed. A panic in `main` is re-raised.
+    /// runnable or running, no live (not stopped) timer pending,
+    /// goroutines still parked, for the whole [`Builder::deadlock_grace`]
+    /// (read its caveat about plain threads). The runtime then shuts down
+    /// as when `main` returns; the parked goroutines are never resumed. A
+    /// panic in `main` is re-raised.
+    ///
+    /// Called from a goroutine of *another* runtime, this blocks that
+    /// goroutine's M thread (its P runs nothing else) until this runtime's
+    /// `main` ends: the wait is a plain condvar, not a goroutine park.
+    /// Nesting runtimes that way works but costs the outer runtime a P for
+    /// the duration; prefer running the inner runtime on its own thread.
     pub fn try_run<F, T>(self, main: F) -> Result<T, RunError>
     where
         F: FnOnce() -> T + Send + 'static,
