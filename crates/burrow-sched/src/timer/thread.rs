@@ -92,7 +92,7 @@ pub(crate) fn note_deleted() {
 }
 
 /// The heap's length, for tests.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) fn len_for_test() -> usize {
     FALLBACK
         .get()
