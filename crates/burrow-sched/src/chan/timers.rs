@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::handles::{Receiver, Sender, chan};
 use super::waiter::{TIMED_OUT, Waiter};
+use crate::loom::Ordering;
 use crate::timer::{TimerKey, add_timer, del_timer};
 
 /// A timer that claims `w` as `TIMED_OUT` at `when` and wakes it if it won.
@@ -72,6 +73,14 @@ impl Arm {
     }
 }
 
+/// Gives `rx`'s channel a phantom sender, so dropping the real ones does
+/// not close it. For a receiver whose timer never fires (`Forever`): a
+/// pending timer's callback would hold a sender, and the receiver must
+/// wait forever, not see a close.
+fn keep_open(rx: &Receiver<Instant>) {
+    rx.chan.senders.fetch_add(1, Ordering::Relaxed);
+}
+
 /// A timer callback that offers `now` to `tx` without blocking.
 fn send_time(tx: Sender<Instant>) -> crate::timer::TimerFn {
     Box::new(move || {
@@ -96,8 +105,12 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 pub fn tick(d: Duration) -> Receiver<Instant> {
     assert!(!d.is_zero(), "non-positive interval for tick");
     let (tx, rx) = chan(1);
-    // Never stopped; `Forever` (a period too large) adds nothing.
-    let _forever = add_after(d, Some(d), tx);
+    match when_after(d) {
+        // Never stopped.
+        Some(when) => drop(add_timer(when, Some(d), send_time(tx))),
+        // Never fires: adds nothing; open before `tx` drops.
+        None => keep_open(&rx),
+    }
     rx
 }
 
@@ -138,6 +151,9 @@ impl Timer {
     /// The channel, keeping the timer running (it cannot be stopped any
     /// more).
     pub fn into_receiver(self) -> Receiver<Instant> {
+        if let Arm::Forever = *self.key.lock().unwrap_or_else(|e| e.into_inner()) {
+            keep_open(&self.rx);
+        }
         self.rx
     }
 
