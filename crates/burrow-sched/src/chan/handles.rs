@@ -180,8 +180,8 @@ impl<T: Send> Sender<T> {
                 }
                 let slot = Slot::new(v);
                 let delivered = c.block(s, &slot, true, deadline);
-                // SAFETY: our entry has left every queue (claimed and
-                // popped, or unregistered after the timeout).
+                // SAFETY: our entry was claimed and popped, or retired
+                // after the timeout: nobody else touches the slot now.
                 match unsafe { slot.take() } {
                     None => Ok(()),
                     Some(v) if delivered => Err(SendTimeoutError::Closed(v)),
@@ -279,7 +279,7 @@ impl<T: Send> Receiver<T> {
                 }
                 let slot = Slot::new(None);
                 let claimed = c.block(s, &slot, false, deadline);
-                // SAFETY: our entry has left every queue.
+                // SAFETY: our entry was popped or retired (as above).
                 match unsafe { slot.take() } {
                     Some(v) => Ok(v),
                     None if claimed => Err(RecvTimeoutError::Closed),

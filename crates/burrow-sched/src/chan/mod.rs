@@ -199,8 +199,9 @@ impl<T> Chan<T> {
             return Try::Closed(v);
         }
         if let Some(sg) = Self::claim_first(&mut s.recvq) {
-            // SAFETY: we won the claim; the entry was in the queue, so the
-            // receiver's frame is alive and waits for our wake.
+            // SAFETY: we won the claim under the lock; the receiver's frame
+            // is alive (parked, or unwinding and blocked in its guard on
+            // this lock) and waits for our wake (`Sudog::slot`).
             unsafe { sg.slot().put(v) };
             return Try::Done(sg.waiter.take_unparker());
         }

@@ -106,7 +106,8 @@ impl<T: Send> SelectCase for RecvCase<'_, T> {
     }
 
     fn complete(&mut self) {
-        // SAFETY: the select unregistered every entry before completing.
+        // SAFETY: the waiter is claimed and the select retired every
+        // entry (under its lock) before completing: the slot is ours.
         self.fired = Some(unsafe { self.slot.take() });
     }
 }
@@ -181,7 +182,8 @@ impl<T: Send> SelectCase for SendCase<'_, T> {
     }
 
     fn complete(&mut self) {
-        // SAFETY: the select unregistered every entry before completing.
+        // SAFETY: the waiter is claimed and the select retired every
+        // entry (under its lock) before completing: the slot is ours.
         self.fired = Some(match unsafe { self.slot.take() } {
             None => Ok(()),
             Some(v) => Err(SendError(v)),
