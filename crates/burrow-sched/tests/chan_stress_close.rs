@@ -1,5 +1,6 @@
 //! Stress: close wakes every waiter: blocked senders get their value
-//! back, blocked receivers get `None`, whether goroutines or threads.
+//! back, blocked receivers get `None`. The close runs only once every
+//! waiter is seen parked (`Receiver::__waiters`).
 //! Size: `BURROW_STRESS` (default 1).
 
 mod common;
@@ -30,12 +31,23 @@ fn close_wakes_every_sender_and_receiver() {
                     });
                 }
                 drop(res_tx);
-                // Let them block (each yields the P), then close both.
-                for _ in 0..4 * n {
+                // Wait until every receiver and every sender that does
+                // not fit in the buffer is parked (bounded), then close.
+                let t = std::time::Instant::now();
+                while rx.__waiters() < n || srx.__waiters() < n - cap {
+                    assert!(
+                        t.elapsed() < std::time::Duration::from_secs(60),
+                        "round {round}: waiters never parked ({} receivers, {} senders)",
+                        rx.__waiters(),
+                        srx.__waiters()
+                    );
                     burrow_sched::yield_now();
                 }
+                assert_eq!(rx.__waiters(), n, "exactly the receivers wait");
+                assert_eq!(srx.__waiters(), n - cap, "the unbuffered senders wait");
                 tx.close();
-                // The buffered sends (up to `cap`) succeed; the rest come back.
+                stx.close();
+                // The buffered sends (`cap`) succeed; the rest come back.
                 let buffered: Vec<usize> = std::iter::from_fn(|| srx.try_recv().ok()).collect();
                 drop(srx);
                 let mut recv_none = 0;
@@ -51,6 +63,8 @@ fn close_wakes_every_sender_and_receiver() {
                 }
                 assert_eq!(recv_none, n, "every receiver woke with None");
                 assert_eq!(returned.len() + sent_ok, n, "every sender woke");
+                assert_eq!(sent_ok, cap, "exactly the buffered sends succeeded");
+                assert_eq!(buffered.len(), cap, "the buffer still held them");
                 let mut all: Vec<usize> = returned.into_iter().chain(buffered).collect();
                 all.sort_unstable();
                 all.dedup();

@@ -156,9 +156,10 @@ impl<T: Send> Sender<T> {
         }
     }
 
-    /// Sends `v`, waiting at most `d`.
+    /// Sends `v`, waiting at most `d`. A `d` too large to add to now
+    /// (e.g. `Duration::MAX`) means no deadline: it waits like `send`.
     pub fn send_timeout(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.send_deadline(v, Some(Instant::now() + d))
+        self.send_deadline(v, Instant::now().checked_add(d))
     }
 
     fn send_deadline(&self, v: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
@@ -179,8 +180,8 @@ impl<T: Send> Sender<T> {
                 }
                 let slot = Slot::new(v);
                 let delivered = c.block(s, &slot, true, deadline);
-                // SAFETY: our entry has left every queue (claimed and
-                // popped, or unregistered after the timeout).
+                // SAFETY: our entry was claimed and popped, or retired
+                // after the timeout: nobody else touches the slot now.
                 match unsafe { slot.take() } {
                     None => Ok(()),
                     Some(v) if delivered => Err(SendTimeoutError::Closed(v)),
@@ -193,19 +194,22 @@ impl<T: Send> Sender<T> {
 
     /// Closes the channel (Go's `close`): receivers drain what is buffered
     /// and then get `None`; blocked and later senders get their value
-    /// back. Returns false if it was already closed (Go panics).
+    /// back. Returns false if it was already closed (Go panics), or if
+    /// this is a [`Sender::never`] (Go panics on closing a nil channel; it
+    /// stays a channel that never fires).
     pub fn close(&self) -> bool {
         self.chan.close()
     }
 
     /// A sender whose sends never complete (Go's nil channel): a `select!`
     /// send arm on it never fires; a plain `send` parks forever.
+    /// [`Sender::close`] on it does nothing and returns false.
     pub fn never() -> Sender<T> {
-        let (tx, rx) = chan(0);
-        // The receiver count keeps a phantom receiver: never closed by drops.
-        rx.chan.receivers.fetch_add(1, Ordering::Relaxed);
-        drop(rx);
-        tx
+        // Its one receiver count is a phantom: never closed by drops, and
+        // `never` makes `close` a no-op.
+        Sender {
+            chan: Arc::new(Chan::with_never(0, true)),
+        }
     }
 }
 
@@ -252,9 +256,10 @@ impl<T: Send> Receiver<T> {
         }
     }
 
-    /// Receives a value, waiting at most `d`.
+    /// Receives a value, waiting at most `d`. A `d` too large to add to
+    /// now (e.g. `Duration::MAX`) means no deadline: it waits like `recv`.
     pub fn recv_timeout(&self, d: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_deadline(Some(Instant::now() + d))
+        self.recv_deadline(Instant::now().checked_add(d))
     }
 
     fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
@@ -274,7 +279,7 @@ impl<T: Send> Receiver<T> {
                 }
                 let slot = Slot::new(None);
                 let claimed = c.block(s, &slot, false, deadline);
-                // SAFETY: our entry has left every queue.
+                // SAFETY: our entry was popped or retired (as above).
                 match unsafe { slot.take() } {
                     Some(v) => Ok(v),
                     None if claimed => Err(RecvTimeoutError::Closed),
@@ -299,11 +304,10 @@ impl<T: Send> Receiver<T> {
     /// A receiver that never receives (Go's nil channel): a `select!` arm
     /// on it never fires; a plain `recv` parks forever.
     pub fn never() -> Receiver<T> {
-        let (tx, rx) = chan(0);
-        // A phantom sender: dropping `tx` does not close it.
-        tx.chan.senders.fetch_add(1, Ordering::Relaxed);
-        drop(tx);
-        rx
+        // Its one sender count is a phantom: never closed by drops.
+        Receiver {
+            chan: Arc::new(Chan::with_never(0, true)),
+        }
     }
 }
 
@@ -323,6 +327,14 @@ impl<T> Receiver<T> {
     /// True once the channel is closed (values may still be buffered).
     pub fn is_closed(&self) -> bool {
         self.chan.lock().closed
+    }
+
+    /// Operations (receives, sends, select arms) parked on this channel
+    /// now. For tests ("every waiter is blocked before the close"); not a
+    /// stable API.
+    #[doc(hidden)]
+    pub fn __waiters(&self) -> usize {
+        self.chan.waiters()
     }
 }
 

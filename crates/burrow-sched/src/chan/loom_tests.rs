@@ -118,7 +118,7 @@ fn loom_timeout_races_handoff() {
         parker.park(crate::WaitReason::ChanReceive);
         let timed_out = w.outcome() == TIMED_OUT;
         if timed_out {
-            c.unregister(&w);
+            c.unregister(&w, false);
         }
         // SAFETY: our entry left the queue (popped by the sender's claim,
         // or unregistered above).

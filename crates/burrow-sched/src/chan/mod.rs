@@ -120,6 +120,9 @@ pub(crate) struct Chan<T> {
     /// Live `Receiver`s (+1 for a `Sender::never` channel); the last drop
     /// closes.
     receivers: AtomicUsize,
+    /// A `Sender::never` / `Receiver::never` channel (Go's nil channel):
+    /// `close` is a no-op on it. Immutable after construction.
+    never: bool,
 }
 
 /// The channel's mutable state, under `Chan::state`.
@@ -133,6 +136,11 @@ pub(crate) struct State<T> {
     recvq: VecDeque<Sudog<T>>,
     /// Blocked senders (their value in their slot), FIFO; as `recvq`.
     sendq: VecDeque<Sudog<T>>,
+    /// Entries retired by [`Chan::unregister`] without being removed
+    /// since the last compaction (an upper bound: some may have been
+    /// popped since). When it exceeds half the queued entries the queues
+    /// are compacted, so lingering entries cost amortised O(1) each.
+    stale: usize,
 }
 
 /// Outcome of a non-blocking attempt under the lock.
@@ -150,6 +158,11 @@ pub(crate) enum Try<T> {
 
 impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {
+        Self::with_never(cap, false)
+    }
+
+    /// A channel; `never` marks Go's nil channel (see [`Chan::close`]).
+    pub(crate) fn with_never(cap: usize, never: bool) -> Chan<T> {
         Chan {
             cap,
             state: Mutex::new(State {
@@ -157,9 +170,11 @@ impl<T> Chan<T> {
                 closed: false,
                 recvq: VecDeque::new(),
                 sendq: VecDeque::new(),
+                stale: 0,
             }),
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
+            never,
         }
     }
 
@@ -184,8 +199,9 @@ impl<T> Chan<T> {
             return Try::Closed(v);
         }
         if let Some(sg) = Self::claim_first(&mut s.recvq) {
-            // SAFETY: we won the claim; the entry was in the queue, so the
-            // receiver's frame is alive and waits for our wake.
+            // SAFETY: we won the claim under the lock; the receiver's frame
+            // is alive (parked, or unwinding and blocked in its guard on
+            // this lock) and waits for our wake (`Sudog::slot`).
             unsafe { sg.slot().put(v) };
             return Try::Done(sg.waiter.take_unparker());
         }
@@ -254,16 +270,55 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Removes every entry of `w` from both queues.
-    pub(crate) fn unregister(&self, w: &Arc<Waiter>) {
+    /// Retires `w`'s entry in `sendq` (`is_send`) or `recvq`. `w` must
+    /// already be claimed, so no counterpart will use the entry again
+    /// (claiming fails; stale entries are skipped and dropped by
+    /// `claim_first`, the readiness checks and compaction). Taking the lock
+    /// waits out a claimer that is still writing into the slot under it;
+    /// after this returns, nothing touches the slot, and the entry (whose
+    /// slot pointer may then dangle) is never dereferenced again.
+    ///
+    /// The entry is removed at once if it is at either end of its queue
+    /// (the common case: few waiters, and it lets the waiter be recycled);
+    /// otherwise it lingers and counts as stale until a compaction. Go's
+    /// `dequeueSudoG` unlinks in O(1) from a doubly linked list; a
+    /// `retain` over both queues here made every select completion
+    /// O(waiters) (20k workers selecting on a shared `done`: quadratic).
+    pub(crate) fn unregister(&self, w: &Arc<Waiter>, is_send: bool) {
+        debug_assert!(!w.is_waiting(), "unregister of an unclaimed waiter");
         let mut s = self.lock();
-        s.recvq.retain(|sg| !Waiter::same(&sg.waiter, w));
-        s.sendq.retain(|sg| !Waiter::same(&sg.waiter, w));
+        let q = if is_send { &mut s.sendq } else { &mut s.recvq };
+        if q.back().is_some_and(|sg| Waiter::same(&sg.waiter, w)) {
+            q.pop_back();
+        } else if q.front().is_some_and(|sg| Waiter::same(&sg.waiter, w)) {
+            q.pop_front();
+        } else {
+            s.stale += 1;
+            if s.stale * 2 > s.recvq.len() + s.sendq.len() {
+                s.recvq.retain(|sg| sg.waiter.is_waiting());
+                s.sendq.retain(|sg| sg.waiter.is_waiting());
+                s.stale = 0;
+            }
+        }
+    }
+
+    /// Waiters still waiting in either queue (claimed entries that linger
+    /// are not counted). For tests: "every waiter is parked".
+    pub(crate) fn waiters(&self) -> usize {
+        let s = self.lock();
+        (s.recvq.iter().chain(s.sendq.iter()))
+            .filter(|sg| sg.waiter.is_waiting())
+            .count()
     }
 
     /// Go's `closechan`: marks the channel closed and wakes every waiter.
-    /// Returns false if it was already closed.
+    /// Returns false if it was already closed, or if it is a `never`
+    /// channel (Go's `close(nil)` panics; a nil channel stays nil, so a
+    /// select arm on it stays switched off).
     pub(crate) fn close(&self) -> bool {
+        if self.never {
+            return false;
+        }
         let mut wake = Vec::new();
         {
             let mut s = self.lock();
@@ -307,6 +362,15 @@ impl<T> Chan<T> {
             s.recvq.push_back(sg);
         }
         drop(s);
+        // From here until the park returns, an entry pointing at `slot`
+        // (in the caller's frame) is queued. If anything panics meanwhile
+        // (`add_timer` can: starting an M, a poisoned lock), the guard
+        // retracts it before the frame unwinds; see `Enqueued`.
+        let guard = Enqueued {
+            chan: self,
+            w: &w,
+            is_send,
+        };
         let timer = deadline.map(|d| timers::claim_at(d, &w));
         let reason = if is_send {
             crate::WaitReason::ChanSend
@@ -314,11 +378,13 @@ impl<T> Chan<T> {
             crate::WaitReason::ChanReceive
         };
         parker.park(reason);
+        // Disarmed: no code, the guard only borrows.
+        std::mem::forget(guard);
         let out = w.outcome();
         if out == waiter::TIMED_OUT {
-            // The timer claimed us: our entry is still queued; remove it
+            // The timer claimed us: our entry is still queued; retire it
             // before the slot's frame goes away.
-            self.unregister(&w);
+            self.unregister(&w, is_send);
             return false;
         }
         if let Some(t) = timer {
@@ -326,5 +392,31 @@ impl<T> Chan<T> {
         }
         Waiter::recycle(w);
         true
+    }
+}
+
+/// Unwind guard of [`Chan::block`]: armed while an entry pointing at the
+/// parking frame's slot is queued. It runs only if that frame unwinds
+/// before its park returned (the normal path `mem::forget`s it, which
+/// costs nothing). It claims the waiter as `ABORTED`, so no counterpart
+/// can claim the entry any more, and retires the entry under the channel
+/// lock, which also waits out a counterpart that claimed first and is
+/// still writing into the slot. Only then may the slot die with the frame;
+/// without this a later sender would write its value into a dead frame
+/// (another goroutine's reused stack) and report success. A value that a
+/// counterpart delivered just before the unwind is dropped with the slot
+/// (a receiver) or was taken from it (a sender): the panic loses it, as a
+/// panic between a `recv` and the use of its value would.
+struct Enqueued<'a, T> {
+    chan: &'a Chan<T>,
+    w: &'a Arc<Waiter>,
+    is_send: bool,
+}
+
+impl<T> Drop for Enqueued<'_, T> {
+    fn drop(&mut self) {
+        // Won or lost, the waiter is claimed after this.
+        self.w.try_claim(waiter::ABORTED);
+        self.chan.unregister(self.w, self.is_send);
     }
 }

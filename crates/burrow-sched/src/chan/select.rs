@@ -41,7 +41,7 @@ pub trait SelectCase {
     /// Pass 2: true if the operation could complete now (nothing is
     /// registered then); else enqueues `w` with index `arm`.
     fn register(&mut self, w: &SelectWaiter, arm: usize) -> bool;
-    /// Removes `w`'s entries from the channel.
+    /// Retires `w`'s entry from the channel (`w` is claimed by then).
     fn unregister(&mut self, w: &SelectWaiter);
     /// `w` was claimed for this arm: collects the result from the slot.
     fn complete(&mut self);
@@ -102,11 +102,12 @@ impl<T: Send> SelectCase for RecvCase<'_, T> {
     }
 
     fn unregister(&mut self, w: &SelectWaiter) {
-        self.chan.unregister(&w.0);
+        self.chan.unregister(&w.0, false);
     }
 
     fn complete(&mut self) {
-        // SAFETY: the select unregistered every entry before completing.
+        // SAFETY: the waiter is claimed and the select retired every
+        // entry (under its lock) before completing: the slot is ours.
         self.fired = Some(unsafe { self.slot.take() });
     }
 }
@@ -177,11 +178,12 @@ impl<T: Send> SelectCase for SendCase<'_, T> {
     }
 
     fn unregister(&mut self, w: &SelectWaiter) {
-        self.chan.unregister(&w.0);
+        self.chan.unregister(&w.0, true);
     }
 
     fn complete(&mut self) {
-        // SAFETY: the select unregistered every entry before completing.
+        // SAFETY: the waiter is claimed and the select retired every
+        // entry (under its lock) before completing: the slot is ours.
         self.fired = Some(match unsafe { self.slot.take() } {
             None => Ok(()),
             Some(v) => Err(SendError(v)),
@@ -213,10 +215,64 @@ fn fastrand() -> u64 {
     })
 }
 
+/// Most cases one `select_impl` takes (the macro allows 32).
+const MAX_CASES: usize = 64;
+
+/// A uniformly random permutation of `0..n` (Go's `pollorder`: an
+/// inside-out Fisher-Yates shuffle), on the stack. Under loom it is the
+/// identity (`fastrand` is 0 there).
+fn poll_order(n: usize) -> [u8; MAX_CASES] {
+    let mut order = [0u8; MAX_CASES];
+    for i in 1..n {
+        let j = (fastrand() % (i as u64 + 1)) as usize;
+        order[i] = order[j];
+        order[j] = i as u8;
+    }
+    order
+}
+
+/// The cases of a select with its entries registered on the first `count`
+/// of them in `order`. Dropping it with `count > 0` happens only on an
+/// unwind during pass 2 or the park (`register`, `add_timer` and the park
+/// can panic; the normal path unregisters first, leaving `count == 0`, so
+/// the drop is one compare): it claims the waiter as `ABORTED` and
+/// retires every entry under its channel's lock, so no counterpart can
+/// write into a slot of the dying frame (see `Enqueued` in `chan/mod.rs`).
+struct Registered<'c, 'a> {
+    cases: &'c mut [&'a mut dyn SelectCase],
+    order: &'c [u8],
+    sw: &'c SelectWaiter,
+    count: usize,
+}
+
+impl Registered<'_, '_> {
+    /// Retires every registered entry (the waiter is claimed).
+    fn unregister_all(&mut self) {
+        for &i in &self.order[..self.count] {
+            self.cases[i as usize].unregister(self.sw);
+        }
+        self.count = 0;
+    }
+}
+
+impl Drop for Registered<'_, '_> {
+    fn drop(&mut self) {
+        if self.count > 0 {
+            // Won or lost, the waiter is claimed after this.
+            self.sw.0.try_claim(ABORTED);
+            self.unregister_all();
+        }
+    }
+}
+
 /// Runs a select over `cases` (Go's `selectgo`): returns the arm taken,
 /// `Default` at once if `has_default` and nothing is ready, `Timeout` if
 /// `deadline` passes first. With no cases, no default and no deadline it
 /// parks forever (Go's `select {}`).
+///
+/// # Panics
+///
+/// With more than 64 cases.
 #[doc(hidden)]
 pub fn select_impl(
     cases: &mut [&mut dyn SelectCase],
@@ -224,17 +280,16 @@ pub fn select_impl(
     has_default: bool,
 ) -> Selected {
     let n = cases.len();
+    assert!(n <= MAX_CASES, "select: at most {MAX_CASES} cases");
+    // Poll (and register) in a random order: of several ready arms each
+    // is equally likely to win (Go's `pollorder`).
+    let order = poll_order(n);
+    let order = &order[..n];
     loop {
-        // Pass 1: poll in a random order (fairness).
-        let start = if n > 1 {
-            (fastrand() % n as u64) as usize
-        } else {
-            0
-        };
-        for k in 0..n {
-            let i = (start + k) % n;
-            if cases[i].poll() {
-                return Selected::Case(i);
+        // Pass 1: poll in the random order.
+        for &i in order {
+            if cases[i as usize].poll() {
+                return Selected::Case(i as usize);
             }
         }
         if has_default {
@@ -246,23 +301,22 @@ pub fn select_impl(
         // Pass 2: register everywhere, unless something became ready.
         let (w, parker) = Waiter::new();
         let sw = SelectWaiter(w);
-        let mut registered = 0;
+        let mut reg = Registered {
+            cases: &mut *cases,
+            order,
+            sw: &sw,
+            count: 0,
+        };
         let mut ready = false;
-        for k in 0..n {
-            let i = (start + k) % n;
-            if cases[i].register(&sw, i) {
+        for &i in order {
+            if reg.cases[i as usize].register(reg.sw, i as usize) {
                 ready = true;
                 break;
             }
-            registered += 1;
+            reg.count += 1;
         }
-        let unregister_all = |cases: &mut [&mut dyn SelectCase], sw: &SelectWaiter| {
-            for k in 0..registered {
-                cases[(start + k) % n].unregister(sw);
-            }
-        };
         if ready && sw.0.try_claim(ABORTED) {
-            unregister_all(cases, &sw);
+            reg.unregister_all();
             continue;
         }
         let timer = match deadline {
@@ -276,7 +330,8 @@ pub fn select_impl(
                 timers::cancel(&t);
             }
         }
-        unregister_all(cases, &sw);
+        reg.unregister_all();
+        drop(reg);
         Waiter::recycle(sw.0);
         if out == TIMED_OUT {
             return Selected::Timeout;
@@ -299,10 +354,12 @@ pub fn select_impl(
 ///   Result<(), SendError<T>>` is `Err` (with the value) if it is closed.
 ///   `value` is evaluated once, before the select waits.
 /// - `timeout(duration) => body`: runs if nothing completed within
-///   `duration` (at most one).
+///   `duration` (at most one). A duration too large to add to now (e.g.
+///   `Duration::MAX`) never times out.
 /// - `default => body`: runs at once if nothing is ready (at most one).
 ///
-/// If several arms are ready, one is chosen at random. An arm on
+/// If several arms are ready, one is chosen uniformly at random (the arms
+/// are polled in a freshly shuffled order, as Go's `pollorder`). An arm on
 /// [`Receiver::never`] / [`Sender::never`] never fires (Go's nil channel).
 /// Works in goroutines and on plain threads. `break`, `continue` and
 /// `return` in a body act on the enclosing code.
@@ -470,8 +527,9 @@ macro_rules! __select_deadline {
     (()) => {
         None
     };
+    // A duration too large to add to now (`Duration::MAX`) is no deadline.
     ((($dur:expr) $body:block)) => {
-        Some(::std::time::Instant::now() + $dur)
+        ::std::time::Instant::now().checked_add($dur)
     };
 }
 

@@ -1,7 +1,7 @@
 //! Unit tests of the channel state machine: a proptest of random
 //! send/recv/close/try_* sequences against a `VecDeque` model, on one
 //! thread (only operations that cannot block, or block with a zero
-//! timeout).
+//! timeout); and a select that unwinds with entries queued.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -134,4 +134,44 @@ fn never_channels_never_fire_and_never_close() {
     let tx = super::handles::Sender::<u8>::never();
     assert_eq!(tx.try_send(1), Err(TrySendError::Full(1)));
     assert!(!tx.is_closed());
+}
+
+/// A select arm that is never ready and panics when asked to register:
+/// a select unwinds in pass 2 with its other arms' entries queued.
+struct PanicOnRegister;
+
+impl super::select::SelectCase for PanicOnRegister {
+    fn poll(&mut self) -> bool {
+        false
+    }
+    fn register(&mut self, _: &super::select::SelectWaiter, _: usize) -> bool {
+        panic!("injected: register panics (as add_timer or a lock might)")
+    }
+    fn unregister(&mut self, _: &super::select::SelectWaiter) {}
+    fn complete(&mut self) {}
+}
+
+/// Review finding 2: an unwind between enqueue and park must retract the
+/// queued entry. Before the fix the receive arm's entry (pointing at a
+/// slot in the unwound frame) stayed queued: the next `try_send` claimed
+/// it, wrote into the dead frame and returned `Ok` for a lost value.
+#[test]
+fn select_unwinding_after_registering_leaves_no_entry() {
+    let (tx, rx) = chan::<u32>(0);
+    // The poll order is random: over 32 tries the receive arm registers
+    // before the panicking one about half the time.
+    for i in 0..32 {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut recv = super::select::RecvCase::new(&rx);
+            let mut boom = PanicOnRegister;
+            super::select::select_impl(&mut [&mut recv, &mut boom], None, false)
+        }));
+        assert!(r.is_err(), "the injected panic propagates");
+        assert_eq!(rx.__waiters(), 0, "try {i}: no live entry after unwind");
+        assert_eq!(
+            tx.try_send(i),
+            Err(TrySendError::Full(i)),
+            "try {i}: a send found the unwound select's entry"
+        );
+    }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::handles::{Receiver, Sender, chan};
 use super::waiter::{TIMED_OUT, Waiter};
+use crate::loom::Ordering;
 use crate::timer::{TimerKey, add_timer, del_timer};
 
 /// A timer that claims `w` as `TIMED_OUT` at `when` and wakes it if it won.
@@ -31,6 +32,53 @@ pub(crate) fn claim_at(when: Instant, w: &Arc<Waiter>) -> TimerKey {
 /// Removes a deadline timer whose waiter was claimed by someone else.
 pub(crate) fn cancel(key: &TimerKey) {
     del_timer(key);
+}
+
+/// `now + d`, or `None` if that does not fit in an [`Instant`] (e.g.
+/// `Duration::MAX`): such a timer never fires, so none is added.
+fn when_after(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
+
+/// Adds a timer firing at `now + d` (every `period` if set), or nothing
+/// if `now + d` overflows (it would never fire).
+fn add_after(d: Duration, period: Option<Duration>, tx: Sender<Instant>) -> Arm {
+    match when_after(d) {
+        Some(when) => Arm::Armed(add_timer(when, period, send_time(tx))),
+        None => Arm::Forever,
+    }
+}
+
+/// A channel timer's state, under its lock.
+#[derive(Debug)]
+enum Arm {
+    /// Stopped, fired (for a `Timer`, as far as `stop` can tell) or never
+    /// started.
+    Idle,
+    /// Armed in the timer heap.
+    Armed(TimerKey),
+    /// Armed for a time past `Instant`'s range: it will never fire, and
+    /// there is nothing to delete.
+    Forever,
+}
+
+impl Arm {
+    /// Disarms; true if it was armed and this stopped it before it fired.
+    fn stop(&mut self) -> bool {
+        match std::mem::replace(self, Arm::Idle) {
+            Arm::Idle => false,
+            Arm::Armed(k) => del_timer(&k),
+            Arm::Forever => true,
+        }
+    }
+}
+
+/// Gives `rx`'s channel a phantom sender, so dropping the real ones does
+/// not close it. For a receiver whose timer never fires (`Forever`): a
+/// pending timer's callback would hold a sender, and the receiver must
+/// wait forever, not see a close.
+fn keep_open(rx: &Receiver<Instant>) {
+    rx.chan.senders.fetch_add(1, Ordering::Relaxed);
 }
 
 /// A timer callback that offers `now` to `tx` without blocking.
@@ -57,7 +105,12 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 pub fn tick(d: Duration) -> Receiver<Instant> {
     assert!(!d.is_zero(), "non-positive interval for tick");
     let (tx, rx) = chan(1);
-    let _forever = add_timer(Instant::now() + d, Some(d), send_time(tx));
+    match when_after(d) {
+        // Never stopped.
+        Some(when) => drop(add_timer(when, Some(d), send_time(tx))),
+        // Never fires: adds nothing; open before `tx` drops.
+        None => keep_open(&rx),
+    }
     rx
 }
 
@@ -74,18 +127,19 @@ pub struct Timer {
     rx: Receiver<Instant>,
     tx: Sender<Instant>,
     /// The armed timer; replaced by `reset`. Any thread, under the lock.
-    key: Mutex<Option<TimerKey>>,
+    key: Mutex<Arm>,
 }
 
 impl Timer {
-    /// A timer firing once after `d`.
+    /// A timer firing once after `d`; one whose time does not fit in an
+    /// [`Instant`] (e.g. `Duration::MAX`) never fires.
     pub fn new(d: Duration) -> Timer {
         let (tx, rx) = chan(1);
-        let key = add_timer(Instant::now() + d, None, send_time(tx.clone()));
+        let key = add_after(d, None, tx.clone());
         Timer {
             rx,
             tx,
-            key: Mutex::new(Some(key)),
+            key: Mutex::new(key),
         }
     }
 
@@ -97,6 +151,9 @@ impl Timer {
     /// The channel, keeping the timer running (it cannot be stopped any
     /// more).
     pub fn into_receiver(self) -> Receiver<Instant> {
+        if let Arm::Forever = *self.key.lock().unwrap_or_else(|e| e.into_inner()) {
+            keep_open(&self.rx);
+        }
         self.rx
     }
 
@@ -104,8 +161,7 @@ impl Timer {
     /// `Stop`); false if it had already fired or been stopped. As in Go,
     /// a value sent before the stop stays in the channel.
     pub fn stop(&self) -> bool {
-        let key = self.key.lock().unwrap_or_else(|e| e.into_inner()).take();
-        key.is_some_and(|k| del_timer(&k))
+        self.key.lock().unwrap_or_else(|e| e.into_inner()).stop()
     }
 
     /// Re-arms the timer to fire after `d`; true if it was still active
@@ -113,12 +169,8 @@ impl Timer {
     /// must not be seen.
     pub fn reset(&self, d: Duration) -> bool {
         let mut key = self.key.lock().unwrap_or_else(|e| e.into_inner());
-        let was = key.take().is_some_and(|k| del_timer(&k));
-        *key = Some(add_timer(
-            Instant::now() + d,
-            None,
-            send_time(self.tx.clone()),
-        ));
+        let was = key.stop();
+        *key = add_after(d, None, self.tx.clone());
         was
     }
 }
@@ -131,11 +183,12 @@ pub struct Ticker {
     tx: Sender<Instant>,
     /// The running timer; replaced by `reset`, removed by `stop`. Any
     /// thread, under the lock.
-    key: Mutex<Option<TimerKey>>,
+    key: Mutex<Arm>,
 }
 
 impl Ticker {
-    /// A ticker firing every `d`, first after `d`.
+    /// A ticker firing every `d`, first after `d` (never, if that time does
+    /// not fit in an [`Instant`], e.g. `Duration::MAX`).
     ///
     /// # Panics
     ///
@@ -143,11 +196,11 @@ impl Ticker {
     pub fn new(d: Duration) -> Ticker {
         assert!(!d.is_zero(), "non-positive interval for Ticker::new");
         let (tx, rx) = chan(1);
-        let key = add_timer(Instant::now() + d, Some(d), send_time(tx.clone()));
+        let key = add_after(d, Some(d), tx.clone());
         Ticker {
             rx,
             tx,
-            key: Mutex::new(Some(key)),
+            key: Mutex::new(key),
         }
     }
 
@@ -159,9 +212,7 @@ impl Ticker {
     /// Stops the ticker; no more ticks are sent (one already being sent
     /// may still arrive).
     pub fn stop(&self) {
-        if let Some(k) = self.key.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            del_timer(&k);
-        }
+        self.key.lock().unwrap_or_else(|e| e.into_inner()).stop();
     }
 
     /// Stops the ticker and restarts it with period `d`.
@@ -172,14 +223,8 @@ impl Ticker {
     pub fn reset(&self, d: Duration) {
         assert!(!d.is_zero(), "non-positive interval for Ticker::reset");
         let mut key = self.key.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(k) = key.take() {
-            del_timer(&k);
-        }
-        *key = Some(add_timer(
-            Instant::now() + d,
-            Some(d),
-            send_time(self.tx.clone()),
-        ));
+        key.stop();
+        *key = add_after(d, Some(d), self.tx.clone());
     }
 }
 

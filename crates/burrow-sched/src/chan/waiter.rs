@@ -144,8 +144,15 @@ fn put_spare(w: Arc<Waiter>) {
 
 /// The value cell of one operation: the value a blocked sender offers, or
 /// the place a blocked receiver gets its value. It lives in the waiting
-/// frame (Go's `sudog.elem` points into the stack); the frame does not
-/// return before every [`Sudog`] pointing at it has left every queue.
+/// frame (Go's `sudog.elem` points into the stack). The frame does not
+/// return, nor unwind (drop guards in `Chan::block` and `select_impl`),
+/// before its waiter is claimed and every [`Sudog`] pointing at it has
+/// been retired under its channel's lock (`Chan::unregister`) or popped.
+/// A retired entry may linger in its queue with a dangling slot pointer,
+/// but it is never dereferenced: only the winner of its waiter's claim
+/// touches a slot, and a claimed waiter is never reset to `WAITING` while
+/// any entry holds it ([`Waiter::new`] reuses a waiter only through
+/// `Arc::get_mut`, i.e. when no entry holds a clone).
 pub(crate) struct Slot<T>(UnsafeCell<Option<T>>);
 
 impl<T> Slot<T> {
@@ -183,13 +190,15 @@ pub(crate) struct Sudog<T> {
     pub(crate) waiter: Arc<Waiter>,
     /// The arm index to claim with.
     pub(crate) arm: usize,
-    /// The operation's value cell, in the waiter's frame.
+    /// The operation's value cell, in the waiter's frame; dangling once
+    /// the entry is retired (see [`Slot`]).
     pub(crate) slot: *const Slot<T>,
 }
 
 // SAFETY: the slot pointer is only dereferenced by the claim winner under
 // the channel lock, while the owning frame is guaranteed alive (see
-// `Slot`); the value moves between threads, hence `T: Send`.
+// `Slot`; this holds on unwind too); the value moves between threads,
+// hence `T: Send`.
 unsafe impl<T: Send> Send for Sudog<T> {}
 
 impl<T> Sudog<T> {
@@ -197,10 +206,13 @@ impl<T> Sudog<T> {
     ///
     /// # Safety
     ///
-    /// The entry is still in a queue (its frame waits for it to leave), and
-    /// the caller won the claim of its waiter.
+    /// The caller won the claim of the entry's waiter while holding the
+    /// lock of the channel whose queue holds the entry. The waiter was
+    /// `WAITING` until then, so its frame has not passed its park nor
+    /// retired the entry (an unwinding frame's guard blocks on this lock).
     pub(crate) unsafe fn slot(&self) -> &Slot<T> {
-        // SAFETY: the frame outlives the entry's time in a queue.
+        // SAFETY: by the contract, the frame is alive until the lock is
+        // released (see `Slot`).
         unsafe { &*self.slot }
     }
 }
