@@ -151,3 +151,58 @@ fn ping_pong_park_ready() {
         assert_eq!(n, 2 * ROUNDS);
     }
 }
+
+/// A G readied into `runnext` by a goroutine that then computes for a
+/// long time (no preemption) must not starve there while another P is
+/// free: the idle P's M takes it after the steal grace (`runqgrab`'s
+/// `usleep(3)`, `RUNNEXT_STEAL_GRACE`). Also right after a ping-pong
+/// phase, whose `runnext` traffic the thief must not have given up on.
+#[test]
+fn runnext_does_not_starve_behind_a_long_running_readier() {
+    let rounds = bounded(20, "runnext starvation", || {
+        rt(2).run(|| {
+            // Warm up: a ping-pong pair keeps a P busy through runnext.
+            let (ping_tx, ping_rx) = burrow_sched::chan::<u32>(0);
+            let (pong_tx, pong_rx) = burrow_sched::chan::<u32>(0);
+            let echo = go(move || {
+                for v in &ping_rx {
+                    pong_tx.send(v).unwrap();
+                }
+            });
+            for i in 0..20_000 {
+                ping_tx.send(i).unwrap();
+                assert_eq!(pong_rx.recv(), Some(i));
+            }
+            drop(ping_tx);
+            echo.join().unwrap();
+            // Now ready a G into our runnext and spin until it has run.
+            let mut rounds = 0;
+            for _ in 0..5 {
+                let ran = Arc::new(AtomicBool::new(false));
+                let (tx, rx) = burrow_sched::chan::<()>(0);
+                let h = {
+                    let ran = ran.clone();
+                    go(move || {
+                        rx.recv().unwrap();
+                        ran.store(true, Ordering::Release);
+                    })
+                };
+                // An unbuffered `try_send` succeeds only once the receiver
+                // is blocked in `recv`: the hand-off then readies it into
+                // our runnext.
+                while tx.try_send(()).is_err() {
+                    yield_now();
+                }
+                // Busy, never yielding: only another P can run it. Bounded
+                // by `bounded`'s timeout (a starving G fails the test).
+                while !ran.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                h.join().unwrap();
+                rounds += 1;
+            }
+            rounds
+        })
+    });
+    assert_eq!(rounds, 5);
+}
