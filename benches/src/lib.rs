@@ -169,6 +169,29 @@ fn page_size() -> u64 {
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) as u64 }
 }
 
+/// Workers every runtime in a benchmark gets (burrow's Ps, tokio's
+/// workers): the machine's CPU count, as Go's `GOMAXPROCS` default.
+pub fn procs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// A burrow runtime with [`procs`] Ps.
+pub fn burrow_rt() -> burrow_sched::Runtime {
+    burrow_sched::Runtime::builder()
+        .maxprocs(procs())
+        .build()
+        .expect("runtime")
+}
+
+/// A multi-thread tokio runtime with [`procs`] workers and its timer on.
+pub fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(procs())
+        .enable_time()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// The workspace's `benches/go` folder.
 pub fn go_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("go")

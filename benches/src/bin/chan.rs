@@ -18,26 +18,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burrow_benches::{Args, Better, report, run_go, sample_n, skip};
-use burrow_sched::{Runtime, chan, go};
-
-fn procs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-fn burrow_rt() -> Runtime {
-    Runtime::builder()
-        .maxprocs(procs())
-        .build()
-        .expect("runtime")
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(procs())
-        .build()
-        .expect("tokio runtime")
-}
+use burrow_benches::{Args, Better, burrow_rt, procs, report, run_go, sample_n, skip, tokio_rt};
+use burrow_sched::{chan, go};
 
 /// Process CPU time (user + sys) so far, in ns.
 fn cpu_ns() -> f64 {

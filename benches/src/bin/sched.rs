@@ -18,26 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burrow_benches::{Args, Better, report, rss_bytes, run_go, sample_n, skip};
-use burrow_sched::{Ready, Runtime, WaitReason, go, park, yield_now};
-
-fn procs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-fn burrow_rt() -> Runtime {
-    Runtime::builder()
-        .maxprocs(procs())
-        .build()
-        .expect("runtime")
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(procs())
-        .build()
-        .expect("tokio runtime")
-}
+use burrow_benches::{
+    Args, Better, burrow_rt, procs, report, rss_bytes, run_go, sample_n, skip, tokio_rt,
+};
+use burrow_sched::{Ready, WaitReason, go, park, yield_now};
 
 /// Recurses ~32 KiB deep (32 frames of 1 KiB).
 #[inline(never)]

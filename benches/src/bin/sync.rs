@@ -12,44 +12,36 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burrow_benches::{Args, Better, report, run_go, sample_n};
-use burrow_sched::{Runtime, go, sync::Mutex};
-
-fn procs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
+use burrow_benches::{Args, Better, burrow_rt, procs, report, run_go, sample_n, tokio_rt};
+use burrow_sched::{go, sync::Mutex};
 
 fn check(total: u64, g: usize, k: usize) {
     assert_eq!(total, (g * k) as u64, "lost updates");
 }
 
 fn burrow(g: usize, k: usize, samples: usize) -> Vec<f64> {
-    Runtime::builder()
-        .maxprocs(procs())
-        .build()
-        .expect("runtime")
-        .run(move || {
-            sample_n(samples, || {
-                let m = Arc::new(Mutex::new(0u64));
-                let t = Instant::now();
-                let hs: Vec<_> = (0..g)
-                    .map(|_| {
-                        let m = m.clone();
-                        go(move || {
-                            for _ in 0..k {
-                                *m.lock() += 1;
-                            }
-                        })
+    burrow_rt().run(move || {
+        sample_n(samples, || {
+            let m = Arc::new(Mutex::new(0u64));
+            let t = Instant::now();
+            let hs: Vec<_> = (0..g)
+                .map(|_| {
+                    let m = m.clone();
+                    go(move || {
+                        for _ in 0..k {
+                            *m.lock() += 1;
+                        }
                     })
-                    .collect();
-                for h in hs {
-                    h.join().unwrap();
-                }
-                let el = t.elapsed();
-                check(*m.lock(), g, k);
-                el.as_nanos() as f64 / (g * k) as f64
-            })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+            let el = t.elapsed();
+            check(*m.lock(), g, k);
+            el.as_nanos() as f64 / (g * k) as f64
         })
+    })
 }
 
 fn tokio_once(rt: &tokio::runtime::Runtime, g: usize, k: usize) -> f64 {
@@ -145,10 +137,7 @@ fn bench_contended(args: &Args, g: usize) {
         "burrow",
         &burrow(g, k, s),
     );
-    let trt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(procs())
-        .build()
-        .expect("tokio runtime");
+    let trt = tokio_rt();
     report(
         &name,
         &size,

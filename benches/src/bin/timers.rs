@@ -12,14 +12,10 @@
 
 use std::time::{Duration, Instant};
 
-use burrow_benches::{Args, Better, report, run_go, sample_n};
-use burrow_sched::{Runtime, go, sleep};
+use burrow_benches::{Args, Better, burrow_rt, report, run_go, sample_n, tokio_rt};
+use burrow_sched::{go, sleep};
 
 const NAP: Duration = Duration::from_millis(100);
-
-fn procs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
 
 /// `samples` samples after a discarded warm-up.
 fn warm_samples(samples: usize, mut f: impl FnMut() -> f64) -> Vec<f64> {
@@ -29,10 +25,7 @@ fn warm_samples(samples: usize, mut f: impl FnMut() -> f64) -> Vec<f64> {
 }
 
 fn sleepers_burrow(n: usize, samples: usize) -> Vec<f64> {
-    let rt = Runtime::builder()
-        .maxprocs(procs())
-        .build()
-        .expect("runtime");
+    let rt = burrow_rt();
     rt.run(move || {
         warm_samples(samples, || {
             let t = Instant::now();
@@ -46,11 +39,7 @@ fn sleepers_burrow(n: usize, samples: usize) -> Vec<f64> {
 }
 
 fn sleepers_tokio(n: usize, samples: usize) -> Vec<f64> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(procs())
-        .enable_time()
-        .build()
-        .expect("tokio runtime");
+    let rt = tokio_rt();
     warm_samples(samples, || {
         rt.block_on(async move {
             let t = Instant::now();
