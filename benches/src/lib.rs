@@ -169,10 +169,15 @@ fn page_size() -> u64 {
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) as u64 }
 }
 
-/// Workers every runtime in a benchmark gets (burrow's Ps, tokio's
-/// workers): the machine's CPU count, as Go's `GOMAXPROCS` default.
+/// Workers every runtime in a benchmark gets (burrow's Ps, tokio's and
+/// may's workers, Go's `GOMAXPROCS`): `BURROW_MAXPROCS` when set (to draw a
+/// scaling curve), else the machine's CPU count, as Go's default.
 pub fn procs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    std::env::var(burrow_sched::MAXPROCS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 /// A burrow runtime with [`procs`] Ps.
@@ -219,7 +224,11 @@ pub fn run_go(bench: &str, file: &str, args: &[String]) -> bool {
         skip(bench, "go", &format!("go build {file} failed"));
         return false;
     }
-    match Command::new(&bin).args(args).output() {
+    match Command::new(&bin)
+        .args(args)
+        .env("GOMAXPROCS", procs().to_string())
+        .output()
+    {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
             let mut out = std::io::stdout().lock();
