@@ -205,25 +205,19 @@ pub fn go_dir() -> PathBuf {
 /// Runs the Go peer `benches/go/<file>` with `args`, forwarding its `BENCH`
 /// lines. Prints a `SKIP` line for `bench` and returns false when `go` is not
 /// on PATH or the program fails.
+///
+/// With `BURROW_BENCH_GO_BIN=DIR` the peer is the prebuilt `DIR/<file stem>`
+/// instead (for a machine without Go: build there with
+/// `CGO_ENABLED=0 go build -o DIR/sched benches/go/sched.go` and carry it).
 pub fn run_go(bench: &str, file: &str, args: &[String]) -> bool {
-    let Some(go) = which("go") else {
-        skip(bench, "go", "go not on PATH (apt-get install golang-go)");
-        return false;
+    let stem = file.trim_end_matches(".go");
+    let bin = match std::env::var_os("BURROW_BENCH_GO_BIN") {
+        Some(dir) => PathBuf::from(dir).join(stem),
+        None => match build_go(bench, file, stem) {
+            Some(bin) => bin,
+            None => return false,
+        },
     };
-    let dir = std::env::temp_dir().join("burrow-bench-go");
-    let _ = std::fs::create_dir_all(&dir);
-    let bin = dir.join(file.trim_end_matches(".go"));
-    let built = Command::new(&go)
-        .arg("build")
-        .arg("-o")
-        .arg(&bin)
-        .arg(go_dir().join(file))
-        .env("GO111MODULE", "off")
-        .status();
-    if !matches!(built, Ok(s) if s.success()) {
-        skip(bench, "go", &format!("go build {file} failed"));
-        return false;
-    }
     match Command::new(&bin)
         .args(args)
         .env("GOMAXPROCS", procs().to_string())
@@ -249,10 +243,38 @@ pub fn run_go(bench: &str, file: &str, args: &[String]) -> bool {
             false
         }
         Err(e) => {
-            skip(bench, "go", &format!("could not run go program: {e}"));
+            skip(
+                bench,
+                "go",
+                &format!("could not run {}: {e}", bin.display()),
+            );
             false
         }
     }
+}
+
+/// Builds `benches/go/<file>` into the temp dir; prints a `SKIP` line for
+/// `bench` and returns None when `go` is missing or the build fails.
+fn build_go(bench: &str, file: &str, stem: &str) -> Option<PathBuf> {
+    let Some(go) = which("go") else {
+        skip(bench, "go", "go not on PATH (apt-get install golang-go)");
+        return None;
+    };
+    let dir = std::env::temp_dir().join("burrow-bench-go");
+    let _ = std::fs::create_dir_all(&dir);
+    let bin = dir.join(stem);
+    let built = Command::new(&go)
+        .arg("build")
+        .arg("-o")
+        .arg(&bin)
+        .arg(go_dir().join(file))
+        .env("GO111MODULE", "off")
+        .status();
+    if !matches!(built, Ok(s) if s.success()) {
+        skip(bench, "go", &format!("go build {file} failed"));
+        return None;
+    }
+    Some(bin)
 }
 
 /// Finds an executable on PATH.

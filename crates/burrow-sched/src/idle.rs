@@ -190,7 +190,7 @@ impl Shared {
             && self.ps.iter().all(|p| p.runq.is_empty())
             && self.live_next_timer().is_none()
             && fallback_live() == 0
-            && self.ngoroutine.load(Ordering::Relaxed) > 0
+            && self.num_goroutine() > 0
     }
 
     fn idle_decide(&self, note: &Arc<MNote>) -> IdleAction {
@@ -281,7 +281,7 @@ impl Shared {
             return;
         }
         idle.deadlock_reported = true;
-        let n = self.ngoroutine.load(Ordering::Relaxed);
+        let n = self.num_goroutine();
         drop(idle);
         self.main_wait.set(MainState::Deadlock(n));
     }

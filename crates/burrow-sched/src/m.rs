@@ -326,7 +326,8 @@ fn execute(ctx: &MCtx, g: GPtr) {
             }
             CoroutineResult::Yield(Switch::Exit) => {
                 g.g().status.store(status::DEAD, Ordering::Relaxed);
-                rt.ngoroutine.fetch_sub(1, Ordering::Relaxed);
+                // SAFETY: we own `p`.
+                unsafe { rt.count_goroutine(Some(p), -1) };
                 // SAFETY: we own `p` and hold `g`.
                 unsafe { rt.gfput(p, g) };
                 return;

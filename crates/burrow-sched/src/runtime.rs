@@ -245,7 +245,8 @@ impl Runtime {
         inner.job = Some(job);
         inner.spawn_site = Location::caller();
         g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
-        rt.ngoroutine.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: no P given.
+        unsafe { rt.count_goroutine(None, 1) };
         rt.global.push(g.0);
         rt.wakep();
         if let MainState::Deadlock(parked) = rt.main_wait.wait() {
@@ -340,7 +341,8 @@ where
     inner.job = Some(job);
     inner.spawn_site = site;
     g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
-    rt.ngoroutine.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: as above, we own `p`.
+    unsafe { rt.count_goroutine(Some(p), 1) };
     // SAFETY: as above, we own `p`.
     unsafe { rt.runqput(p, g, true) };
     rt.wakep();
@@ -372,7 +374,7 @@ pub fn current_id() -> Option<u64> {
 /// Live goroutines in the current runtime (Go's `runtime.NumGoroutine`),
 /// or 0 outside a runtime.
 pub fn num_goroutine() -> usize {
-    with_m(|m| m.map_or(0, |m| m.rt.ngoroutine.load(Ordering::Relaxed)))
+    with_m(|m| m.map_or(0, |m| m.rt.num_goroutine()))
 }
 
 /// GOMAXPROCS of the current runtime, or 0 outside a runtime.

@@ -29,8 +29,12 @@
 //! have their own locks; no code holds two of these at once.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+};
 use std::sync::{Arc, Condvar, Mutex};
+
+use crossbeam_utils::CachePadded;
 
 use crate::g::{G, GPtr, status};
 use crate::idle::MainWait;
@@ -64,6 +68,13 @@ pub(crate) struct P {
     pub(crate) schedtick: AtomicU32,
     /// Free Gs with their stacks. Owner only.
     gfree: UnsafeCell<Vec<GPtr>>,
+    /// Goroutines spawned minus goroutines exited on this P (may be
+    /// negative: a G often exits on another P than the one that spawned
+    /// it). Written by the owner only, by load and store; read by anyone
+    /// for [`Shared::num_goroutine`]. Go keeps no global live-G counter
+    /// either: a shared one is one contended cache line per spawn and per
+    /// exit (`skynet_1m` with 16 Ps got slower than with 8 because of it).
+    ngoroutine: AtomicI64,
     /// Goroutine id cache `[next, end)`. Owner only.
     goid_next: AtomicU64,
     goid_end: AtomicU64,
@@ -208,16 +219,18 @@ pub(crate) struct Shared {
     pub(crate) global: GlobalQueue<G>,
     /// Go's `sched.lock`: idle lists and shutdown.
     pub(crate) sched: Mutex<Idle>,
-    /// Number of idle Ps (mirrors `pidle.len()`; read without the lock).
-    npidle: AtomicUsize,
+    /// Number of idle Ps (mirrors `pidle.len()`; read without the lock by
+    /// every `wakep`, so kept off the lines other counters write).
+    npidle: CachePadded<AtomicUsize>,
     /// Number of spinning Ms. See *Spinning Ms*.
-    pub(crate) nmspinning: AtomicUsize,
+    pub(crate) nmspinning: CachePadded<AtomicUsize>,
     /// Global G free list.
     gfree: Mutex<Vec<GPtr>>,
-    /// Live goroutines.
-    pub(crate) ngoroutine: AtomicUsize,
-    /// Goroutine id source.
-    goid_gen: AtomicU64,
+    /// Goroutines started without a P (the main goroutine); the rest are
+    /// counted per P (`P::ngoroutine`).
+    ngoroutine: AtomicI64,
+    /// Goroutine id source (taken `GOID_BATCH` at a time by Ps).
+    goid_gen: CachePadded<AtomicU64>,
     /// Set once the main goroutine returned.
     shutdown: AtomicBool,
     /// Live M threads.
@@ -254,6 +267,7 @@ impl Shared {
                 runq: Runq::new(),
                 schedtick: AtomicU32::new(0),
                 gfree: UnsafeCell::new(Vec::new()),
+                ngoroutine: AtomicI64::new(0),
                 goid_next: AtomicU64::new(0),
                 goid_end: AtomicU64::new(0),
                 timers: PTimers::default(),
@@ -269,11 +283,11 @@ impl Shared {
                 ptakes: 0,
                 deadlock_reported: false,
             }),
-            npidle: AtomicUsize::new(maxprocs),
-            nmspinning: AtomicUsize::new(0),
+            npidle: CachePadded::new(AtomicUsize::new(maxprocs)),
+            nmspinning: CachePadded::new(AtomicUsize::new(0)),
             gfree: Mutex::new(Vec::new()),
-            ngoroutine: AtomicUsize::new(0),
-            goid_gen: AtomicU64::new(1),
+            ngoroutine: AtomicI64::new(0),
+            goid_gen: CachePadded::new(AtomicU64::new(1)),
             shutdown: AtomicBool::new(false),
             nm_alive: AtomicUsize::new(0),
             nm_started: AtomicUsize::new(0),
@@ -300,6 +314,38 @@ impl Shared {
     pub(crate) fn npidle(&self) -> usize {
         // SeqCst: part of the Dekker pair in *Spinning Ms*.
         self.npidle.load(Ordering::SeqCst)
+    }
+
+    /// Live goroutines (Go's `gcount`): exact when no P is running
+    /// goroutines (as when the deadlock check reads it under the sched
+    /// lock with every P idle), a snapshot otherwise.
+    pub(crate) fn num_goroutine(&self) -> usize {
+        let n = self.ngoroutine.load(Ordering::Relaxed)
+            + self
+                .ps
+                .iter()
+                .map(|p| p.ngoroutine.load(Ordering::Relaxed))
+                .sum::<i64>();
+        n.max(0) as usize
+    }
+
+    /// Counts a goroutine started (`delta` 1) or exited (-1) on `p`, or
+    /// without a P (`None`).
+    ///
+    /// # Safety
+    ///
+    /// With `Some(p)` the caller owns `p` (the counter has one writer).
+    pub(crate) unsafe fn count_goroutine(&self, p: Option<&P>, delta: i64) {
+        match p {
+            // A load and a store, no RMW: only the owner writes.
+            Some(p) => p.ngoroutine.store(
+                p.ngoroutine.load(Ordering::Relaxed) + delta,
+                Ordering::Relaxed,
+            ),
+            None => {
+                self.ngoroutine.fetch_add(delta, Ordering::Relaxed);
+            }
+        }
     }
 
     /// A goroutine id (ids start at 1, as in Go).

@@ -131,6 +131,34 @@ fn num_goroutine_counts_live_goroutines() {
     assert_eq!(num_goroutine(), 0);
 }
 
+/// Goroutines are counted per P (spawn on one, exit on another): the sum
+/// must still come back to exactly the main goroutine once they are gone.
+#[test]
+fn num_goroutine_settles_when_goroutines_exit_on_other_ps() {
+    let (peak, settled) = bounded(60, "num_goroutine on 4 Ps", || {
+        rt(4).run(|| {
+            let mut peak = 0;
+            for _ in 0..20 {
+                let hs: Vec<_> = (0..200)
+                    .map(|_| go(|| go(|| yield_now()).join().unwrap()))
+                    .collect();
+                peak = peak.max(num_goroutine());
+                hs.into_iter().for_each(|h| h.join().unwrap());
+            }
+            // A joined goroutine is counted out by its M just after it
+            // hands over its result, so the count may lag a join briefly.
+            let mut n = num_goroutine();
+            while n != 1 {
+                yield_now();
+                n = num_goroutine();
+            }
+            (peak, n)
+        })
+    });
+    assert!(peak > 1, "never saw a live child (peak {peak})");
+    assert_eq!(settled, 1);
+}
+
 #[test]
 fn yield_now_interleaves_on_one_p() {
     let log = bounded(20, "yield", || {
