@@ -1,39 +1,16 @@
 // Go peer for benches/src/bin/chan.rs: prints BENCH lines in the same
 // protocol. Usage: chan chan_pingpong N SAMPLES
-//               chan chan_throughput N SAMPLES PRODUCERS CONSUMERS
+//
+//	chan chan_throughput N SAMPLES PRODUCERS CONSUMERS
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
-
-// cpuNs is the process CPU time (user + sys) so far, in ns.
-func cpuNs() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func report(bench, size, unit, better string, samples []float64) {
-	s := append([]float64(nil), samples...)
-	sort.Float64s(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	b, _ := json.Marshal(map[string]interface{}{
-		"bench": bench, "size": size, "unit": unit, "better": better,
-		"impl": "go", "median": med, "samples": samples,
-	})
-	fmt.Printf("BENCH %s\n", b)
-}
 
 func pingpong(n int) float64 {
 	ping, pong := make(chan uint64), make(chan uint64)

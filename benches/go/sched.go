@@ -3,29 +3,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
 )
-
-func report(bench, size, unit string, samples []float64) {
-	s := append([]float64(nil), samples...)
-	sort.Float64s(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	b, _ := json.Marshal(map[string]interface{}{
-		"bench": bench, "size": size, "unit": unit, "better": "lower",
-		"impl": "go", "median": med, "samples": samples,
-	})
-	fmt.Printf("BENCH %s\n", b)
-}
 
 //go:noinline
 func deep(d int) uint64 {
@@ -134,7 +118,7 @@ func main() {
 		"skynet_1m": "ms", "yield_chain": "ns/yield", "parked_memory": "bytes/goroutine"}
 	sizes := map[string]string{"spawn_join_1m": fmt.Sprintf("%d goroutines", n),
 		"deepstack_32k": fmt.Sprintf("%d goroutines", n), "skynet_1m": fmt.Sprintf("%d leaves", n),
-		"yield_chain": fmt.Sprintf("1000 goroutines x %d yields", n),
+		"yield_chain":   fmt.Sprintf("1000 goroutines x %d yields", n),
 		"parked_memory": fmt.Sprintf("%d parked goroutines", n)}
-	report(bench, sizes[bench], units[bench], out)
+	report(bench, sizes[bench], units[bench], "lower", out)
 }

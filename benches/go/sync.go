@@ -3,28 +3,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
 )
-
-func report(bench, size, unit string, samples []float64) {
-	s := append([]float64(nil), samples...)
-	sort.Float64s(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	b, _ := json.Marshal(map[string]interface{}{
-		"bench": bench, "size": size, "unit": unit, "better": "lower",
-		"impl": "go", "median": med, "samples": samples,
-	})
-	fmt.Printf("BENCH %s\n", b)
-}
 
 // contended: g goroutines each doing k lock+increment+unlock; ns per op.
 func contended(g, k int) float64 {
@@ -63,5 +47,5 @@ func main() {
 			out = append(out, v)
 		}
 	}
-	report(bench, fmt.Sprintf("%d goroutines x %d ops", g, k), "ns/op", out)
+	report(bench, fmt.Sprintf("%d goroutines x %d ops", g, k), "ns/op", "lower", out)
 }

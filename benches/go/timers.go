@@ -3,28 +3,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
 )
-
-func report(bench, size, unit string, samples []float64) {
-	s := append([]float64(nil), samples...)
-	sort.Float64s(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	b, _ := json.Marshal(map[string]interface{}{
-		"bench": bench, "size": size, "unit": unit, "better": "lower",
-		"impl": "go", "median": med, "samples": samples,
-	})
-	fmt.Printf("BENCH %s\n", b)
-}
 
 func sleepers(n int) float64 {
 	t := time.Now()
@@ -49,5 +33,5 @@ func main() {
 			out = append(out, v)
 		}
 	}
-	report(bench, fmt.Sprintf("%d goroutines x sleep 100ms", n), "ms", out)
+	report(bench, fmt.Sprintf("%d goroutines x sleep 100ms", n), "ms", "lower", out)
 }

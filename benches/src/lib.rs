@@ -18,7 +18,8 @@
 //!
 //! Peers that need another toolchain (Go) are run through [`run_go`], which
 //! prints a `SKIP` line naming the package to install when `go` is absent.
-//! Go programs live in `benches/go/` and print the same `BENCH` lines.
+//! Go programs live in `benches/go/` and print the same `BENCH` lines; each
+//! is built together with `benches/go/common.go` (the shared `report`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -208,7 +209,8 @@ pub fn go_dir() -> PathBuf {
 ///
 /// With `BURROW_BENCH_GO_BIN=DIR` the peer is the prebuilt `DIR/<file stem>`
 /// instead (for a machine without Go: build there with
-/// `CGO_ENABLED=0 go build -o DIR/sched benches/go/sched.go` and carry it).
+/// `CGO_ENABLED=0 go build -o DIR/sched benches/go/sched.go benches/go/common.go`
+/// and carry it).
 pub fn run_go(bench: &str, file: &str, args: &[String]) -> bool {
     let stem = file.trim_end_matches(".go");
     let bin = match std::env::var_os("BURROW_BENCH_GO_BIN") {
@@ -253,7 +255,7 @@ pub fn run_go(bench: &str, file: &str, args: &[String]) -> bool {
     }
 }
 
-/// Builds `benches/go/<file>` into the temp dir; prints a `SKIP` line for
+/// Builds `benches/go/<file>` (with the shared `common.go`) into the temp dir; prints a `SKIP` line for
 /// `bench` and returns None when `go` is missing or the build fails.
 fn build_go(bench: &str, file: &str, stem: &str) -> Option<PathBuf> {
     let Some(go) = which("go") else {
@@ -268,6 +270,7 @@ fn build_go(bench: &str, file: &str, stem: &str) -> Option<PathBuf> {
         .arg("-o")
         .arg(&bin)
         .arg(go_dir().join(file))
+        .arg(go_dir().join("common.go"))
         .env("GO111MODULE", "off")
         .status();
     if !matches!(built, Ok(s) if s.success()) {
