@@ -368,10 +368,15 @@ impl Shared {
             },
             _ => false,
         });
-        if !queued {
+        if queued {
+            // The runnext swap in `Runq::push` is a SeqCst read-modify-write:
+            // it is the submitter's half of the Dekker pair by itself, no
+            // fence needed (see `wakep_after_sc_publish`).
+            self.wakep_after_sc_publish();
+        } else {
             self.global.push(g.0);
+            self.wakep();
         }
-        self.wakep();
     }
 
     /// Go's `wakep`: if there is an idle P and no spinning M, starts an M
@@ -380,6 +385,26 @@ impl Shared {
         // SeqCst fence: the submitter's half of the Dekker pair; orders the
         // queue publish before the reads below.
         fence(Ordering::SeqCst);
+        self.wakep_after_sc_publish();
+    }
+
+    /// [`Shared::wakep`] without its fence, for a caller whose publish of
+    /// the work was itself a SeqCst read-modify-write (the runnext swap).
+    ///
+    /// Why that is enough (C++20 [atomics.order], the coherence rules of
+    /// the single total order S): let X be our SeqCst swap of runnext and
+    /// L our SeqCst load of `npidle` (or `nmspinning`) below, sequenced
+    /// after it, so X precedes L in S. The M that gives up does Y (SeqCst
+    /// RMW of `npidle`/`nmspinning`), then a SeqCst fence F, then reads
+    /// the run queues (R). If both sides missed each other, R read a value
+    /// before X, so (F happens before R, X is SeqCst) F precedes X in S;
+    /// and L read a value before Y, so (L SeqCst, Y happens before F) L
+    /// precedes F in S: L < F < X < L, impossible. On x86 this drops an
+    /// `mfence` per `ready` (the swap is an `xchg`, a full barrier anyway,
+    /// and SeqCst loads are plain loads), which is Go's cost too: its
+    /// `runqput` CASes runnext and `wakep` only loads.
+    pub(crate) fn wakep_after_sc_publish(&'static self) {
+        // SeqCst: see above; the Dekker pair in *Spinning Ms*.
         if self.npidle.load(Ordering::SeqCst) == 0 {
             return;
         }
