@@ -11,9 +11,9 @@
 //!
 //! # The design (Go's `runtime/chan.go`, see `docs/channels.md`)
 //!
-//! One lock per channel guards a ring buffer (`VecDeque` with capacity
-//! `cap`), a `closed` flag and two FIFO queues of waiters, `sendq` and
-//! `recvq`. A blocked operation enqueues a [`Sudog`](waiter::Sudog) that
+//! One lock per channel (a spin lock, see `chan/lock.rs`) guards a ring
+//! buffer (`VecDeque` with capacity `cap`), a `closed` flag and two FIFO
+//! queues of waiters, `sendq` and `recvq`. A blocked operation enqueues a [`Sudog`](waiter::Sudog) that
 //! points at a value slot in its own frame and at its [`Waiter`], then
 //! parks through the park/ready API ([`crate::Ready`]).
 //!
@@ -85,6 +85,7 @@
 //! never fire, so a `select!` arm on them is switched off.
 
 mod handles;
+mod lock;
 mod select;
 mod timers;
 pub(crate) mod waiter;
@@ -97,7 +98,8 @@ mod tests;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::loom::{AtomicUsize, Mutex, MutexGuard, Unparker};
+use crate::loom::{AtomicUsize, Unparker};
+use lock::{Guard, Lock};
 use waiter::{Slot, Sudog, Waiter};
 
 pub use handles::{
@@ -113,7 +115,7 @@ pub(crate) struct Chan<T> {
     /// Buffer capacity; 0 is unbuffered. Immutable.
     cap: usize,
     /// Everything mutable; any thread, under this lock.
-    state: Mutex<State<T>>,
+    state: Lock<State<T>>,
     /// Live `Sender`s (+1 for a `Receiver::never` channel); the last drop
     /// closes. Changed atomically by clones and drops.
     senders: AtomicUsize,
@@ -165,7 +167,7 @@ impl<T> Chan<T> {
     pub(crate) fn with_never(cap: usize, never: bool) -> Chan<T> {
         Chan {
             cap,
-            state: Mutex::new(State {
+            state: Lock::new(State {
                 buf: VecDeque::with_capacity(cap),
                 closed: false,
                 recvq: VecDeque::new(),
@@ -178,8 +180,8 @@ impl<T> Chan<T> {
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock(&self) -> Guard<'_, State<T>> {
+        self.state.lock()
     }
 
     /// Pops the first waiter of `q` that this call manages to claim with
@@ -353,7 +355,7 @@ impl<T> Chan<T> {
     /// Called with the lock held (`s`) after the fast path failed.
     pub(crate) fn block(
         &self,
-        s: MutexGuard<'_, State<T>>,
+        s: Guard<'_, State<T>>,
         slot: &Slot<T>,
         is_send: bool,
         deadline: Option<std::time::Instant>,
@@ -372,7 +374,7 @@ impl<T> Chan<T> {
     /// waiter, each under this channel's lock and popping the entry before
     /// it claims, so the waiter lives in this frame and the entry points at
     /// it without reference counting (see [`Sudog::local`]).
-    fn block_local(&self, mut s: MutexGuard<'_, State<T>>, slot: &Slot<T>, is_send: bool) {
+    fn block_local(&self, mut s: Guard<'_, State<T>>, slot: &Slot<T>, is_send: bool) {
         let (w, parker) = Waiter::new_local();
         // SAFETY: `w` and `slot` outlive the entry: we return only after
         // the wake, which comes after the claimer popped the entry under
@@ -404,7 +406,7 @@ impl<T> Chan<T> {
     /// (lazily unregistered) after a timeout.
     fn block_until(
         &self,
-        mut s: MutexGuard<'_, State<T>>,
+        mut s: Guard<'_, State<T>>,
         slot: &Slot<T>,
         is_send: bool,
         deadline: std::time::Instant,
