@@ -159,6 +159,8 @@ impl<T> Runq<T> {
     }
 
     /// Go's `runqputslow`: moves half the full ring and `item` into a batch.
+    #[cold]
+    #[inline(never)]
     fn push_slow(&self, item: NonNull<T>, h: u32, t: u32) -> Option<Vec<NonNull<T>>> {
         let n = t.wrapping_sub(h) / 2;
         debug_assert_eq!(

@@ -332,8 +332,16 @@ impl Shared {
     pub(crate) unsafe fn runqput(&self, p: &P, g: GPtr, next: bool) {
         // SAFETY: forwarded from the caller.
         if let Some(batch) = unsafe { p.runq.push(g.0, next) } {
-            self.global.push_batch(batch);
+            self.spill(batch);
         }
+    }
+
+    /// `runqput`'s overflow, out of line so that the common path stays a
+    /// leaf without a stack frame (this runs in every `ready`).
+    #[cold]
+    #[inline(never)]
+    fn spill(&self, batch: Vec<std::ptr::NonNull<G>>) {
+        self.global.push_batch(batch);
     }
 
     /// Go's `globrunqget`: takes a batch from the global queue into `p` and
@@ -374,9 +382,17 @@ impl Shared {
             // fence needed (see `wakep_after_sc_publish`).
             self.wakep_after_sc_publish();
         } else {
-            self.global.push(g.0);
-            self.wakep();
+            self.ready_global(g);
         }
+    }
+
+    /// `ready_g` from outside this runtime's goroutines: the global queue.
+    /// Out of line (a lock and a fence) to keep `ready_g` small.
+    #[cold]
+    #[inline(never)]
+    fn ready_global(&'static self, g: GPtr) {
+        self.global.push(g.0);
+        self.wakep();
     }
 
     /// Go's `wakep`: if there is an idle P and no spinning M, starts an M
@@ -421,7 +437,10 @@ impl Shared {
     }
 
     /// Go's `startm`: gives an idle P to an idle (or new) M. With
-    /// `spinning`, the caller already counted the M in `nmspinning`.
+    /// `spinning`, the caller already counted the M in `nmspinning`. Out of
+    /// line: `wakep`'s common path is two loads.
+    #[cold]
+    #[inline(never)]
     fn startm(&'static self, spinning: bool) {
         let mut idle = self.sched.lock().expect("sched lock poisoned");
         let pid = if self.is_shutdown() {

@@ -188,7 +188,7 @@ impl<T> Chan<T> {
     /// its own arm; drops entries of already-claimed waiters.
     fn claim_first(q: &mut VecDeque<Sudog<T>>) -> Option<Sudog<T>> {
         while let Some(sg) = q.pop_front() {
-            if sg.waiter().try_claim(sg.arm) {
+            if sg.try_claim() {
                 return Some(sg);
             }
         }

@@ -97,6 +97,22 @@ impl Waiter {
             .is_ok()
     }
 
+    /// Claims a waiter that only holders of one channel's lock can claim
+    /// (a waiter in the frame, see [`Sudog::local`]): a plain store, no
+    /// locked read-modify-write. Such a waiter is `WAITING` whenever its
+    /// entry is queued and the lock is free (claimers pop the entry before
+    /// they claim, and its unwind guard claims and removes it in one lock
+    /// hold), so the caller, holding the lock with the entry just popped,
+    /// is the only possible claimer.
+    pub(crate) fn claim_locked(&self, outcome: usize) {
+        debug_assert!(self.is_waiting(), "a local waiter claimed twice");
+        // Relaxed: the other readers of the word (`is_waiting` on queue
+        // entries) hold the same channel lock, which orders them; the
+        // waiter itself reads it only after its wake, which the unpark's
+        // Release/Acquire pair orders after this store.
+        self.state.store(outcome, Ordering::Relaxed);
+    }
+
     /// Wakes the waiter. Only the winner of [`Waiter::try_claim`] calls it,
     /// once, after writing the operation's result.
     pub(crate) fn wake(&self) {
@@ -266,6 +282,21 @@ impl<T> Sudog<T> {
         // SAFETY: a shared entry holds a strong reference; a local one
         // never outlives its waiter (the contract of `Sudog::local`).
         unsafe { self.waiter.as_ref() }
+    }
+
+    /// Tries to claim the entry's waiter for the entry's arm; true if this
+    /// call won (see [`Waiter::try_claim`]). The caller holds the lock of
+    /// the channel whose queue held the entry and has just popped it. A
+    /// local waiter can be claimed only that way, so its claim is a plain
+    /// store ([`Waiter::claim_locked`]); a shared one may race a timer or
+    /// another channel of its select, so it takes the CAS.
+    pub(crate) fn try_claim(&self) -> bool {
+        if self.shared {
+            self.waiter().try_claim(self.arm)
+        } else {
+            self.waiter().claim_locked(self.arm);
+            true
+        }
     }
 
     /// Whether this entry belongs to waiter `w`.
