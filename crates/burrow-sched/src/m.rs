@@ -95,9 +95,16 @@ pub(crate) fn current_g() -> Option<(&'static Shared, GPtr)> {
 /// # Panics
 ///
 /// Outside a goroutine.
-#[inline(never)]
 pub(crate) fn switch_to_scheduler(sw: Switch) {
     let (_, g) = current_g().expect("switch_to_scheduler outside a goroutine");
+    switch_g_to_scheduler(g, sw);
+}
+
+/// [`switch_to_scheduler`] for a caller that already looked up its G
+/// (`park`), saving a second thread-local lookup on the hot path. `g`
+/// must be the goroutine running on this thread now.
+#[inline(never)]
+pub(crate) fn switch_g_to_scheduler(g: GPtr, sw: Switch) {
     // SAFETY: we are the running goroutine: we hold our G; the M does not
     // touch `inner` while we run.
     let y = unsafe { g.g().inner().yielder };
@@ -174,7 +181,10 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
         if p.timers.next_when_relaxed() != 0 {
             p.timers.run_expired(now_nanos());
         }
-        let tick = p.schedtick.fetch_add(1, Ordering::Relaxed);
+        // Owner only: a load and a store, not a locked read-modify-write
+        // (this runs at every schedule; see `P::schedtick`).
+        let tick = p.schedtick.load(Ordering::Relaxed);
+        p.schedtick.store(tick.wrapping_add(1), Ordering::Relaxed);
         if tick % GLOBAL_CHECK_PERIOD == 0 && rt.global.len() > 0 {
             // SAFETY: we own `p`.
             if let Some(g) = unsafe { rt.globrunqget(p, 1) } {

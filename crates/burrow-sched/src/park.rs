@@ -147,15 +147,29 @@ impl fmt::Debug for Ready {
 }
 
 /// Bumps the generation and arms the word; returns the new generation.
+///
+/// Only the waiter itself arms its word, so a load and a store suffice
+/// (no locked read-modify-write on the hot path). The only other writers
+/// are readiers, and each CASes from a word holding *its own* generation:
+/// a readier of an older generation that CASes between our load and our
+/// store (`ARMED → NOTIFIED` of a handle we abandoned without parking) is
+/// overwritten, exactly as if its CAS had come before a read-modify-write
+/// here; one that comes after our store fails (the generation moved on).
+/// No readier can be in flight for a *finished* wait (`IDLE`): its handle
+/// fired and was consumed. `retire` (the other read-modify-write) runs
+/// only on a G that no longer runs, never concurrently with its `arm`.
 fn arm(word: &AtomicU64) -> u64 {
-    // AcqRel: orders the arming after any earlier readier's CAS on this
-    // word (Acquire) and publishes it (Release) before the handle escapes.
-    let prev = word
-        .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
-            Some(((w & !STATE_MASK).wrapping_add(GEN_ONE)) | ARMED)
-        })
-        .expect("the update closure never fails");
-    (prev & !STATE_MASK).wrapping_add(GEN_ONE)
+    // Relaxed: the waiter's own earlier writes to the word are ordered by
+    // program order; a readier's CAS that made the word `IDLE` was already
+    // acquired by the waiter (park's Acquire load, or the run queue's
+    // hand-off of a `PARKED` G). The new generation reaches a readier only
+    // inside the handle, which is published through a lock or a Release
+    // (the channel lock, the timer heap), so the store needs no ordering
+    // of its own.
+    let w = word.load(Ordering::Relaxed);
+    let generation = (w & !STATE_MASK).wrapping_add(GEN_ONE);
+    word.store(generation | ARMED, Ordering::Relaxed);
+    generation
 }
 
 impl Ready {
@@ -240,7 +254,7 @@ pub fn park(reason: WaitReason) {
                 _ => panic!("park() without an outstanding Ready: it could never wake"),
             }
             g.g().wait_reason.store(reason as u32, Ordering::Relaxed);
-            m::switch_to_scheduler(Switch::Park);
+            m::switch_g_to_scheduler(g, Switch::Park);
         }
         None => ThreadParker::current().park(),
     }

@@ -127,11 +127,14 @@ impl<T> Runq<T> {
     pub(crate) unsafe fn push(&self, item: NonNull<T>, next: bool) -> Option<Vec<NonNull<T>>> {
         let mut item = item;
         if next {
-            // AcqRel: Release publishes the item to a thief's CAS in
-            // `steal_into`; Acquire takes ownership of the old one (which a
-            // thief may have tried to take; the swap wins or the thief's CAS
-            // failed).
-            let old = self.runnext.swap(item.as_ptr(), Ordering::AcqRel);
+            // SeqCst (an AcqRel swap would do for the queue itself; on x86
+            // both are one `xchg`): Release publishes the item to a thief's
+            // CAS in `steal_into`; Acquire takes ownership of the old one
+            // (which a thief may have tried to take; the swap wins or the
+            // thief's CAS failed); SeqCst makes this swap the submitter's
+            // half of the spinning-M Dekker pair, so `ready_g` needs no
+            // fence before `wakep` (see `Shared::wakep_after_sc_publish`).
+            let old = self.runnext.swap(item.as_ptr(), Ordering::SeqCst);
             match NonNull::new(old) {
                 None => return None,
                 Some(old) => item = old,
@@ -156,6 +159,8 @@ impl<T> Runq<T> {
     }
 
     /// Go's `runqputslow`: moves half the full ring and `item` into a batch.
+    #[cold]
+    #[inline(never)]
     fn push_slow(&self, item: NonNull<T>, h: u32, t: u32) -> Option<Vec<NonNull<T>>> {
         let n = t.wrapping_sub(h) / 2;
         debug_assert_eq!(

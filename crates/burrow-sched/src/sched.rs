@@ -378,8 +378,16 @@ impl Shared {
     pub(crate) unsafe fn runqput(&self, p: &P, g: GPtr, next: bool) {
         // SAFETY: forwarded from the caller.
         if let Some(batch) = unsafe { p.runq.push(g.0, next) } {
-            self.global.push_batch(batch);
+            self.spill(batch);
         }
+    }
+
+    /// `runqput`'s overflow, out of line so that the common path stays a
+    /// leaf without a stack frame (this runs in every `ready`).
+    #[cold]
+    #[inline(never)]
+    fn spill(&self, batch: Vec<std::ptr::NonNull<G>>) {
+        self.global.push_batch(batch);
     }
 
     /// Go's `globrunqget`: takes a batch from the global queue into `p` and
@@ -414,9 +422,22 @@ impl Shared {
             },
             _ => false,
         });
-        if !queued {
-            self.global.push(g.0);
+        if queued {
+            // The runnext swap in `Runq::push` is a SeqCst read-modify-write:
+            // it is the submitter's half of the Dekker pair by itself, no
+            // fence needed (see `wakep_after_sc_publish`).
+            self.wakep_after_sc_publish();
+        } else {
+            self.ready_global(g);
         }
+    }
+
+    /// `ready_g` from outside this runtime's goroutines: the global queue.
+    /// Out of line (a lock and a fence) to keep `ready_g` small.
+    #[cold]
+    #[inline(never)]
+    fn ready_global(&'static self, g: GPtr) {
+        self.global.push(g.0);
         self.wakep();
     }
 
@@ -426,6 +447,26 @@ impl Shared {
         // SeqCst fence: the submitter's half of the Dekker pair; orders the
         // queue publish before the reads below.
         fence(Ordering::SeqCst);
+        self.wakep_after_sc_publish();
+    }
+
+    /// [`Shared::wakep`] without its fence, for a caller whose publish of
+    /// the work was itself a SeqCst read-modify-write (the runnext swap).
+    ///
+    /// Why that is enough (C++20 [atomics.order], the coherence rules of
+    /// the single total order S): let X be our SeqCst swap of runnext and
+    /// L our SeqCst load of `npidle` (or `nmspinning`) below, sequenced
+    /// after it, so X precedes L in S. The M that gives up does Y (SeqCst
+    /// RMW of `npidle`/`nmspinning`), then a SeqCst fence F, then reads
+    /// the run queues (R). If both sides missed each other, R read a value
+    /// before X, so (F happens before R, X is SeqCst) F precedes X in S;
+    /// and L read a value before Y, so (L SeqCst, Y happens before F) L
+    /// precedes F in S: L < F < X < L, impossible. On x86 this drops an
+    /// `mfence` per `ready` (the swap is an `xchg`, a full barrier anyway,
+    /// and SeqCst loads are plain loads), which is Go's cost too: its
+    /// `runqput` CASes runnext and `wakep` only loads.
+    pub(crate) fn wakep_after_sc_publish(&'static self) {
+        // SeqCst: see above; the Dekker pair in *Spinning Ms*.
         if self.npidle.load(Ordering::SeqCst) == 0 {
             return;
         }
@@ -442,7 +483,10 @@ impl Shared {
     }
 
     /// Go's `startm`: gives an idle P to an idle (or new) M. With
-    /// `spinning`, the caller already counted the M in `nmspinning`.
+    /// `spinning`, the caller already counted the M in `nmspinning`. Out of
+    /// line: `wakep`'s common path is two loads.
+    #[cold]
+    #[inline(never)]
     fn startm(&'static self, spinning: bool) {
         let mut idle = self.sched.lock().expect("sched lock poisoned");
         let pid = if self.is_shutdown() {

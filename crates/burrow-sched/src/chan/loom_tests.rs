@@ -80,15 +80,7 @@ fn loom_timeout_races_handoff() {
         {
             let mut s = c.lock();
             assert!(matches!(c.try_recv_locked(&mut s), Try::Block(_)));
-            Chan::enqueue(
-                &mut s,
-                Sudog {
-                    waiter: w.clone(),
-                    arm: 0,
-                    slot: &slot,
-                },
-                false,
-            );
+            Chan::enqueue(&mut s, Sudog::shared(&w, 0, &slot), false);
         }
         let timer = {
             let w = w.clone();

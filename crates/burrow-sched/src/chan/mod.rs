@@ -11,9 +11,9 @@
 //!
 //! # The design (Go's `runtime/chan.go`, see `docs/channels.md`)
 //!
-//! One lock per channel guards a ring buffer (`VecDeque` with capacity
-//! `cap`), a `closed` flag and two FIFO queues of waiters, `sendq` and
-//! `recvq`. A blocked operation enqueues a [`Sudog`](waiter::Sudog) that
+//! One lock per channel (a spin lock, see `chan/lock.rs`) guards a ring
+//! buffer (`VecDeque` with capacity `cap`), a `closed` flag and two FIFO
+//! queues of waiters, `sendq` and `recvq`. A blocked operation enqueues a [`Sudog`](waiter::Sudog) that
 //! points at a value slot in its own frame and at its [`Waiter`], then
 //! parks through the park/ready API ([`crate::Ready`]).
 //!
@@ -85,6 +85,7 @@
 //! never fire, so a `select!` arm on them is switched off.
 
 mod handles;
+mod lock;
 mod select;
 mod timers;
 pub(crate) mod waiter;
@@ -97,7 +98,8 @@ mod tests;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::loom::{AtomicUsize, Mutex, MutexGuard, Unparker};
+use crate::loom::{AtomicUsize, Unparker};
+use lock::{Guard, Lock};
 use waiter::{Slot, Sudog, Waiter};
 
 pub use handles::{
@@ -113,7 +115,7 @@ pub(crate) struct Chan<T> {
     /// Buffer capacity; 0 is unbuffered. Immutable.
     cap: usize,
     /// Everything mutable; any thread, under this lock.
-    state: Mutex<State<T>>,
+    state: Lock<State<T>>,
     /// Live `Sender`s (+1 for a `Receiver::never` channel); the last drop
     /// closes. Changed atomically by clones and drops.
     senders: AtomicUsize,
@@ -165,7 +167,7 @@ impl<T> Chan<T> {
     pub(crate) fn with_never(cap: usize, never: bool) -> Chan<T> {
         Chan {
             cap,
-            state: Mutex::new(State {
+            state: Lock::new(State {
                 buf: VecDeque::with_capacity(cap),
                 closed: false,
                 recvq: VecDeque::new(),
@@ -178,15 +180,15 @@ impl<T> Chan<T> {
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock(&self) -> Guard<'_, State<T>> {
+        self.state.lock()
     }
 
     /// Pops the first waiter of `q` that this call manages to claim with
     /// its own arm; drops entries of already-claimed waiters.
     fn claim_first(q: &mut VecDeque<Sudog<T>>) -> Option<Sudog<T>> {
         while let Some(sg) = q.pop_front() {
-            if sg.waiter.try_claim(sg.arm) {
+            if sg.try_claim() {
                 return Some(sg);
             }
         }
@@ -203,7 +205,7 @@ impl<T> Chan<T> {
             // is alive (parked, or unwinding and blocked in its guard on
             // this lock) and waits for our wake (`Sudog::slot`).
             unsafe { sg.slot().put(v) };
-            return Try::Done(sg.waiter.take_unparker());
+            return Try::Done(sg.waiter().take_unparker());
         }
         if s.buf.len() < self.cap {
             s.buf.push_back(v);
@@ -221,14 +223,14 @@ impl<T> Chan<T> {
                 // SAFETY: claim won, entry was queued (see try_send_locked).
                 let sv = unsafe { sg.slot().take() }.expect("a blocked sender holds its value");
                 s.buf.push_back(sv);
-                wake = sg.waiter.take_unparker();
+                wake = sg.waiter().take_unparker();
             }
             return Try::Got(Some(v), wake);
         }
         if let Some(sg) = Self::claim_first(&mut s.sendq) {
             // SAFETY: as above. Unbuffered (or cap reached 0): direct.
             let v = unsafe { sg.slot().take() }.expect("a blocked sender holds its value");
-            return Try::Got(Some(v), sg.waiter.take_unparker());
+            return Try::Got(Some(v), sg.waiter().take_unparker());
         }
         if s.closed {
             return Try::Got(None, None);
@@ -238,27 +240,27 @@ impl<T> Chan<T> {
 
     /// Could a receive by `me` complete now? Drops stale `sendq` entries;
     /// ignores `me`'s own entries (a select sending on the same channel).
-    pub(crate) fn recv_ready(s: &mut State<T>, me: &Arc<Waiter>) -> bool {
-        while s.sendq.front().is_some_and(|sg| !sg.waiter.is_waiting()) {
+    pub(crate) fn recv_ready(s: &mut State<T>, me: &Waiter) -> bool {
+        while s.sendq.front().is_some_and(|sg| !sg.waiter().is_waiting()) {
             s.sendq.pop_front();
         }
         !s.buf.is_empty()
             || s.closed
             || s.sendq
                 .iter()
-                .any(|sg| !Waiter::same(&sg.waiter, me) && sg.waiter.is_waiting())
+                .any(|sg| !sg.is_of(me) && sg.waiter().is_waiting())
     }
 
     /// Could a send by `me` complete now? As [`Chan::recv_ready`].
-    pub(crate) fn send_ready(&self, s: &mut State<T>, me: &Arc<Waiter>) -> bool {
-        while s.recvq.front().is_some_and(|sg| !sg.waiter.is_waiting()) {
+    pub(crate) fn send_ready(&self, s: &mut State<T>, me: &Waiter) -> bool {
+        while s.recvq.front().is_some_and(|sg| !sg.waiter().is_waiting()) {
             s.recvq.pop_front();
         }
         s.closed
             || s.buf.len() < self.cap
             || s.recvq
                 .iter()
-                .any(|sg| !Waiter::same(&sg.waiter, me) && sg.waiter.is_waiting())
+                .any(|sg| !sg.is_of(me) && sg.waiter().is_waiting())
     }
 
     /// Enqueues a select's entry (pass 2).
@@ -284,19 +286,19 @@ impl<T> Chan<T> {
     /// `dequeueSudoG` unlinks in O(1) from a doubly linked list; a
     /// `retain` over both queues here made every select completion
     /// O(waiters) (20k workers selecting on a shared `done`: quadratic).
-    pub(crate) fn unregister(&self, w: &Arc<Waiter>, is_send: bool) {
+    pub(crate) fn unregister(&self, w: &Waiter, is_send: bool) {
         debug_assert!(!w.is_waiting(), "unregister of an unclaimed waiter");
         let mut s = self.lock();
         let q = if is_send { &mut s.sendq } else { &mut s.recvq };
-        if q.back().is_some_and(|sg| Waiter::same(&sg.waiter, w)) {
+        if q.back().is_some_and(|sg| sg.is_of(w)) {
             q.pop_back();
-        } else if q.front().is_some_and(|sg| Waiter::same(&sg.waiter, w)) {
+        } else if q.front().is_some_and(|sg| sg.is_of(w)) {
             q.pop_front();
         } else {
             s.stale += 1;
             if s.stale * 2 > s.recvq.len() + s.sendq.len() {
-                s.recvq.retain(|sg| sg.waiter.is_waiting());
-                s.sendq.retain(|sg| sg.waiter.is_waiting());
+                s.recvq.retain(|sg| sg.waiter().is_waiting());
+                s.sendq.retain(|sg| sg.waiter().is_waiting());
                 s.stale = 0;
             }
         }
@@ -307,8 +309,16 @@ impl<T> Chan<T> {
     pub(crate) fn waiters(&self) -> usize {
         let s = self.lock();
         (s.recvq.iter().chain(s.sendq.iter()))
-            .filter(|sg| sg.waiter.is_waiting())
+            .filter(|sg| sg.waiter().is_waiting())
             .count()
+    }
+
+    /// Entries in either queue, claimed or not (unit tests: a waiter in
+    /// the frame must leave no entry behind, not even a claimed one).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn entries(&self) -> usize {
+        let s = self.lock();
+        s.recvq.len() + s.sendq.len()
     }
 
     /// Go's `closechan`: marks the channel closed and wakes every waiter.
@@ -329,10 +339,10 @@ impl<T> Chan<T> {
             // Receivers wake with an empty slot (closed); senders with
             // their value still in it (returned in the error).
             while let Some(sg) = Self::claim_first(&mut s.recvq) {
-                wake.extend(sg.waiter.take_unparker());
+                wake.extend(sg.waiter().take_unparker());
             }
             while let Some(sg) = Self::claim_first(&mut s.sendq) {
-                wake.extend(sg.waiter.take_unparker());
+                wake.extend(sg.waiter().take_unparker());
             }
         }
         wake.into_iter().for_each(Unparker::unpark);
@@ -345,22 +355,64 @@ impl<T> Chan<T> {
     /// Called with the lock held (`s`) after the fast path failed.
     pub(crate) fn block(
         &self,
-        mut s: MutexGuard<'_, State<T>>,
+        s: Guard<'_, State<T>>,
         slot: &Slot<T>,
         is_send: bool,
         deadline: Option<std::time::Instant>,
     ) -> bool {
-        let (w, parker) = Waiter::new();
-        let sg = Sudog {
-            waiter: w.clone(),
-            arm: 0,
-            slot,
-        };
-        if is_send {
-            s.sendq.push_back(sg);
-        } else {
-            s.recvq.push_back(sg);
+        match deadline {
+            None => {
+                self.block_local(s, slot, is_send);
+                true
+            }
+            Some(d) => self.block_until(s, slot, is_send, d),
         }
+    }
+
+    /// [`Chan::block`] without a deadline, the hot path (ping-pong, every
+    /// blocked `send`/`recv`): only a counterpart or a close can claim the
+    /// waiter, each under this channel's lock and popping the entry before
+    /// it claims, so the waiter lives in this frame and the entry points at
+    /// it without reference counting (see [`Sudog::local`]).
+    fn block_local(&self, mut s: Guard<'_, State<T>>, slot: &Slot<T>, is_send: bool) {
+        let (w, parker) = Waiter::new_local();
+        // SAFETY: `w` and `slot` outlive the entry: we return only after
+        // the wake, which comes after the claimer popped the entry under
+        // the lock; if we unwind first, `guard` removes the entry exactly.
+        let sg = unsafe { Sudog::local(&w, slot) };
+        Self::enqueue(&mut s, sg, is_send);
+        drop(s);
+        // As in `block_until`: retracts the entry if this frame unwinds
+        // before its park returned (nothing below is expected to panic,
+        // but the guarantee must not depend on that).
+        let guard = Local {
+            chan: self,
+            w: &w,
+            is_send,
+        };
+        #[cfg(all(test, not(loom)))]
+        tests::inject_panic_before_park();
+        parker.park(if is_send {
+            crate::WaitReason::ChanSend
+        } else {
+            crate::WaitReason::ChanReceive
+        });
+        std::mem::forget(guard);
+        debug_assert!(!w.is_waiting(), "woken unclaimed");
+    }
+
+    /// [`Chan::block`] with a deadline: the waiter is shared with the
+    /// timer that may claim it, so it is an `Arc` and its entry may linger
+    /// (lazily unregistered) after a timeout.
+    fn block_until(
+        &self,
+        mut s: Guard<'_, State<T>>,
+        slot: &Slot<T>,
+        is_send: bool,
+        deadline: std::time::Instant,
+    ) -> bool {
+        let (w, parker) = Waiter::new();
+        Self::enqueue(&mut s, Sudog::shared(&w, 0, slot), is_send);
         drop(s);
         // From here until the park returns, an entry pointing at `slot`
         // (in the caller's frame) is queued. If anything panics meanwhile
@@ -371,7 +423,7 @@ impl<T> Chan<T> {
             w: &w,
             is_send,
         };
-        let timer = deadline.map(|d| timers::claim_at(d, &w));
+        let timer = timers::claim_at(deadline, &w);
         let reason = if is_send {
             crate::WaitReason::ChanSend
         } else {
@@ -387,16 +439,14 @@ impl<T> Chan<T> {
             self.unregister(&w, is_send);
             return false;
         }
-        if let Some(t) = timer {
-            timers::cancel(&t);
-        }
+        timers::cancel(&timer);
         Waiter::recycle(w);
         true
     }
 }
 
-/// Unwind guard of [`Chan::block`]: armed while an entry pointing at the
-/// parking frame's slot is queued. It runs only if that frame unwinds
+/// Unwind guard of [`Chan::block_until`]: armed while an entry pointing at
+/// the parking frame's slot is queued. It runs only if that frame unwinds
 /// before its park returned (the normal path `mem::forget`s it, which
 /// costs nothing). It claims the waiter as `ABORTED`, so no counterpart
 /// can claim the entry any more, and retires the entry under the channel
@@ -418,5 +468,34 @@ impl<T> Drop for Enqueued<'_, T> {
         // Won or lost, the waiter is claimed after this.
         self.w.try_claim(waiter::ABORTED);
         self.chan.unregister(self.w, self.is_send);
+    }
+}
+
+/// Unwind guard of [`Chan::block_local`], as [`Enqueued`] but for a
+/// waiter in the frame: its entry must not linger (nothing would keep the
+/// waiter alive for whoever meets it later), so the guard claims and
+/// removes it exactly, both under the channel lock. Under the lock, the
+/// claim fails only if a counterpart (or close) already claimed the waiter,
+/// and then it already popped the entry (claimers pop before they claim)
+/// and is done with the slot; if the claim succeeds the entry is still
+/// queued and is removed here, whatever its position (O(queue), but only
+/// on unwind).
+struct Local<'a, T> {
+    chan: &'a Chan<T>,
+    w: &'a Waiter,
+    is_send: bool,
+}
+
+impl<T> Drop for Local<'_, T> {
+    fn drop(&mut self) {
+        let mut s = self.chan.lock();
+        if self.w.try_claim(waiter::ABORTED) {
+            let q = if self.is_send {
+                &mut s.sendq
+            } else {
+                &mut s.recvq
+            };
+            q.retain(|sg| !sg.is_of(self.w));
+        }
     }
 }

@@ -92,11 +92,7 @@ impl<T: Send> SelectCase for RecvCase<'_, T> {
         if Chan::recv_ready(&mut s, &w.0) {
             return true;
         }
-        let sg = Sudog {
-            waiter: w.0.clone(),
-            arm,
-            slot: &self.slot,
-        };
+        let sg = Sudog::shared(&w.0, arm, &self.slot);
         Chan::enqueue(&mut s, sg, false);
         false
     }
@@ -168,11 +164,7 @@ impl<T: Send> SelectCase for SendCase<'_, T> {
         if self.chan.send_ready(&mut s, &w.0) {
             return true;
         }
-        let sg = Sudog {
-            waiter: w.0.clone(),
-            arm,
-            slot: &self.slot,
-        };
+        let sg = Sudog::shared(&w.0, arm, &self.slot);
         Chan::enqueue(&mut s, sg, true);
         false
     }

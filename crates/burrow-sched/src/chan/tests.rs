@@ -1,7 +1,8 @@
 //! Unit tests of the channel state machine: a proptest of random
 //! send/recv/close/try_* sequences against a `VecDeque` model, on one
 //! thread (only operations that cannot block, or block with a zero
-//! timeout); and a select that unwinds with entries queued.
+//! timeout); a select that unwinds with entries queued; a plain blocked
+//! receive that unwinds before its park.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -174,4 +175,59 @@ fn select_unwinding_after_registering_leaves_no_entry() {
             "try {i}: a send found the unwound select's entry"
         );
     }
+}
+
+thread_local! {
+    /// Set by a test: the next `Chan::block_local` on this thread panics
+    /// after queueing its entry, before it parks.
+    static INJECT_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The injection point in `Chan::block_local` (unit tests only).
+pub(super) fn inject_panic_before_park() {
+    if INJECT_PANIC.with(|c| c.replace(false)) {
+        panic!("injected: panic between enqueue and park");
+    }
+}
+
+/// The unwind guard of the waiter-in-frame path (`Local` in `chan/mod.rs`):
+/// a plain `recv` that unwinds after queueing its entry must remove that
+/// entry exactly (its waiter dies with the frame, so the entry may not
+/// linger as a select's may), and must leave other waiters' entries alone.
+#[test]
+fn plain_recv_unwinding_before_park_leaves_no_entry() {
+    let (tx, rx) = chan::<u32>(0);
+    let rx2 = rx.clone();
+    // A receiver parked ahead of ours (a plain thread: its entry is first).
+    let ahead = std::thread::spawn(move || rx2.recv());
+    let t0 = std::time::Instant::now();
+    while rx.__waiters() != 1 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the receiver never parked"
+        );
+        std::thread::yield_now();
+    }
+    for i in 0..8 {
+        INJECT_PANIC.with(|c| c.set(true));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rx.recv()));
+        assert!(r.is_err(), "try {i}: the injected panic propagates");
+        assert_eq!(rx.__waiters(), 1, "try {i}: only the other receiver waits");
+        assert_eq!(
+            rx.chan.entries(),
+            1,
+            "try {i}: the unwound entry was removed"
+        );
+    }
+    assert_eq!(
+        tx.try_send(7),
+        Ok(()),
+        "the parked receiver takes the value"
+    );
+    assert_eq!(ahead.join().expect("receiver thread"), Some(7));
+    assert_eq!(
+        tx.try_send(8),
+        Err(TrySendError::Full(8)),
+        "a send found an unwound receive's entry"
+    );
 }

@@ -2,6 +2,7 @@
 //! [`Waiter`] per blocked operation or `select`, one [`Sudog`] per channel
 //! queue it sits in. See *The claim* in `chan/mod.rs`.
 
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::loom::{AtomicUsize, Ordering, Parker, Unparker, UnsafeCell, prepare_park};
@@ -54,6 +55,18 @@ impl Waiter {
         (w, p)
     }
 
+    /// A waiter for a plain blocking operation without a deadline, kept
+    /// in the blocked frame: no allocation and no reference counting per
+    /// operation (see [`Sudog::local`]).
+    pub(crate) fn new_local() -> (Waiter, Parker) {
+        let (u, p) = prepare_park();
+        let w = Waiter {
+            state: AtomicUsize::new(WAITING),
+            unparker: UnsafeCell::new(Some(u)),
+        };
+        (w, p)
+    }
+
     /// Hands a finished waiter back for reuse by the next blocking
     /// operation on this thread (saves an allocation per park). Only the
     /// waiter itself calls it, after all its entries left the queues; if a
@@ -84,6 +97,22 @@ impl Waiter {
             .is_ok()
     }
 
+    /// Claims a waiter that only holders of one channel's lock can claim
+    /// (a waiter in the frame, see [`Sudog::local`]): a plain store, no
+    /// locked read-modify-write. Such a waiter is `WAITING` whenever its
+    /// entry is queued and the lock is free (claimers pop the entry before
+    /// they claim, and its unwind guard claims and removes it in one lock
+    /// hold), so the caller, holding the lock with the entry just popped,
+    /// is the only possible claimer.
+    pub(crate) fn claim_locked(&self, outcome: usize) {
+        debug_assert!(self.is_waiting(), "a local waiter claimed twice");
+        // Relaxed: the other readers of the word (`is_waiting` on queue
+        // entries) hold the same channel lock, which orders them; the
+        // waiter itself reads it only after its wake, which the unpark's
+        // Release/Acquire pair orders after this store.
+        self.state.store(outcome, Ordering::Relaxed);
+    }
+
     /// Wakes the waiter. Only the winner of [`Waiter::try_claim`] calls it,
     /// once, after writing the operation's result.
     pub(crate) fn wake(&self) {
@@ -102,11 +131,6 @@ impl Waiter {
     pub(crate) fn outcome(&self) -> usize {
         // Acquire: pairs with the winner's AcqRel CAS in `try_claim`.
         self.state.load(Ordering::Acquire)
-    }
-
-    /// Same waiter?
-    pub(crate) fn same(a: &Arc<Waiter>, b: &Arc<Waiter>) -> bool {
-        Arc::ptr_eq(a, b)
     }
 }
 
@@ -185,23 +209,101 @@ impl<T> Slot<T> {
 }
 
 /// One waiter's entry in one channel's `sendq` or `recvq` (Go's `sudog`).
+///
+/// It points at its [`Waiter`] in one of two ways:
+///
+/// - *shared* ([`Sudog::shared`]): the entry holds a strong reference to
+///   an `Arc<Waiter>` (a select, or an operation with a deadline, whose
+///   timer shares the waiter). Such an entry may linger in its queue after
+///   its waiter was claimed and its frame returned (lazy unregister, see
+///   [`super::Chan::unregister`]); the reference keeps the claim word
+///   readable, so whoever meets it later sees "claimed" and drops it.
+/// - *local* ([`Sudog::local`]): a plain blocking `send`/`recv` without a
+///   deadline keeps its waiter in its own frame, and the entry holds a raw
+///   pointer (no reference counting per operation). Only channel
+///   operations under this queue's lock can claim such a waiter, and each
+///   pops the entry before it claims; the unwind guard removes it exactly
+///   (never lazily). So a local entry never outlives its waiter.
 pub(crate) struct Sudog<T> {
     /// The waiter it belongs to (shared by every entry of one `select`).
-    pub(crate) waiter: Arc<Waiter>,
+    /// A strong reference (from `Arc::into_raw`) when `shared`.
+    waiter: NonNull<Waiter>,
+    /// Whether `waiter` carries a strong count this entry must drop.
+    shared: bool,
     /// The arm index to claim with.
     pub(crate) arm: usize,
     /// The operation's value cell, in the waiter's frame; dangling once
     /// the entry is retired (see [`Slot`]).
-    pub(crate) slot: *const Slot<T>,
+    slot: *const Slot<T>,
 }
 
 // SAFETY: the slot pointer is only dereferenced by the claim winner under
 // the channel lock, while the owning frame is guaranteed alive (see
-// `Slot`; this holds on unwind too); the value moves between threads,
-// hence `T: Send`.
+// `Slot`; this holds on unwind too); the waiter pointer is alive as long
+// as the entry (see the type docs) and `Waiter` is `Sync`; the value
+// moves between threads, hence `T: Send`.
 unsafe impl<T: Send> Send for Sudog<T> {}
 
 impl<T> Sudog<T> {
+    /// An entry for arm `arm` of the shared waiter `w` (a select, or an
+    /// operation with a deadline), with value cell `slot`. Takes a strong
+    /// reference to `w`, dropped with the entry.
+    pub(crate) fn shared(w: &Arc<Waiter>, arm: usize, slot: &Slot<T>) -> Sudog<T> {
+        let raw = Arc::into_raw(Arc::clone(w)).cast_mut();
+        Sudog {
+            waiter: NonNull::new(raw).expect("Arc::into_raw is never null"),
+            shared: true,
+            arm,
+            slot,
+        }
+    }
+
+    /// An entry for a plain blocking operation whose waiter `w` lives in
+    /// the blocked frame (arm 0).
+    ///
+    /// # Safety
+    ///
+    /// `w` must stay alive and unmoved until the entry has left its queue:
+    /// only operations under the queue's channel lock may claim `w`, each
+    /// popping the entry first, and if the frame unwinds before it is
+    /// woken it removes the entry exactly, under the lock, before `w` dies
+    /// (`Local` guard in `Chan::block`).
+    pub(crate) unsafe fn local(w: &Waiter, slot: &Slot<T>) -> Sudog<T> {
+        Sudog {
+            waiter: NonNull::from(w),
+            shared: false,
+            arm: 0,
+            slot,
+        }
+    }
+
+    /// The entry's waiter.
+    pub(crate) fn waiter(&self) -> &Waiter {
+        // SAFETY: a shared entry holds a strong reference; a local one
+        // never outlives its waiter (the contract of `Sudog::local`).
+        unsafe { self.waiter.as_ref() }
+    }
+
+    /// Tries to claim the entry's waiter for the entry's arm; true if this
+    /// call won (see [`Waiter::try_claim`]). The caller holds the lock of
+    /// the channel whose queue held the entry and has just popped it. A
+    /// local waiter can be claimed only that way, so its claim is a plain
+    /// store ([`Waiter::claim_locked`]); a shared one may race a timer or
+    /// another channel of its select, so it takes the CAS.
+    pub(crate) fn try_claim(&self) -> bool {
+        if self.shared {
+            self.waiter().try_claim(self.arm)
+        } else {
+            self.waiter().claim_locked(self.arm);
+            true
+        }
+    }
+
+    /// Whether this entry belongs to waiter `w`.
+    pub(crate) fn is_of(&self, w: &Waiter) -> bool {
+        std::ptr::eq(self.waiter.as_ptr(), w)
+    }
+
     /// The entry's slot.
     ///
     /// # Safety
@@ -214,5 +316,15 @@ impl<T> Sudog<T> {
         // SAFETY: by the contract, the frame is alive until the lock is
         // released (see `Slot`).
         unsafe { &*self.slot }
+    }
+}
+
+impl<T> Drop for Sudog<T> {
+    fn drop(&mut self) {
+        if self.shared {
+            // SAFETY: a shared entry owns one strong count, taken by
+            // `Arc::into_raw` in `Sudog::shared` and released once, here.
+            unsafe { Arc::decrement_strong_count(self.waiter.as_ptr()) };
+        }
     }
 }
