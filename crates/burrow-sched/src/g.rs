@@ -56,6 +56,13 @@ pub(crate) enum Switch {
     Yield,
     /// `park`: park me unless my [`crate::Ready`] already fired.
     Park,
+    /// Go's `gopark` with an unlock function (`chanparkcommit`): park me,
+    /// then, once my context is saved, release the spin lock whose flag
+    /// this is (`Release` store of false). Whoever may wake me finds my
+    /// handle only under that lock, so nobody can ready me before I am
+    /// parked: no park-word handshake is needed (see
+    /// `park::LockedPark`).
+    ParkUnlock(*const std::sync::atomic::AtomicBool),
     /// The job finished: recycle me.
     Exit,
 }

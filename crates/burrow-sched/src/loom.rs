@@ -83,6 +83,14 @@ pub(crate) struct LoomPark {
 #[derive(Debug)]
 pub(crate) struct Unparker(std::sync::Arc<LoomPark>);
 
+#[cfg(not(loom))]
+impl Unparker {
+    /// An unparker around a handle made elsewhere (`park::LockedPark`).
+    pub(crate) fn from_ready(r: crate::Ready) -> Unparker {
+        Unparker(r)
+    }
+}
+
 impl Unparker {
     /// Wakes the parked (or about to park) waiter.
     pub(crate) fn unpark(self) {

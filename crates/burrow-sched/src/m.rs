@@ -334,6 +334,18 @@ fn execute(ctx: &MCtx, g: GPtr) {
                 // SAFETY: as above; we still hold it.
                 co = unsafe { g.g().inner().co.take() }.expect("coroutine put back above");
             }
+            CoroutineResult::Yield(Switch::ParkUnlock(locked)) => {
+                g.g().status.store(status::WAITING, Ordering::Relaxed);
+                // Release: publishes the G's saved context (its coroutine
+                // is back in `inner` above) and status to whoever takes the
+                // lock next, the only thread that can find and ready it.
+                // From this store on we must not touch `g`.
+                // SAFETY: the flag belongs to a channel that the parked
+                // goroutine's frame borrows, alive until it resumes, which
+                // cannot happen before this store.
+                unsafe { (*locked).store(false, Ordering::Release) };
+                return;
+            }
             CoroutineResult::Yield(Switch::Exit) => {
                 g.g().status.store(status::DEAD, Ordering::Relaxed);
                 // SAFETY: we own `p`.

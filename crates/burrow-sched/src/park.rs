@@ -128,6 +128,10 @@ pub struct Ready {
 enum Target {
     /// A goroutine of runtime `rt`.
     G { rt: &'static Shared, g: GPtr },
+    /// A goroutine that parks with [`LockedPark::park`]: by the time
+    /// anyone can hold this handle, the G is parked, so `ready` needs no
+    /// park-word handshake.
+    Locked { rt: &'static Shared, g: GPtr },
     /// A thread outside any runtime (or a runtime's own thread outside a
     /// goroutine).
     Thread(Arc<ThreadParker>),
@@ -136,7 +140,9 @@ enum Target {
 impl fmt::Debug for Ready {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let who = match &self.target {
-            Target::G { g, .. } => format!("goroutine {}", g.g().goid.load(Ordering::Relaxed)),
+            Target::G { g, .. } | Target::Locked { g, .. } => {
+                format!("goroutine {}", g.g().goid.load(Ordering::Relaxed))
+            }
             Target::Thread(_) => "thread".to_string(),
         };
         f.debug_struct("Ready")
@@ -225,8 +231,67 @@ impl Ready {
                     }
                 }
             }
+            Target::Locked { rt, g } => {
+                // The G switched out before the lock its handle was found
+                // under was released (`Switch::ParkUnlock`), and our
+                // acquisition of that lock is the Acquire that makes its
+                // saved context visible; the run queue hands it on with
+                // its own Release/Acquire.
+                g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
+                rt.ready_g(*g);
+                true
+            }
             Target::Thread(p) => p.ready(self.generation),
         }
+    }
+}
+
+/// A park that releases a spin lock after the goroutine has switched out
+/// (Go's `gopark(unlockf, lock)`, as channels use it): the waiter's
+/// handle is published only under that lock, so whoever finds it finds a
+/// goroutine that is already parked. That saves both locked
+/// read-modify-writes of the park word (the readier's and the M's
+/// `commit_park`) per blocking channel operation.
+pub(crate) struct LockedPark {
+    g: GPtr,
+}
+
+impl LockedPark {
+    /// For the current goroutine: its wake handle and its park. None on a
+    /// plain thread (which uses [`Ready::for_current`] and [`park`]).
+    ///
+    /// # Safety
+    ///
+    /// The caller must publish the returned [`Ready`] only under one spin
+    /// lock it holds, must not release that lock itself, and must call
+    /// [`LockedPark::park`] with that lock's flag; nothing may call the
+    /// `Ready` before then (it would queue a running goroutine).
+    pub(crate) unsafe fn for_current() -> Option<(Ready, LockedPark)> {
+        let (rt, g) = m::current_g()?;
+        Some((
+            Ready {
+                target: Target::Locked { rt, g },
+                generation: 0,
+            },
+            LockedPark { g },
+        ))
+    }
+
+    /// Parks the goroutine; its M releases the lock (stores false to
+    /// `locked`, Release) once the goroutine's context is saved. Returns
+    /// when the handle's `ready` ran.
+    ///
+    /// # Safety
+    ///
+    /// `locked` is the flag of the spin lock the caller holds (and
+    /// forgot its guard of), and the `Ready` of [`LockedPark::for_current`]
+    /// was published only under it.
+    pub(crate) unsafe fn park(self, reason: WaitReason, locked: &std::sync::atomic::AtomicBool) {
+        self.g
+            .g()
+            .wait_reason
+            .store(reason as u32, Ordering::Relaxed);
+        m::switch_g_to_scheduler(self.g, Switch::ParkUnlock(locked));
     }
 }
 

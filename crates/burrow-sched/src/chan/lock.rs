@@ -108,6 +108,18 @@ mod spin {
         }
     }
 
+    impl<'a, T> Guard<'a, T> {
+        /// Gives up the guard *without* unlocking and returns the lock's
+        /// flag, for a park that releases the lock after the goroutine
+        /// switched out (`park::LockedPark`). The caller must see to it
+        /// that the flag is stored false exactly once.
+        pub(crate) fn into_flag(self) -> &'a AtomicBool {
+            let lock = self.lock;
+            std::mem::forget(self);
+            &lock.locked
+        }
+    }
+
     impl<T> Deref for Guard<'_, T> {
         type Target = T;
         fn deref(&self) -> &T {

@@ -67,6 +67,16 @@ impl Waiter {
         (w, p)
     }
 
+    /// [`Waiter::new_local`] with a given unparker (a goroutine's
+    /// `LockedPark` handle).
+    #[cfg(not(loom))]
+    pub(crate) fn new_local_with(u: Unparker) -> Waiter {
+        Waiter {
+            state: AtomicUsize::new(WAITING),
+            unparker: UnsafeCell::new(Some(u)),
+        }
+    }
+
     /// Hands a finished waiter back for reuse by the next blocking
     /// operation on this thread (saves an allocation per park). Only the
     /// waiter itself calls it, after all its entries left the queues; if a
