@@ -140,7 +140,7 @@ fn num_goroutine_settles_when_goroutines_exit_on_other_ps() {
             let mut peak = 0;
             for _ in 0..20 {
                 let hs: Vec<_> = (0..200)
-                    .map(|_| go(|| go(|| yield_now()).join().unwrap()))
+                    .map(|_| go(|| go(yield_now).join().unwrap()))
                     .collect();
                 peak = peak.max(num_goroutine());
                 hs.into_iter().for_each(|h| h.join().unwrap());
