@@ -30,6 +30,13 @@
 //! *after* the G's context is saved (Go's `park_m`), so the readier that
 //! sees `PARKED` may run the G at once on another M.
 //!
+//! [`LockedPark`] is the cheaper variant for a waiter whose handle is
+//! published only under a spin lock it holds (a channel's plain blocking
+//! `send`/`recv`): the G switches out still holding the lock and its M
+//! releases it after saving the G (Go's `gopark(unlockf, lock)`), so no
+//! handle can fire before the G is parked and neither side needs the park
+//! word.
+//!
 //! A readied G goes to the `runnext` slot of the readier's P when the
 //! readier is a goroutine of the same runtime (it runs next: Go's
 //! `ready(gp, traceskip, next=true)`), else to the global queue; either
