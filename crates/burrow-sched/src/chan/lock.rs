@@ -7,8 +7,11 @@
 //! sleeper must be woken), checks poisoning on the way in and out, and
 //! under contention puts the *thread* to sleep in the kernel. A channel's
 //! critical sections are a few dozen instructions and never block (nothing
-//! parks, allocates a timer or calls user code while holding the lock), so
-//! a waiter is better off spinning briefly than sleeping. Measured on the
+//! allocates a timer or calls user code while holding the lock; a
+//! goroutine parking on the channel switches out holding it and its M
+//! releases it right after, one coroutine switch later: see
+//! `park::LockedPark`), so a waiter is better off spinning briefly than
+//! sleeping. Measured on the
 //! 2-core box (`docs/channels.md`, *Hot-path pass*): ping-pong 1066 → 978
 //! instructions per round trip and ~150 → ~144 CPU ns (1 P);
 //! `chan_throughput_4to4` 11–13 → 36–49 M msgs/s (the futex mutex sent
@@ -17,13 +20,16 @@
 //! Go's `runtime.lock` (lock_futex.go) spins too before it sleeps: up to
 //! four rounds of 30 `PAUSE`s, one `osyield`, then a futex sleep. Here the
 //! spin backs off to `yield_now` ([`crossbeam_utils::Backoff::snooze`])
-//! and never sleeps in the kernel: the holder is running (it cannot park
-//! while holding the lock), so the wait is short unless the kernel
-//! preempted the holder's thread, and then yielding lets it run.
+//! and never sleeps in the kernel: the holder is running (or is an M about
+//! to release it for a goroutine that just parked), so the wait is short
+//! unless the kernel preempted the holder's thread, and then yielding lets
+//! it run.
 //!
-//! Poisoning: a panic while the lock is held unlocks it (the guard's drop),
+//! Poisoning: a panic while a guard is held unlocks it (the guard's drop),
 //! as before (the std mutex's poison was ignored with `into_inner`): every
-//! critical section leaves `State` consistent between its steps.
+//! critical section leaves `State` consistent between its steps. A parked
+//! goroutine's lock has no guard (`Guard::into_flag`); its M releases it,
+//! and nothing between the switch and that release can panic.
 //!
 //! Under loom the lock is loom's `Mutex` (loom models a lock's exclusion
 //! and ordering; a spin loop would need `yield_now` and explode the state

@@ -389,7 +389,10 @@ impl<T> Chan<T> {
         // goroutine has switched out (Go's `chanparkcommit`), so a
         // counterpart that claims us finds us parked and readies us with
         // no park-word handshake. Nothing runs between the enqueue and the
-        // switch, so no unwind guard is needed on this path.
+        // switch, so no unwind guard is needed on this path. (A parked
+        // coroutine is never force-unwound: `G::destroy` forgets one that
+        // is mid-job, so its frame and this entry are never torn down
+        // while the entry is queued.)
         #[cfg(not(loom))]
         // SAFETY: the handle goes only into our entry, under the lock we
         // hold, and `park` gets that lock's flag.
