@@ -294,7 +294,11 @@ fn steal_work(ctx: &MCtx, pid: usize) -> Option<GPtr> {
                 continue;
             }
             // SAFETY: we own `me` and it is not the victim.
-            if let Some(g) = unsafe { victim.runq.steal_into(&me.runq, steal_next) } {
+            if let Some(g) = unsafe {
+                victim
+                    .runq
+                    .steal_into_watching(&me.runq, steal_next, Some(&victim.schedtick))
+            } {
                 return Some(GPtr(g));
             }
         }

@@ -232,7 +232,16 @@ impl<T> Runq<T> {
     /// Go's `runqgrab`: takes half of this queue's items (or `runnext` if the
     /// ring is empty and `steal_next`) and writes them into `dst`'s ring at
     /// `dst_tail..`. Returns how many.
-    fn grab_into(&self, dst: &Runq<T>, dst_tail: u32, steal_next: bool) -> u32 {
+    ///
+    /// `owner_tick` is the victim P's `schedtick`, when the caller has it:
+    /// see the runnext steal below.
+    fn grab_into(
+        &self,
+        dst: &Runq<T>,
+        dst_tail: u32,
+        steal_next: bool,
+        owner_tick: Option<&std::sync::atomic::AtomicU32>,
+    ) -> u32 {
         loop {
             // Acquire on head: synchronise with other consumers; Acquire on
             // tail: pairs with the owner's Release store, so the slots we
@@ -256,7 +265,30 @@ impl<T> Runq<T> {
                     // keep waking Ms; sleep briefly first, then steal only
                     // if it is still there. Not under loom (no time there).
                     #[cfg(not(loom))]
-                    std::thread::sleep(RUNNEXT_STEAL_GRACE);
+                    {
+                        // Relaxed: a hint; only its owner writes the tick.
+                        let tick = owner_tick.map(|t| t.load(Ordering::Relaxed));
+                        std::thread::sleep(RUNNEXT_STEAL_GRACE);
+                        // The nap is tens of µs: a ping-pong pair hands off
+                        // hundreds of times meanwhile, and `runnext` may
+                        // hold the very G we saw again (A and B take turns
+                        // in it), so the CAS below would succeed on a G
+                        // readied an instant ago: an ABA that moved the pair
+                        // to our thread every few thousand round trips and
+                        // cost ~10 % of a 2-P round trip. If the owner has
+                        // scheduled since we looked, it is running its
+                        // `runnext`s itself: leave this one. A P stuck in a
+                        // long goroutine does not schedule, so its `runnext`
+                        // is still taken (`tests/fairness.rs`). Go's
+                        // `runqgrab` has the same ABA.
+                        if let (Some(t), Some(before)) = (owner_tick, tick)
+                            && t.load(Ordering::Relaxed) != before
+                        {
+                            return 0;
+                        }
+                    }
+                    #[cfg(loom)]
+                    let _ = owner_tick;
                     // Acquire: pairs with the owner's Release swap in `push`.
                     if self
                         .runnext
@@ -304,10 +336,28 @@ impl<T> Runq<T> {
     ///
     /// The caller must own `dst` (see [`Runq::push`]); `dst` must not be
     /// `self`.
+    #[cfg(any(test, loom))]
     pub(crate) unsafe fn steal_into(&self, dst: &Runq<T>, steal_next: bool) -> Option<NonNull<T>> {
+        // SAFETY: the caller's promise.
+        unsafe { self.steal_into_watching(dst, steal_next, None) }
+    }
+
+    /// [`Runq::steal_into`] from a P whose `schedtick` is `owner_tick`: a
+    /// `runnext` is not taken if the owner scheduled during the grace nap
+    /// (see `grab_into`).
+    ///
+    /// # Safety
+    ///
+    /// As [`Runq::steal_into`].
+    pub(crate) unsafe fn steal_into_watching(
+        &self,
+        dst: &Runq<T>,
+        steal_next: bool,
+        owner_tick: Option<&std::sync::atomic::AtomicU32>,
+    ) -> Option<NonNull<T>> {
         debug_assert!(!ptr::eq(self, dst), "a P cannot steal from itself");
         let t = dst.tail.load(Ordering::Relaxed);
-        let n = self.grab_into(dst, t, steal_next);
+        let n = self.grab_into(dst, t, steal_next, owner_tick);
         if n == 0 {
             return None;
         }
