@@ -30,8 +30,15 @@ fn locals_follow_the_goroutine_across_ms() {
                     go(move || {
                         MINE.with(|m| m.set(i));
                         let mut threads = std::collections::HashSet::new();
-                        for _ in 0..50 {
+                        // At least 50 rounds; more (up to 5000) until it has
+                        // run on two threads: on a loaded machine one M may
+                        // do all the work for a while, and a test that saw
+                        // no migration would prove nothing.
+                        for round in 0..5000 {
                             threads.insert(std::thread::current().id());
+                            if round >= 50 && threads.len() > 1 {
+                                break;
+                            }
                             tx.send(Ready::for_current()).unwrap();
                             park(WaitReason::Other);
                             assert_eq!(MINE.with(Cell::get), i, "goroutine-local changed");
