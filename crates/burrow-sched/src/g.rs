@@ -62,6 +62,8 @@ pub(crate) enum Switch {
     /// handle only under that lock, so nobody can ready me before I am
     /// parked: no park-word handshake is needed (see
     /// `park::LockedPark`).
+    // Under loom the channels park through loom's `Notify` instead.
+    #[cfg_attr(loom, allow(dead_code))]
     ParkUnlock(*const std::sync::atomic::AtomicBool),
     /// The job finished: recycle me.
     Exit,

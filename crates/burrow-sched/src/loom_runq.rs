@@ -42,7 +42,7 @@ fn loom_push_pop_steal() {
                 let mine: Runq<usize> = Runq::new();
                 let mut got = Vec::new();
                 // SAFETY: this thread owns `mine`.
-                if let Some(p) = unsafe { q.steal_into(&mine, false) } {
+                if let Some(p) = unsafe { q.steal_into(&mine, false, None) } {
                     got.push(free(p));
                     // SAFETY: as above.
                     got.extend(unsafe { mine.drain() }.into_iter().map(free));
@@ -79,7 +79,7 @@ fn loom_overflow_to_global_while_stealing() {
                 let mine: Runq<usize> = Runq::new();
                 let mut got = Vec::new();
                 // SAFETY: this thread owns `mine`.
-                if let Some(p) = unsafe { q.steal_into(&mine, false) } {
+                if let Some(p) = unsafe { q.steal_into(&mine, false, None) } {
                     got.push(free(p));
                     // SAFETY: as above.
                     got.extend(unsafe { mine.drain() }.into_iter().map(free));
@@ -116,7 +116,7 @@ fn loom_runnext_steal_race() {
                 let mine: Runq<usize> = Runq::new();
                 let mut got = Vec::new();
                 // SAFETY: this thread owns `mine`.
-                if let Some(p) = unsafe { q.steal_into(&mine, true) } {
+                if let Some(p) = unsafe { q.steal_into(&mine, true, None) } {
                     got.push(free(p));
                     // SAFETY: as above.
                     got.extend(unsafe { mine.drain() }.into_iter().map(free));
@@ -154,7 +154,7 @@ fn loom_two_thieves() {
                     let mine: Runq<usize> = Runq::new();
                     let mut got = Vec::new();
                     // SAFETY: this thread owns `mine`.
-                    if let Some(p) = unsafe { q.steal_into(&mine, false) } {
+                    if let Some(p) = unsafe { q.steal_into(&mine, false, None) } {
                         got.push(free(p));
                         // SAFETY: as above.
                         got.extend(unsafe { mine.drain() }.into_iter().map(free));

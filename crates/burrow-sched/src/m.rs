@@ -297,7 +297,7 @@ fn steal_work(ctx: &MCtx, pid: usize) -> Option<GPtr> {
             if let Some(g) = unsafe {
                 victim
                     .runq
-                    .steal_into_watching(&me.runq, steal_next, Some(&victim.schedtick))
+                    .steal_into(&me.runq, steal_next, Some(&victim.schedtick))
             } {
                 return Some(GPtr(g));
             }

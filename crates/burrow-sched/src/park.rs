@@ -138,6 +138,7 @@ enum Target {
     /// A goroutine that parks with [`LockedPark::park`]: by the time
     /// anyone can hold this handle, the G is parked, so `ready` needs no
     /// park-word handshake.
+    #[cfg_attr(loom, allow(dead_code))] // channels park through loom's `Notify` there
     Locked { rt: &'static Shared, g: GPtr },
     /// A thread outside any runtime (or a runtime's own thread outside a
     /// goroutine).
@@ -259,10 +260,12 @@ impl Ready {
 /// goroutine that is already parked. That saves both locked
 /// read-modify-writes of the park word (the readier's and the M's
 /// `commit_park`) per blocking channel operation.
+#[cfg_attr(loom, allow(dead_code))] // channels park through loom's `Notify` there
 pub(crate) struct LockedPark {
     g: GPtr,
 }
 
+#[cfg_attr(loom, allow(dead_code))]
 impl LockedPark {
     /// For the current goroutine: its wake handle and its park. None on a
     /// plain thread (which uses [`Ready::for_current`] and [`park`]).

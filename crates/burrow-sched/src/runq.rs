@@ -252,7 +252,7 @@ impl<T> Runq<T> {
             let n = n - n / 2;
             if n == 0 {
                 if steal_next {
-                    // Acquire: pairs with the owner's AcqRel swap in `push`
+                    // Acquire: pairs with the owner's (SeqCst) swap in `push`
                     // that published the G.
                     let next = self.runnext.load(Ordering::Acquire);
                     if next.is_null() {
@@ -289,7 +289,7 @@ impl<T> Runq<T> {
                     }
                     #[cfg(loom)]
                     let _ = owner_tick;
-                    // Acquire: pairs with the owner's Release swap in `push`.
+                    // Acquire: pairs with the owner's (SeqCst) swap in `push`.
                     if self
                         .runnext
                         .compare_exchange(
@@ -336,20 +336,12 @@ impl<T> Runq<T> {
     ///
     /// The caller must own `dst` (see [`Runq::push`]); `dst` must not be
     /// `self`.
-    #[cfg(any(test, loom))]
-    pub(crate) unsafe fn steal_into(&self, dst: &Runq<T>, steal_next: bool) -> Option<NonNull<T>> {
-        // SAFETY: the caller's promise.
-        unsafe { self.steal_into_watching(dst, steal_next, None) }
-    }
-
-    /// [`Runq::steal_into`] from a P whose `schedtick` is `owner_tick`: a
-    /// `runnext` is not taken if the owner scheduled during the grace nap
-    /// (see `grab_into`).
     ///
-    /// # Safety
-    ///
-    /// As [`Runq::steal_into`].
-    pub(crate) unsafe fn steal_into_watching(
+    /// `steal_next` lets it take `runnext` when the ring is empty (Go: the
+    /// last stealing round); `owner_tick`, the victim P's `schedtick`, makes
+    /// it leave a `runnext` the owner may have re-filled during the grace
+    /// nap (see `grab_into`).
+    pub(crate) unsafe fn steal_into(
         &self,
         dst: &Runq<T>,
         steal_next: bool,

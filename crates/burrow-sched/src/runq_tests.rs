@@ -98,7 +98,7 @@ proptest! {
                 Op::Steal => {
                     // Steal half of the ring (runnext only if the ring is empty).
                     // SAFETY: this thread owns `thief`, which is not `q`.
-                    let got = unsafe { q.steal_into(&thief, true) };
+                    let got = unsafe { q.steal_into(&thief, true, None) };
                     let n = m.ring.len() - m.ring.len() / 2;
                     let mut stolen: Vec<u32> = if n == 0 {
                         m.next.take().into_iter().collect()
@@ -183,7 +183,7 @@ fn concurrent_steals_lose_and_duplicate_nothing() {
                     let mut got = Vec::new();
                     while !done.load(Ordering::Acquire) || !q.is_empty() {
                         // SAFETY: this thread owns `mine`.
-                        if let Some(p) = unsafe { q.steal_into(&mine, true) } {
+                        if let Some(p) = unsafe { q.steal_into(&mine, true, None) } {
                             got.push(free(p));
                             // SAFETY: as above.
                             got.extend(unsafe { mine.drain() }.into_iter().map(free));

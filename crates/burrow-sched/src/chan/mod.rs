@@ -13,9 +13,12 @@
 //!
 //! One lock per channel (a spin lock, see `chan/lock.rs`) guards a ring
 //! buffer (`VecDeque` with capacity `cap`), a `closed` flag and two FIFO
-//! queues of waiters, `sendq` and `recvq`. A blocked operation enqueues a [`Sudog`](waiter::Sudog) that
-//! points at a value slot in its own frame and at its [`Waiter`], then
-//! parks through the park/ready API ([`crate::Ready`]).
+//! queues of waiters, `sendq` and `recvq`. A blocked operation enqueues a
+//! [`Sudog`](waiter::Sudog) that points at a value slot in its own frame
+//! and at its [`Waiter`], then parks through the park/ready API
+//! ([`crate::Ready`]); a goroutine's plain blocking `send`/`recv` parks
+//! still holding the lock, which its M releases after the switch
+//! (`park::LockedPark`, Go's `chanparkcommit`).
 //!
 //! - **Direct hand-off.** A sender that finds a receiver waiting writes the
 //!   value straight into the receiver's slot and readies it (into the
@@ -263,7 +266,7 @@ impl<T> Chan<T> {
                 .any(|sg| !sg.is_of(me) && sg.waiter().is_waiting())
     }
 
-    /// Enqueues a select's entry (pass 2).
+    /// Enqueues a blocked operation's or a select's (pass 2) entry.
     // Inlined so that the entry is built in place in the queue: passed by
     // pointer, its fields (stored one by one by the caller) were re-read
     // as two 16-byte loads straddling those stores, which x86 cannot
@@ -380,11 +383,7 @@ impl<T> Chan<T> {
     /// it claims, so the waiter lives in this frame and the entry points at
     /// it without reference counting (see [`Sudog::local`]).
     fn block_local(&self, mut s: Guard<'_, State<T>>, slot: &Slot<T>, is_send: bool) {
-        let reason = if is_send {
-            crate::WaitReason::ChanSend
-        } else {
-            crate::WaitReason::ChanReceive
-        };
+        let reason = wait_reason(is_send);
         // A goroutine parks holding the lock; its M releases it once the
         // goroutine has switched out (Go's `chanparkcommit`), so a
         // counterpart that claims us finds us parked and readies us with
@@ -454,12 +453,7 @@ impl<T> Chan<T> {
             is_send,
         };
         let timer = timers::claim_at(deadline, &w);
-        let reason = if is_send {
-            crate::WaitReason::ChanSend
-        } else {
-            crate::WaitReason::ChanReceive
-        };
-        parker.park(reason);
+        parker.park(wait_reason(is_send));
         // Disarmed: no code, the guard only borrows.
         std::mem::forget(guard);
         let out = w.outcome();
@@ -472,6 +466,15 @@ impl<T> Chan<T> {
         timers::cancel(&timer);
         Waiter::recycle(w);
         true
+    }
+}
+
+/// What a goroutine blocked in `send` (`is_send`) or `recv` waits for.
+fn wait_reason(is_send: bool) -> crate::WaitReason {
+    if is_send {
+        crate::WaitReason::ChanSend
+    } else {
+        crate::WaitReason::ChanReceive
     }
 }
 

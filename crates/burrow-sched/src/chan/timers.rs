@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::handles::{Receiver, Sender, chan};
 use super::waiter::{TIMED_OUT, Waiter};
 use crate::loom::Ordering;
+use crate::time::deadline_after;
 use crate::timer::{TimerKey, add_timer, del_timer};
 
 /// A timer that claims `w` as `TIMED_OUT` at `when` and wakes it if it won.
@@ -34,16 +35,10 @@ pub(crate) fn cancel(key: &TimerKey) {
     del_timer(key);
 }
 
-/// `now + d`, or `None` if that does not fit in an [`Instant`] (e.g.
-/// `Duration::MAX`): such a timer never fires, so none is added.
-fn when_after(d: Duration) -> Option<Instant> {
-    Instant::now().checked_add(d)
-}
-
 /// Adds a timer firing at `now + d` (every `period` if set), or nothing
 /// if `now + d` overflows (it would never fire).
 fn add_after(d: Duration, period: Option<Duration>, tx: Sender<Instant>) -> Arm {
-    match when_after(d) {
+    match deadline_after(d) {
         Some(when) => Arm::Armed(add_timer(when, period, send_time(tx))),
         None => Arm::Forever,
     }
@@ -105,7 +100,7 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 pub fn tick(d: Duration) -> Receiver<Instant> {
     assert!(!d.is_zero(), "non-positive interval for tick");
     let (tx, rx) = chan(1);
-    match when_after(d) {
+    match deadline_after(d) {
         // Never stopped.
         Some(when) => drop(add_timer(when, Some(d), send_time(tx))),
         // Never fires: adds nothing; open before `tx` drops.

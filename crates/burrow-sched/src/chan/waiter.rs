@@ -60,16 +60,11 @@ impl Waiter {
     /// operation (see [`Sudog::local`]).
     pub(crate) fn new_local() -> (Waiter, Parker) {
         let (u, p) = prepare_park();
-        let w = Waiter {
-            state: AtomicUsize::new(WAITING),
-            unparker: UnsafeCell::new(Some(u)),
-        };
-        (w, p)
+        (Self::new_local_with(u), p)
     }
 
     /// [`Waiter::new_local`] with a given unparker (a goroutine's
     /// `LockedPark` handle).
-    #[cfg(not(loom))]
     pub(crate) fn new_local_with(u: Unparker) -> Waiter {
         Waiter {
             state: AtomicUsize::new(WAITING),
@@ -277,7 +272,8 @@ impl<T> Sudog<T> {
     /// only operations under the queue's channel lock may claim `w`, each
     /// popping the entry first, and if the frame unwinds before it is
     /// woken it removes the entry exactly, under the lock, before `w` dies
-    /// (`Local` guard in `Chan::block`).
+    /// (`Local` guard in `Chan::block_local`; a goroutine parking under
+    /// the lock runs nothing between the enqueue and its switch).
     pub(crate) unsafe fn local(w: &Waiter, slot: &Slot<T>) -> Sudog<T> {
         Sudog {
             waiter: NonNull::from(w),

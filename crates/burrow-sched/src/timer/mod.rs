@@ -143,7 +143,7 @@ impl TimerInner {
     }
 
     /// A timer that does nothing, for the heap's tests.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn new_for_test() -> Arc<Self> {
         Self::new(None, Box::new(|| {}), None)
     }
