@@ -23,7 +23,7 @@
 use std::cell::UnsafeCell;
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use corosensei::stack::StackPointer;
 use corosensei::{Coroutine, Yielder};
@@ -249,7 +249,7 @@ fn g_loop(gp: GPtr, yielder: &Yielder<(), Switch>) {
         let Some(job) = job else { return };
         // SAFETY: as above.
         unsafe { g.inner().in_job = true };
-        job.run(g.goid.load(Ordering::Relaxed));
+        job.run();
         // Goroutine-locals die with the goroutine, in its context.
         // (A destructor may create a local again: repeat until empty.)
         loop {

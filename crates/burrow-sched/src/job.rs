@@ -1,11 +1,31 @@
 //! A goroutine's job and its join slot: the closure to run, where its result
 //! goes, [`JoinHandle`] and [`Panic`].
 //!
-//! One allocation per goroutine holds both the closure and the slot for its
+//! One allocation per goroutine holds the closure and the slot for its
 //! result (`Task`). The G holds a [`JobRef`] until it runs the job; the
-//! [`JoinHandle`] holds the same task to read the result.
+//! [`JoinHandle`] holds the same task to read the result. Both views are
+//! type-erased pointers to one `#[repr(C)]` block: the header (state, id, a
+//! vtable for the runner), the result slot (all a `JoinHandle<T>` needs to
+//! know), then the closure (known only to the runner, through the vtable).
 //!
-//! # Panics at the G boundary
+//! # Where tasks live
+//!
+//! Tasks come from burrow-alloc (Go's mcache → mcentral → mheap), not from
+//! the global allocator, as Go's runtime allocates its own objects from its
+//! own heap. A task is often made on one M and freed on another, and a
+//! spawn+join loop keeps up to a million of them alive at once (the
+//! handles). Under glibc that meant a lock-free per-thread cache defeated
+//! by cross-thread frees, fastbin consolidation, and the top of the heap
+//! trimmed after each burst and faulted back in on the next: ~20 % of
+//! spawn+join's time in `malloc`/`free` and a quarter of it in the kernel.
+//! burrow-alloc frees across threads with one CAS onto the span's remote
+//! list and keeps idle pages for a decay (1 s) before its scavenger returns
+//! them. Measured on the 2-core box (`docs/scheduler.md`): spawn+join of
+//! 1M 170 → 105 ns per goroutine, skynet 1M 315 → 215 ms. The calls go
+//! through non-inlined wrappers ([`heap_alloc`], [`heap_free`]): the
+//! mcache is a thread-local, and a goroutine may change threads at a park.
+//!
+//! //! # Panics at the G boundary
 //!
 //! The job runs under `catch_unwind`. A panic becomes `Err(Panic)` for
 //! `join`. If nobody will join (the handle was dropped, before or after the
@@ -24,12 +44,23 @@
 //! `Ready` and sets `WAITER`; whoever sets its bit second knows the other's
 //! write is visible (AcqRel on both) and acts: the runner readies the
 //! joiner, or the joiner does not park.
+//!
+//! The same bits say who frees the task; there is no reference count. The
+//! joiner frees it after it has seen `COMPLETE` (and, if it parked, after
+//! the runner readied it: the runner takes the `Ready` out before calling
+//! it and never touches the task again). A dropped handle frees it if
+//! `COMPLETE` was already set; otherwise the runner frees it when its
+//! `COMPLETE` finds `DROPPED`. `WAITER` and `DROPPED` never meet (a join
+//! consumes the handle without dropping it).
 
+use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::park::{Ready, WaitReason, park};
@@ -110,10 +141,44 @@ impl fmt::Display for Panic {
 
 impl std::error::Error for Panic {}
 
-/// Where a goroutine's result goes.
-struct Slot<T> {
-    /// `WAITER | COMPLETE | DROPPED`, see the module docs.
+/// The part of a task every view shares (`#[repr(C)]`: it is the first
+/// field of [`Head`], which is the first field of [`Task`], so a pointer to
+/// any of them is a pointer to all three).
+#[repr(C)]
+struct Header {
+    /// `WAITER | COMPLETE | DROPPED`, see *The slot protocol*.
     state: AtomicU8,
+    /// Abort the process instead of reporting a panic (`Builder`).
+    abort_on_panic: bool,
+    /// The goroutine's id, for `JoinHandle::id` and panic reports.
+    goid: u64,
+    /// How the runner (who knows `F`) runs or abandons the closure.
+    vtable: &'static VTable,
+}
+
+/// The runner's type-erased operations on a [`Task`].
+struct VTable {
+    /// Runs the closure and completes the slot.
+    run: unsafe fn(NonNull<Header>),
+    /// Drops the closure unrun and completes the slot as abandoned.
+    abandon: unsafe fn(NonNull<Header>),
+}
+
+/// The [`VTable`] of `Task<F, T>`, as a constant so `&` of it is `'static`.
+struct VTableOf<F, T>(PhantomData<(F, T)>);
+
+impl<F: FnOnce() -> T, T> VTableOf<F, T> {
+    const VTABLE: VTable = VTable {
+        run: run_task::<F, T>,
+        abandon: abandon_task::<F, T>,
+    };
+}
+
+/// What a [`JoinHandle<T>`] sees of a task: the header and the result slot
+/// (not the closure, whose type it does not know).
+#[repr(C)]
+struct Head<T> {
+    header: Header,
     /// Written once by the runner before `COMPLETE`; read by the joiner (or
     /// by whoever sets `DROPPED` last) after seeing `COMPLETE`.
     value: UnsafeCell<Option<Result<T, Panic>>>,
@@ -122,102 +187,145 @@ struct Slot<T> {
     waiter: UnsafeCell<Option<Ready>>,
 }
 
-/// The one allocation per goroutine: closure plus slot.
+/// The one allocation per goroutine: header, result slot, closure.
+#[repr(C)]
 struct Task<F, T> {
-    goid: u64,
-    abort_on_panic: bool,
-    /// Taken once by the runner.
-    f: UnsafeCell<Option<F>>,
-    slot: Slot<T>,
+    head: Head<T>,
+    /// Taken (or dropped, if abandoned) once by the runner, before it sets
+    /// `COMPLETE`; dead afterwards.
+    f: UnsafeCell<ManuallyDrop<F>>,
 }
 
-// SAFETY: `f` is touched only by the single runner, `value`/`waiter` follow
-// the slot protocol in the module docs (each written by one side and read by
-// the other after an AcqRel handshake). F and T cross threads: Send.
-unsafe impl<F: Send, T: Send> Sync for Task<F, T> {}
-// SAFETY: as above.
-unsafe impl<F: Send, T: Send> Send for Task<F, T> {}
-
-/// The runner's view of a task (type-erased).
-trait Runnable: Send + Sync {
-    /// Runs the closure and completes the slot.
-    fn run(&self);
-    /// Completes the slot as abandoned if the closure never ran.
-    fn abandon(&self);
+/// Allocates a task from burrow-alloc (see *Where tasks live*).
+fn alloc_task<F, T>(task: Task<F, T>) -> NonNull<Header> {
+    let layout = Layout::new::<Task<F, T>>();
+    let p = heap_alloc(layout).cast::<Task<F, T>>();
+    let Some(p) = NonNull::new(p) else {
+        std::alloc::handle_alloc_error(layout)
+    };
+    // SAFETY: `p` is a fresh block of `Task<F, T>`'s size and alignment.
+    unsafe { p.as_ptr().write(task) };
+    p.cast()
 }
 
-/// The joiner's view of a task.
-trait Joinable<T>: Send + Sync {
-    fn slot(&self) -> &Slot<T>;
-    fn goid(&self) -> u64;
+/// Frees a task whose closure is gone (taken or dropped) and whose last
+/// owner (see *The slot protocol*) is the caller.
+///
+/// # Safety
+///
+/// `head` came from [`alloc_task`] with this `T`, its closure was taken or
+/// dropped, and nobody touches it again.
+unsafe fn free_task<T>(head: NonNull<Head<T>>) {
+    // SAFETY: the caller's promises: we own the task; the closure (the only
+    // other field with a destructor) is already gone, and `Head<T>` is its
+    // prefix (`repr(C)`).
+    unsafe {
+        std::ptr::drop_in_place(head.as_ptr());
+        heap_free(head.as_ptr().cast());
+    }
 }
 
-impl<F: FnOnce() -> T + Send, T: Send> Runnable for Task<F, T> {
-    fn run(&self) {
-        // SAFETY: only the runner touches `f`, once.
-        let f = unsafe { (*self.f.get()).take() }.expect("a job runs once");
-        let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| Panic {
-            goid: self.goid,
-            kind: PanicKind::Panicked,
-            payload,
-        });
-        if let Err(p) = &result
-            && self.abort_on_panic
-        {
-            eprintln!("fatal: {p} (abort_on_panic is set)");
-            std::process::abort();
+/// `burrow_alloc::allocate`, never inlined: burrow-alloc's mcache is a
+/// thread-local, and a goroutine may resume on another M after any park.
+/// Inlined into a caller that parks (a `join` in a loop), the compiler
+/// could reuse the mcache address computed on the old thread after the
+/// switch, and two threads would share one mcache (seen: a crash in
+/// skynet). A call boundary makes every use compute it afresh (see
+/// *Thread-locals of the runtime* in `m.rs`).
+#[inline(never)]
+fn heap_alloc(layout: Layout) -> *mut u8 {
+    burrow_alloc::allocate(layout.size(), layout.align(), true)
+}
+
+/// `burrow_alloc::deallocate`, never inlined (see [`heap_alloc`]).
+///
+/// # Safety
+///
+/// `p` came from [`heap_alloc`] and is freed once.
+#[inline(never)]
+unsafe fn heap_free(p: *mut u8) {
+    // SAFETY: forwarded to the caller.
+    unsafe { burrow_alloc::deallocate(p) }
+}
+
+/// The runner's side of a task: runs the closure.
+///
+/// # Safety
+///
+/// `h` is a live `Task<F, T>` whose closure is still there, run once.
+unsafe fn run_task<F: FnOnce() -> T, T>(h: NonNull<Header>) {
+    let task = h.cast::<Task<F, T>>();
+    // SAFETY: only the runner touches `f`, once (caller's promise).
+    let f = unsafe { ManuallyDrop::take(&mut *(*task.as_ptr()).f.get()) };
+    let result = catch_unwind(AssertUnwindSafe(f));
+    // SAFETY: the task is live until we complete it.
+    let header = unsafe { h.as_ref() };
+    let result = result.map_err(|payload| Panic {
+        goid: header.goid,
+        kind: PanicKind::Panicked,
+        payload,
+    });
+    if let Err(p) = &result
+        && header.abort_on_panic
+    {
+        eprintln!("fatal: {p} (abort_on_panic is set)");
+        std::process::abort();
+    }
+    // SAFETY: the closure is gone; we are the runner, completing once.
+    unsafe { complete::<T>(h.cast(), result) };
+}
+
+/// The runner's side of a task that will never run: drops the closure.
+///
+/// # Safety
+///
+/// As [`run_task`].
+unsafe fn abandon_task<F, T>(h: NonNull<Header>) {
+    let task = h.cast::<Task<F, T>>();
+    // SAFETY: only the runner touches `f`, once (caller's promise).
+    unsafe { ManuallyDrop::drop(&mut *(*task.as_ptr()).f.get()) };
+    // SAFETY: live until completed.
+    let goid = unsafe { h.as_ref() }.goid;
+    let abandoned = Panic {
+        goid,
+        kind: PanicKind::Abandoned,
+        payload: Box::new("abandoned"),
+    };
+    // SAFETY: the closure is gone; we are the runner, completing once.
+    unsafe { complete::<T>(h.cast(), Err(abandoned)) };
+}
+
+/// Writes the result and hands it to the joiner (see *The slot protocol*).
+/// Frees the task if the handle is gone; never touches it after the
+/// `COMPLETE` bit otherwise (the joiner may free it at once).
+///
+/// # Safety
+///
+/// The runner calls this once, after taking or dropping the closure.
+unsafe fn complete<T>(head: NonNull<Head<T>>, result: Result<T, Panic>) {
+    // SAFETY: live until COMPLETE is published (the joiner frees it only
+    // after seeing COMPLETE, the runner only below).
+    let h = unsafe { head.as_ref() };
+    // SAFETY: only the runner writes `value`, before COMPLETE.
+    unsafe { *h.value.get() = Some(result) };
+    // AcqRel: Release publishes `value` to the joiner's Acquire; Acquire
+    // pairs with the joiner's Release of WAITER (so we see its `waiter`) or
+    // of DROPPED.
+    let prev = h.header.state.fetch_or(COMPLETE, Ordering::AcqRel);
+    if prev & WAITER != 0 {
+        // SAFETY: the joiner wrote `waiter` before WAITER and is parked (or
+        // parking) until we ready it: the task is alive until then.
+        let w = unsafe { (*h.waiter.get()).take() };
+        if let Some(w) = w {
+            w.ready();
         }
-        self.slot.complete(result);
-    }
-
-    fn abandon(&self) {
-        // SAFETY: only the runner touches `f`; this is the runner giving up.
-        if unsafe { (*self.f.get()).take() }.is_some() {
-            self.slot.complete(Err(Panic {
-                goid: self.goid,
-                kind: PanicKind::Abandoned,
-                payload: Box::new("abandoned"),
-            }));
-        }
-    }
-}
-
-impl<F: FnOnce() -> T + Send, T: Send> Joinable<T> for Task<F, T> {
-    fn slot(&self) -> &Slot<T> {
-        &self.slot
-    }
-    fn goid(&self) -> u64 {
-        self.goid
-    }
-}
-
-impl<T> Slot<T> {
-    fn new() -> Slot<T> {
-        Slot {
-            state: AtomicU8::new(0),
-            value: UnsafeCell::new(None),
-            waiter: UnsafeCell::new(None),
-        }
-    }
-
-    fn complete(&self, result: Result<T, Panic>) {
-        // SAFETY: only the runner writes `value`, before COMPLETE.
-        unsafe { *self.value.get() = Some(result) };
-        // AcqRel: Release publishes `value` to the joiner's Acquire; Acquire
-        // pairs with the joiner's Release of WAITER so we see its `waiter`.
-        let prev = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
-        if prev & WAITER != 0 {
-            // SAFETY: the joiner wrote `waiter` before WAITER and will not
-            // touch it again.
-            let w = unsafe { (*self.waiter.get()).take() };
-            if let Some(w) = w {
-                w.ready();
-            }
-        }
-        if prev & DROPPED != 0 {
-            // Nobody will join: report an unobserved panic.
-            // SAFETY: the handle is gone; we are the last to touch `value`.
-            report_detached(unsafe { (*self.value.get()).take() });
+    } else if prev & DROPPED != 0 {
+        // Nobody will join: report an unobserved panic, and free the task:
+        // we are its last owner.
+        // SAFETY: the handle is gone; we are the last to touch the task.
+        unsafe {
+            report_detached((*h.value.get()).take());
+            free_task(head);
         }
     }
 }
@@ -232,22 +340,27 @@ fn report_detached<T>(value: Option<Result<T, Panic>>) {
 
 /// The runner's reference to a task, held by a G until it runs it. Dropping
 /// it without running completes the join slot as abandoned.
-pub(crate) struct JobRef(Option<Arc<dyn Runnable>>);
+pub(crate) struct JobRef(NonNull<Header>);
+
+// SAFETY: the task's closure is `Send` (checked by `new_job`); the runner
+// side may run it on any thread.
+unsafe impl Send for JobRef {}
 
 impl JobRef {
     /// Runs the job on the current goroutine.
-    pub(crate) fn run(mut self, _goid: u64) {
-        if let Some(t) = self.0.take() {
-            t.run();
-        }
+    pub(crate) fn run(self) {
+        let h = self.0;
+        std::mem::forget(self);
+        // SAFETY: a JobRef is the runner's unique reference; it runs once
+        // (we forgot `self`, so `Drop` will not abandon it).
+        unsafe { (h.as_ref().vtable.run)(h) }
     }
 }
 
 impl Drop for JobRef {
     fn drop(&mut self) {
-        if let Some(t) = self.0.take() {
-            t.abandon();
-        }
+        // SAFETY: a JobRef dropped unrun is the runner giving up, once.
+        unsafe { (self.0.as_ref().vtable.abandon)(self.0) }
     }
 }
 
@@ -257,16 +370,24 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let task = Arc::new(Task {
-        goid,
-        abort_on_panic,
-        f: UnsafeCell::new(Some(f)),
-        slot: Slot::new(),
+    let h = alloc_task::<F, T>(Task {
+        head: Head {
+            header: Header {
+                state: AtomicU8::new(0),
+                abort_on_panic,
+                goid,
+                vtable: &VTableOf::<F, T>::VTABLE,
+            },
+            value: UnsafeCell::new(None),
+            waiter: UnsafeCell::new(None),
+        },
+        f: UnsafeCell::new(ManuallyDrop::new(f)),
     });
     let handle = JoinHandle {
-        task: Some(task.clone()),
+        head: h.cast(),
+        _result: PhantomData,
     };
-    (JobRef(Some(task)), handle)
+    (JobRef(h), handle)
 }
 
 /// An owned permission to wait for a goroutine and take its result.
@@ -274,21 +395,34 @@ where
 /// Dropping it detaches the goroutine: it runs on, and a panic in it is
 /// printed (with its goroutine id) instead of returned.
 pub struct JoinHandle<T> {
-    task: Option<Arc<dyn Joinable<T>>>,
+    /// The task; the handle owns it jointly with the runner (see *The slot
+    /// protocol*).
+    head: NonNull<Head<T>>,
+    _result: PhantomData<T>,
 }
 
+// SAFETY: the handle only takes a `T` out (after the runner's Release) and
+// stores a `Ready` (Send); moving it to another thread moves that right.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: `&JoinHandle` only reads the id and the atomic state.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
 impl<T> JoinHandle<T> {
+    fn head(&self) -> &Head<T> {
+        // SAFETY: the task lives at least as long as the handle (the runner
+        // frees it only after the handle set DROPPED).
+        unsafe { self.head.as_ref() }
+    }
+
     /// The goroutine's id.
     pub fn id(&self) -> u64 {
-        self.task.as_ref().map_or(0, |t| t.goid())
+        self.head().header.goid
     }
 
     /// Whether the goroutine has finished (returned or panicked).
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().is_some_and(|t| {
-            // Acquire: pairs with the Release of COMPLETE.
-            t.slot().state.load(Ordering::Acquire) & COMPLETE != 0
-        })
+        // Acquire: pairs with the Release of COMPLETE.
+        self.head().header.state.load(Ordering::Acquire) & COMPLETE != 0
     }
 
     /// Waits for the goroutine to finish and returns its result, or its
@@ -299,48 +433,59 @@ impl<T> JoinHandle<T> {
     /// `Err` whose [`Panic::is_abandoned`] is true. A goroutine abandoned
     /// in the middle of running never finishes (see `Runtime::run`); joining
     /// it waits forever, as it would in Go after `main` returned.
-    pub fn join(mut self) -> Result<T, Panic> {
-        let task = self.task.take().expect("join consumes the handle");
-        let slot = task.slot();
+    pub fn join(self) -> Result<T, Panic> {
+        let head = self.head;
+        // The handle's Drop (DROPPED) must not run: joining is the other
+        // way to give the task up.
+        std::mem::forget(self);
+        // SAFETY: as in `head()`; the runner frees the task only after
+        // DROPPED, which we never set.
+        let h = unsafe { head.as_ref() };
         // Acquire: pairs with the Release of COMPLETE, making `value` ours.
-        if slot.state.load(Ordering::Acquire) & COMPLETE == 0 {
+        if h.header.state.load(Ordering::Acquire) & COMPLETE == 0 {
             let ready = Ready::for_current();
             // SAFETY: only the joiner writes `waiter`, before WAITER.
-            unsafe { *slot.waiter.get() = Some(ready) };
+            unsafe { *h.waiter.get() = Some(ready) };
             // AcqRel: Release publishes `waiter` to the runner; Acquire
             // pairs with its Release of COMPLETE when it came first.
-            let prev = slot.state.fetch_or(WAITER, Ordering::AcqRel);
+            let prev = h.header.state.fetch_or(WAITER, Ordering::AcqRel);
             if prev & COMPLETE == 0 {
                 park(WaitReason::Join);
             } else {
                 // The runner will not look at `waiter`; take ours back.
                 // SAFETY: the runner saw no WAITER bit, so it never reads it.
-                drop(unsafe { (*slot.waiter.get()).take() });
+                drop(unsafe { (*h.waiter.get()).take() });
             }
         }
         // Acquire: pairs with the runner's Release of COMPLETE (it happened
         // before our wake-up, but say so to the memory model too).
-        let st = slot.state.load(Ordering::Acquire);
+        let st = h.header.state.load(Ordering::Acquire);
         assert!(
             st & COMPLETE != 0,
             "join woke before the goroutine finished"
         );
         // SAFETY: COMPLETE is set; the runner no longer touches `value`.
-        unsafe { (*slot.value.get()).take() }.expect("a completed slot holds its result")
+        let result = unsafe { (*h.value.get()).take() };
+        // SAFETY: COMPLETE is set and the runner readied us (or saw no
+        // WAITER) before we got here: it never touches the task again, and
+        // we never set DROPPED, so we are its last owner.
+        unsafe { free_task(head) };
+        result.expect("a completed slot holds its result")
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            let slot = task.slot();
-            // AcqRel: Release so the runner's later Acquire sees we are
-            // gone; Acquire pairs with its Release of COMPLETE.
-            let prev = slot.state.fetch_or(DROPPED, Ordering::AcqRel);
-            if prev & COMPLETE != 0 {
-                // SAFETY: COMPLETE is set and the handle is ours: the runner
-                // no longer touches `value`.
-                report_detached(unsafe { (*slot.value.get()).take() });
+        let h = self.head();
+        // AcqRel: Release so the runner's later Acquire sees we are gone;
+        // Acquire pairs with its Release of COMPLETE.
+        let prev = h.header.state.fetch_or(DROPPED, Ordering::AcqRel);
+        if prev & COMPLETE != 0 {
+            // SAFETY: COMPLETE is set and the handle is ours: the runner no
+            // longer touches the task, and we are its last owner.
+            unsafe {
+                report_detached((*h.value.get()).take());
+                free_task(self.head);
             }
         }
     }
