@@ -45,6 +45,11 @@
 //! write is visible (AcqRel on both) and acts: the runner readies the
 //! joiner, or the joiner does not park.
 //!
+//! Each bit is set once, by one side (a join consumes the handle, so
+//! `WAITER` and `DROPPED` are never both set), so setting one is a
+//! `fetch_add`: one `lock xadd`, where a `fetch_or` whose old value is
+//! used compiles to a `cmpxchg` loop on x86.
+//!
 //! The same bits say who frees the task; there is no reference count. The
 //! joiner frees it after it has seen `COMPLETE` (and, if it parked, after
 //! the runner readied it: the runner takes the `Ready` out before calling
@@ -311,7 +316,8 @@ unsafe fn complete<T>(head: NonNull<Head<T>>, result: Result<T, Panic>) {
     // AcqRel: Release publishes `value` to the joiner's Acquire; Acquire
     // pairs with the joiner's Release of WAITER (so we see its `waiter`) or
     // of DROPPED.
-    let prev = h.header.state.fetch_or(COMPLETE, Ordering::AcqRel);
+    let prev = h.header.state.fetch_add(COMPLETE, Ordering::AcqRel);
+    debug_assert_eq!(prev & COMPLETE, 0, "a task completes once");
     if prev & WAITER != 0 {
         // SAFETY: the joiner wrote `waiter` before WAITER and is parked (or
         // parking) until we ready it: the task is alive until then.
@@ -448,7 +454,8 @@ impl<T> JoinHandle<T> {
             unsafe { *h.waiter.get() = Some(ready) };
             // AcqRel: Release publishes `waiter` to the runner; Acquire
             // pairs with its Release of COMPLETE when it came first.
-            let prev = h.header.state.fetch_or(WAITER, Ordering::AcqRel);
+            let prev = h.header.state.fetch_add(WAITER, Ordering::AcqRel);
+            debug_assert_eq!(prev & (WAITER | DROPPED), 0, "one join per task");
             if prev & COMPLETE == 0 {
                 park(WaitReason::Join);
             } else {
@@ -479,7 +486,8 @@ impl<T> Drop for JoinHandle<T> {
         let h = self.head();
         // AcqRel: Release so the runner's later Acquire sees we are gone;
         // Acquire pairs with its Release of COMPLETE.
-        let prev = h.header.state.fetch_or(DROPPED, Ordering::AcqRel);
+        let prev = h.header.state.fetch_add(DROPPED, Ordering::AcqRel);
+        debug_assert_eq!(prev & (WAITER | DROPPED), 0, "one handle per task");
         if prev & COMPLETE != 0 {
             // SAFETY: COMPLETE is set and the handle is ours: the runner no
             // longer touches the task, and we are its last owner.

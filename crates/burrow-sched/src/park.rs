@@ -455,13 +455,21 @@ impl ThreadParker {
 /// Called when a G is recycled: bumps its generation and clears the state,
 /// so a handle left over from the finished goroutine can never wake the
 /// next goroutine on this G.
+///
+/// A load and a store, not a read-modify-write (this runs at every
+/// goroutine exit, and a locked instruction drains the store buffer of all
+/// the goroutine's last writes). The only other writer of a dead G's word
+/// is a stale handle of the current generation, and it can only turn
+/// `ARMED` into `NOTIFIED` (the G is not parked, so no handle finds
+/// `PARKED` and enqueues it): such a CAS landing between our load and
+/// store is overwritten, which ends exactly as if it had landed before the
+/// load (the handle returned true, and the word holds the next generation,
+/// `IDLE`). Handles never change the generation, so ours stays monotonic.
 pub(crate) fn retire(g: GPtr) {
-    // AcqRel: orders after any readier's CAS (Acquire) and publishes the
-    // new generation (Release) before the G is reused.
-    let _ = g
-        .g()
-        .park
-        .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
-            Some((w & !STATE_MASK).wrapping_add(GEN_ONE))
-        });
+    let park = &g.g().park;
+    // Acquire: orders after a stale readier's CAS that we read.
+    let w = park.load(Ordering::Acquire);
+    // Release: publishes the new generation before the G is reused (its
+    // next holder takes it through a run-queue or free-list edge).
+    park.store((w & !STATE_MASK).wrapping_add(GEN_ONE), Ordering::Release);
 }

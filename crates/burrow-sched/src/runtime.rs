@@ -345,7 +345,10 @@ where
     unsafe { rt.count_goroutine(Some(p), 1) };
     // SAFETY: as above, we own `p`.
     unsafe { rt.runqput(p, g, true) };
-    rt.wakep();
+    // No fence: `runqput` into `runnext` is a SeqCst swap, the submitter's
+    // half of the spinning-M Dekker pair by itself (as in `ready_g`; see
+    // `Shared::wakep_after_sc_publish`).
+    rt.wakep_after_sc_publish();
     if on_g && p.runq.len() >= SPAWN_YIELD_QUEUE {
         // Back-pressure: see `SPAWN_YIELD_QUEUE`.
         switch_to_scheduler(Switch::Yield);
