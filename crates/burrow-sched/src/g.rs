@@ -49,6 +49,9 @@ pub(crate) mod status {
     pub(crate) const DEAD: u32 = 5;
 }
 
+/// [`G::last_p`] of a G that has never run.
+pub(crate) const NO_P: u32 = u32::MAX;
+
 /// What a goroutine asks of its M when it switches back to the scheduler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Switch {
@@ -139,6 +142,11 @@ pub(crate) struct G {
     pub(crate) park: AtomicU64,
     /// [`crate::WaitReason`] as u8, while waiting.
     pub(crate) wait_reason: AtomicU32,
+    /// The P that last ran this G (its stack is warm in that P's core's
+    /// cache), or [`NO_P`]. Written and read by the G's holder only (an
+    /// atomic just to be `Sync`). See *Warm stacks for stolen goroutines*
+    /// in `sched.rs`.
+    pub(crate) last_p: AtomicU32,
     /// The stack, owned by the coroutine in `inner.co`.
     stack: NonNull<burrow_stack::Stack>,
     /// See *Who touches a G*.
@@ -164,6 +172,7 @@ impl G {
             status: AtomicU32::new(status::IDLE),
             park: AtomicU64::new(0),
             wait_reason: AtomicU32::new(0),
+            last_p: AtomicU32::new(NO_P),
             stack: stack_ptr,
             inner: UnsafeCell::new(GInner {
                 co: None,

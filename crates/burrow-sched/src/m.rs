@@ -310,6 +310,10 @@ fn steal_work(ctx: &MCtx, pid: usize) -> Option<GPtr> {
 /// plus `park_m`, `gosched_m`, `goexit0`).
 fn execute(ctx: &MCtx, g: GPtr) {
     let rt = ctx.rt;
+    let pid = ctx.p.get().expect("an M runs Gs only with a P");
+    // SAFETY: we own the P and hold `g` (taken from a queue).
+    let g = unsafe { rt.rebind_to_warm_g(&rt.ps[pid], g) };
+    g.g().last_p.store(pid as u32, Ordering::Relaxed);
     g.g().status.store(status::RUNNING, Ordering::Relaxed);
     ctx.curg.set(Some(g));
     // SAFETY: we hold `g` (taken from a queue); the goroutine is not running.

@@ -232,3 +232,51 @@ fn more_ps_than_cores() {
     });
     assert_eq!(v, (0..1000).sum::<u64>());
 }
+
+/// A goroutine stolen before it started runs on a G whose stack is warm on
+/// the thief's core (`rebind_to_warm_g`): its id must move with it. Each
+/// goroutine reports its `current_id` and the thread it ran on; every id
+/// must match its handle, and some goroutines must have run on another
+/// thread than the spawner's (or nothing was tested).
+#[test]
+fn goroutines_started_on_other_ps_keep_their_ids() {
+    let (mismatched, elsewhere) = bounded(60, "ids on other Ps", || {
+        rt(4).run(|| {
+            let spawner = std::thread::current().id();
+            let mut mismatched = 0;
+            let mut elsewhere = 0;
+            for _ in 0..50 {
+                let hs: Vec<_> = (0..2000)
+                    .map(|_| {
+                        go(|| {
+                            // A little work so that idle Ps find some to steal.
+                            let mut x = 0u64;
+                            for i in 0..200 {
+                                x = std::hint::black_box(x.wrapping_add(i));
+                            }
+                            (current_id(), std::thread::current().id(), x)
+                        })
+                    })
+                    .collect();
+                for h in hs {
+                    let id = h.id();
+                    let (got, thread, _) = h.join().expect("no panic");
+                    mismatched += usize::from(got != Some(id));
+                    elsewhere += usize::from(thread != spawner);
+                }
+                if elsewhere > 100 {
+                    break;
+                }
+            }
+            (mismatched, elsewhere)
+        })
+    });
+    assert_eq!(
+        mismatched, 0,
+        "goroutines saw another id than their handle's"
+    );
+    assert!(
+        elsewhere > 0,
+        "no goroutine ran on another thread than its spawner: nothing was stolen"
+    );
+}
