@@ -92,7 +92,13 @@ const INIT_DONE: u8 = 2;
 static INIT: AtomicU8 = AtomicU8::new(INIT_NONE);
 static KEY: AtomicU32 = AtomicU32::new(0);
 
-#[inline(always)]
+/// This thread's cache. Never inlined: a caller may run on a stackful
+/// coroutine that resumes on another thread (a burrow goroutine after a
+/// park), and an inlined thread-local address computed before the switch
+/// could be reused after it, so that two threads shared one mcache. A
+/// call computes it afresh each time; the rest of the fast path stays
+/// inline. (burrow-sched's tasks hit exactly this: a crash in skynet.)
+#[inline(never)]
 fn mcache() -> *mut MCache {
     MCACHE.with(|c| c.get())
 }

@@ -21,9 +21,9 @@
 //! burrow-alloc frees across threads with one CAS onto the span's remote
 //! list and keeps idle pages for a decay (1 s) before its scavenger returns
 //! them. Measured on the 2-core box (`docs/scheduler.md`): spawn+join of
-//! 1M 170 → 105 ns per goroutine, skynet 1M 315 → 215 ms. The calls go
-//! through non-inlined wrappers ([`heap_alloc`], [`heap_free`]): the
-//! mcache is a thread-local, and a goroutine may change threads at a park.
+//! 1M 170 → 105 ns per goroutine, skynet 1M 315 → 215 ms. The mcache is a
+//! thread-local and a goroutine may change threads at a park: see
+//! [`heap_alloc`] for why that is safe.
 //!
 //! //! # Panics at the G boundary
 //!
@@ -230,24 +230,26 @@ unsafe fn free_task<T>(head: NonNull<Head<T>>) {
     }
 }
 
-/// `burrow_alloc::allocate`, never inlined: burrow-alloc's mcache is a
-/// thread-local, and a goroutine may resume on another M after any park.
-/// Inlined into a caller that parks (a `join` in a loop), the compiler
-/// could reuse the mcache address computed on the old thread after the
-/// switch, and two threads would share one mcache (seen: a crash in
-/// skynet). A call boundary makes every use compute it afresh (see
-/// *Thread-locals of the runtime* in `m.rs`).
-#[inline(never)]
+/// `burrow_alloc::allocate` for a task. burrow-alloc's mcache is a
+/// thread-local and a goroutine may resume on another M after any park:
+/// inlined into a caller that parks (a `join` in a loop), a thread-local
+/// address computed on the old thread could be reused after the switch,
+/// and two threads would share one mcache (seen: a crash in skynet, in
+/// release builds). burrow-alloc therefore looks its mcache up in a
+/// non-inlined function (`mcache()` in its `mcache.rs`), the rule
+/// `m::with_m` follows here; `tests/skynet_tasks.rs` (in a release build)
+/// catches a regression.
+#[inline]
 fn heap_alloc(layout: Layout) -> *mut u8 {
     burrow_alloc::allocate(layout.size(), layout.align(), true)
 }
 
-/// `burrow_alloc::deallocate`, never inlined (see [`heap_alloc`]).
+/// `burrow_alloc::deallocate` (see [`heap_alloc`]).
 ///
 /// # Safety
 ///
 /// `p` came from [`heap_alloc`] and is freed once.
-#[inline(never)]
+#[inline]
 unsafe fn heap_free(p: *mut u8) {
     // SAFETY: forwarded to the caller.
     unsafe { burrow_alloc::deallocate(p) }

@@ -1,10 +1,10 @@
 //! Stress: the skynet tree (every goroutine spawns ten and joins them) on
 //! 2 and 4 Ps gives the exact sum. Each goroutine's task (closure plus join
 //! slot) is allocated on one M and freed on another, and joins park and
-//! resume on other Ms in a loop: this caught the task allocator's
-//! thread-local mcache being reused across a migration (a crash), see
-//! `heap_alloc` in `src/job.rs`. Scaled by `BURROW_STRESS` (default 100,000
-//! leaves per run).
+//! resume on other Ms in a loop: in a release build this caught the task
+//! allocator's thread-local mcache being reused across a migration (a
+//! crash; see `heap_alloc` in `src/job.rs`). Scaled by `BURROW_STRESS`
+//! (default 100,000 leaves per run).
 
 mod common;
 use common::{bounded, rt, scale};
