@@ -37,6 +37,13 @@
 //!   `WaitGroup`, `Once`, `Cond` and a weighted `Semaphore`, parking on
 //!   park/ready, so goroutines and plain threads can share them.
 //!
+//! - **Tasks** (`job.rs`): each goroutine's closure and join slot are one
+//!   block from burrow-alloc (Go's mcache → mcentral → mheap), not from the
+//!   global allocator: a task is often freed on another M than the one
+//!   that made it, and a spawn+join loop keeps up to a million alive;
+//!   glibc spent a fifth of spawn+join on that (see *Where tasks live* in
+//!   `job.rs`). This is why the crate depends on `burrow-alloc`.
+//!
 //! # What differs from Go, and why
 //!
 //! - Stacks do not grow by copying (Rust cannot move a stack): each is a
