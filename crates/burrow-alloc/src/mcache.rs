@@ -98,9 +98,26 @@ static KEY: AtomicU32 = AtomicU32::new(0);
 /// could be reused after it, so that two threads shared one mcache. A
 /// call computes it afresh each time; the rest of the fast path stays
 /// inline. (burrow-sched's tasks hit exactly this: a crash in skynet.)
+///
+/// The address then passes through an empty `asm!` that may read and
+/// write memory (no `nomem`/`pure`): otherwise this function touches no
+/// memory (LLVM treats `llvm.threadlocal.address` as pure), is inferred
+/// `memory(none)` (checked in the IR), and two calls in one caller could
+/// be merged across a park all the same. `black_box` does the same job on
+/// other targets but spills the pointer to the stack: ~1 ns more per pair.
 #[inline(never)]
 fn mcache() -> *mut MCache {
-    MCACHE.with(|c| c.get())
+    #[allow(unused_mut)]
+    let mut p = MCACHE.with(|c| c.get());
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    // SAFETY: an empty instruction sequence: it reads and writes nothing;
+    // it only makes the compiler assume that it may.
+    unsafe {
+        core::arch::asm!("/* {0} */", inout(reg) p, options(nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let p = core::hint::black_box(p);
+    p
 }
 
 /// Allocates an object of size class `class`.

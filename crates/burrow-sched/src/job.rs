@@ -25,7 +25,7 @@
 //! thread-local and a goroutine may change threads at a park: see
 //! [`heap_alloc`] for why that is safe.
 //!
-//! //! # Panics at the G boundary
+//! # Panics at the G boundary
 //!
 //! The job runs under `catch_unwind`. A panic becomes `Err(Panic)` for
 //! `join`. If nobody will join (the handle was dropped, before or after the
@@ -328,12 +328,22 @@ unsafe fn complete<T>(head: NonNull<Head<T>>, result: Result<T, Panic>) {
             w.ready();
         }
     } else if prev & DROPPED != 0 {
-        // Nobody will join: report an unobserved panic, and free the task:
-        // we are its last owner.
+        // Nobody will join: free the task (we are its last owner), then
+        // report an unobserved panic and drop the value. Freeing first and
+        // dropping under `catch_unwind` means a panicking destructor of `T`
+        // (or of a panic payload) neither leaks the task nor unwinds out
+        // of the goroutine's loop into its M.
         // SAFETY: the handle is gone; we are the last to touch the task.
-        unsafe {
-            report_detached((*h.value.get()).take());
+        let value = unsafe {
+            let v = (*h.value.get()).take();
             free_task(head);
+            v
+        };
+        if catch_unwind(AssertUnwindSafe(|| report_detached(value))).is_err() {
+            eprintln!(
+                "a destructor panicked while dropping the result of a detached goroutine; \
+                 the other goroutines go on"
+            );
         }
     }
 }
@@ -492,11 +502,15 @@ impl<T> Drop for JoinHandle<T> {
         debug_assert_eq!(prev & (WAITER | DROPPED), 0, "one handle per task");
         if prev & COMPLETE != 0 {
             // SAFETY: COMPLETE is set and the handle is ours: the runner no
-            // longer touches the task, and we are its last owner.
-            unsafe {
-                report_detached((*h.value.get()).take());
+            // longer touches the task, and we are its last owner. The value
+            // leaves the block before it is freed, so a panicking
+            // destructor (in the caller's context) cannot leak it.
+            let value = unsafe {
+                let v = (*h.value.get()).take();
                 free_task(self.head);
-            }
+                v
+            };
+            report_detached(value);
         }
     }
 }

@@ -71,3 +71,42 @@ fn main_goroutine_panic_is_reraised_by_run() {
     let p = r.expect_err("run re-raises");
     assert_eq!(p.downcast_ref::<&str>(), Some(&"main died"));
 }
+
+/// A value whose destructor panics, returned by a goroutine whose handle
+/// was dropped first: the runner drops it, and the panic must stay inside
+/// the runtime (reported, caught): the goroutine still exits normally, so
+/// `num_goroutine` falls back to 1, and other goroutines still run.
+#[test]
+fn detached_result_whose_drop_panics_does_not_kill_the_m() {
+    quiet_panics();
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("boom in drop");
+        }
+    }
+    let sum = bounded(30, "panicking drop of a detached result", || {
+        rt(2).run(|| {
+            let (tx, rx) = burrow_sched::chan::<()>(0);
+            let h = go(move || {
+                rx.recv().expect("main sends");
+                PanicOnDrop
+            });
+            // Detach it before it can finish, so the runner drops the value.
+            drop(h);
+            tx.send(()).expect("the goroutine receives");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while burrow_sched::num_goroutine() > 1 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the detached goroutine never exited ({} alive)",
+                    burrow_sched::num_goroutine()
+                );
+                burrow_sched::yield_now();
+            }
+            let hs: Vec<_> = (0..100).map(|i| go(move || i)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+        })
+    });
+    assert_eq!(sum, 4950);
+}

@@ -403,6 +403,12 @@ thread_local! {
 
 /// Runs `f` on this thread's cache for `pool`; `None` if the thread is
 /// being torn down (its cache already dropped).
+///
+/// Never inlined: a goroutine spawning in a loop reaches this (`go` →
+/// a new G → `Pool::alloc`) and may resume on another thread between two
+/// calls; inlined, the compiler could keep the first thread's cache address
+/// across the switch and two threads would share one cache.
+#[inline(never)]
 fn with_cache<R>(pool: &'static PoolInner, f: impl FnOnce(&mut Vec<Slot>) -> R) -> Option<R> {
     CACHE
         .try_with(|c| {
