@@ -130,6 +130,11 @@ pub(crate) struct GInner {
     pub(crate) spawn_site: &'static Location<'static>,
     /// Goroutine-local values, indexed by key id (see `local.rs`).
     pub(crate) locals: LocalSlots,
+    /// When this G was last freed, on [`G::last_p`]'s free clock
+    /// ([`crate::sched::P`]'s `free_tick`); 0 if never. A later stamp on
+    /// the same P means a more recently used, warmer stack. See *Warm
+    /// stacks* in `sched.rs`.
+    pub(crate) freed_at: u64,
 }
 
 /// A goroutine (Go's `g`).
@@ -144,8 +149,7 @@ pub(crate) struct G {
     pub(crate) wait_reason: AtomicU32,
     /// The P that last ran this G (its stack is warm in that P's core's
     /// cache), or [`NO_P`]. Written and read by the G's holder only (an
-    /// atomic just to be `Sync`). See *Warm stacks for stolen goroutines*
-    /// in `sched.rs`.
+    /// atomic just to be `Sync`). See *Warm stacks* in `sched.rs`.
     pub(crate) last_p: AtomicU32,
     /// The stack, owned by the coroutine in `inner.co`.
     stack: NonNull<burrow_stack::Stack>,
@@ -181,6 +185,7 @@ impl G {
                 yielder: std::ptr::null(),
                 spawn_site: Location::caller(),
                 locals: LocalSlots::default(),
+                freed_at: 0,
             }),
         });
         let gp = GPtr(NonNull::from(Box::leak(g)));

@@ -22,27 +22,44 @@
 //! a SeqCst fence between their store and their loads (a Dekker pair), so
 //! at least one of them sees the other: the work is never stranded.
 //!
-//! # Warm stacks for stolen goroutines
+//! # Warm stacks
 //!
 //! A G owns its stack, and `go` takes the G from the spawner's P's free
-//! list. When another P steals the child and runs it, the child's frames
-//! land on a stack whose lines sit in the spawner's core's cache (or in
-//! nobody's), and the G then exits into the thief's free list, so stacks
-//! keep crossing cores. For goroutines that use their stack
-//! (`deepstack_32k` writes 32 KiB) that traffic was a third of the CPU
-//! time with 2 Ps. Go pays less for it: a new G's stack is 2 KiB.
+//! list. A goroutine that uses its stack (`deepstack_32k` writes 32 KiB)
+//! pays for every line of it that is not in its core's cache, so which G
+//! it runs on matters more than anything else it does:
 //!
-//! So `execute` first calls [`Shared::rebind_to_warm_g`]: if the G has not
-//! started its goroutine (its coroutine waits at the top of its loop, so
-//! its stack holds nothing) and its stack last ran on another P
-//! ([`crate::g::G::last_p`]), and the top of this P's free list is a G that
-//! last ran here, the goroutine (job, id, spawn site) moves to that warm G
-//! and the cold one goes to the bottom of the free list, which is what
-//! spills to the global list first. A started goroutine never moves: its
-//! frames are on its stack. Measured on the 2-core box, 2 Ps, 32 KiB-deep
-//! spawn+join: CPU per goroutine 780–850 → 640–700 ns (three alternating
-//! runs each). `gfput` spills the bottom half of a full list for the same
-//! reason (it spilled the top, the warmest, before).
+//! - When another P steals the child, its frames land on a stack whose
+//!   lines sit in the spawner's core's cache (or in nobody's), and the G
+//!   then exits into the thief's free list, so stacks keep crossing cores.
+//! - Even on one P, a spawning loop that has eight children queued holds
+//!   eight Gs, each with its own stack, although the children run one
+//!   after another and one stack would do: eight stacks of 32 KiB do not
+//!   fit in a 48 KiB L1, one does.
+//!
+//! So a G's goroutine is bound late. `execute` first calls
+//! [`Shared::rebind_to_warm_g`]: if the G has not started its goroutine
+//! (its coroutine waits at the top of its loop, so its stack holds
+//! nothing) and the back of this P's free list is a G that last ran here
+//! and was freed after `g`'s own stack last ran here (or `g` last ran
+//! elsewhere), the goroutine (job, id, spawn site) moves to that warm G
+//! and the cold one goes to the front of the list. Each P stamps the Gs it
+//! frees from its own clock (`P::free_tick`, `GInner::freed_at`), so
+//! "warmer" is a comparison of two stamps. `gfget` (for `go`) takes from
+//! the *front*, the coldest end: the G a new goroutine is queued with is
+//! only a carrier until it runs, and the warm Gs stay at the back for
+//! `execute` to pick. So goroutines that run back to back on a P all run
+//! on the stack the last one left warm (`tests/api.rs`,
+//! `goroutines_run_back_to_back_share_the_warm_stack`). A started
+//! goroutine never moves: its frames are on its stack. `gfput` spills the
+//! front half of a full list to the global list, the coldest first.
+//!
+//! Measured on the 2-core box, 32 KiB-deep spawn+join: rebinding stolen
+//! goroutines only took CPU per goroutine from 780–850 to 640–700 ns with
+//! 2 Ps; binding every goroutine late took it from 1,090 to 520 ns with
+//! 1 P (pure work of `deep(32)` in a loop there: 420 ns) and the bench's
+//! wall time from 1,040–1,090 to 535–600 ns with 2 Ps (see
+//! `docs/scheduler.md`).
 //!
 //! # Locks
 //!
@@ -51,6 +68,7 @@
 //! have their own locks; no code holds two of these at once.
 
 use std::cell::UnsafeCell;
+use std::collections::VecDeque;
 use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
 };
@@ -88,8 +106,12 @@ pub(crate) struct P {
     /// Incremented at every schedule; drives the 1-in-61 global check.
     /// Owner only (atomic just to be `Sync`).
     pub(crate) schedtick: AtomicU32,
-    /// Free Gs with their stacks. Owner only.
-    gfree: UnsafeCell<Vec<GPtr>>,
+    /// Free Gs with their stacks, the most recently freed (warmest) at the
+    /// back. Owner only.
+    gfree: UnsafeCell<VecDeque<GPtr>>,
+    /// Counts `gfput`s on this P: the clock of [`crate::g::GInner::freed_at`].
+    /// Owner only (atomic just to be `Sync`).
+    free_tick: AtomicU64,
     /// Goroutines spawned minus goroutines exited on this P (may be
     /// negative: a G often exits on another P than the one that spawned
     /// it). Written by the owner only, by load and store; read by anyone
@@ -288,7 +310,8 @@ impl Shared {
                 id,
                 runq: Runq::new(),
                 schedtick: AtomicU32::new(0),
-                gfree: UnsafeCell::new(Vec::new()),
+                gfree: UnsafeCell::new(VecDeque::new()),
+                free_tick: AtomicU64::new(0),
                 ngoroutine: AtomicI64::new(0),
                 goid_next: AtomicU64::new(0),
                 goid_end: AtomicU64::new(0),
@@ -569,7 +592,8 @@ impl Shared {
     }
 
     /// Go's `gfget`: a free G from `p`'s list (refilled from the global
-    /// list), or a new one.
+    /// list), or a new one. Takes the coldest (the front): the new
+    /// goroutine moves to a warm G when it runs (see *Warm stacks*).
     ///
     /// # Safety
     ///
@@ -583,15 +607,15 @@ impl Shared {
             let at = global.len() - n;
             local.extend(global.drain(at..));
         }
-        match local.pop() {
+        match local.pop_front() {
             Some(g) => Ok(g),
             None => G::allocate(self.pool),
         }
     }
 
-    /// Runs the unstarted goroutine `g` on a G whose stack is warm here
-    /// instead, if `g`'s stack last ran on another P and this P has a free
-    /// G; returns the G to run. See *Warm stacks for stolen goroutines*.
+    /// Runs the unstarted goroutine `g` on the warmest free G of `p`
+    /// instead, if that one's stack is warmer here than `g`'s own; returns
+    /// the G to run. See *Warm stacks*.
     ///
     /// # Safety
     ///
@@ -599,8 +623,12 @@ impl Shared {
     /// to be executed on `p`).
     pub(crate) unsafe fn rebind_to_warm_g(&self, p: &P, g: GPtr) -> GPtr {
         let here = p.id as u32;
-        let last = g.g().last_p.load(Ordering::Relaxed);
-        if last == here {
+        // SAFETY: owner only (caller's promise).
+        let local = unsafe { &mut *p.gfree.get() };
+        let Some(&warm) = local.back() else {
+            return g;
+        };
+        if warm.g().last_p.load(Ordering::Relaxed) != here {
             return g;
         }
         // SAFETY: we hold `g` (caller's promise).
@@ -609,15 +637,15 @@ impl Shared {
             // Started (its frames are on its stack) or not a goroutine.
             return g;
         }
-        // SAFETY: owner only (caller's promise).
-        let local = unsafe { &mut *p.gfree.get() };
-        let Some(&warm) = local.last() else {
-            return g;
-        };
-        if warm.g().last_p.load(Ordering::Relaxed) != here {
-            return g;
+        if g.g().last_p.load(Ordering::Relaxed) == here {
+            // SAFETY: a G in our free list is ours alone.
+            let warm_at = unsafe { warm.g().inner() }.freed_at;
+            if warm_at <= inner.freed_at {
+                // `g`'s own stack ran here at least as recently.
+                return g;
+            }
         }
-        local.pop();
+        local.pop_back();
         // SAFETY: a G from our free list is ours alone; both coroutines
         // wait at the top of their loops for a job (`g_loop`), so moving
         // the job between them is moving what the G will run.
@@ -631,10 +659,10 @@ impl Shared {
         g.g().stack().set_owner(0);
         g.g().status.store(status::IDLE, Ordering::Relaxed);
         // `g` never ran this goroutine, so no handle for it exists and its
-        // park word needs no new generation. It goes to the bottom of the
-        // list: its stack is warm on the other core, and the bottom is
-        // what spills to the global list first.
-        local.insert(0, g);
+        // park word needs no new generation. It goes to the front of the
+        // list, the coldest end, which is what spills to the global list
+        // first and what `gfget` takes last.
+        local.push_front(g);
         warm
     }
 
@@ -650,11 +678,14 @@ impl Shared {
         crate::park::retire(g);
         // SAFETY: owner only (caller's promise).
         let local = unsafe { &mut *p.gfree.get() };
-        local.push(g);
+        let tick = p.free_tick.load(Ordering::Relaxed) + 1;
+        p.free_tick.store(tick, Ordering::Relaxed);
+        // SAFETY: we hold `g` (caller's promise).
+        unsafe { g.g().inner() }.freed_at = tick;
+        local.push_back(g);
         if local.len() >= GFREE_LOCAL_MAX {
-            // Spill the bottom half: the top is what ran here last, with
-            // the stacks warmest in this core's cache (`gfget` pops the
-            // top).
+            // Spill the front half: the back is what ran here last, with
+            // the stacks warmest in this core's cache (see *Warm stacks*).
             let spill: Vec<GPtr> = local.drain(..GFREE_LOCAL_MAX / 2).collect();
             let mut global = self.gfree.lock().expect("gfree lock poisoned");
             let room = GFREE_GLOBAL_MAX.saturating_sub(global.len());
@@ -710,7 +741,7 @@ impl Shared {
             // SAFETY: every M has exited, so no one else owns any P.
             gs.extend(unsafe { p.runq.drain() }.into_iter().map(GPtr));
             // SAFETY: as above.
-            gs.append(unsafe { &mut *p.gfree.get() });
+            gs.extend(unsafe { &mut *p.gfree.get() }.drain(..));
         }
         while self.global.len() > 0 {
             gs.extend(self.global.pop_batch(1, usize::MAX).into_iter().map(GPtr));

@@ -280,3 +280,45 @@ fn goroutines_started_on_other_ps_keep_their_ids() {
         "no goroutine ran on another thread than its spawner: nothing was stolen"
     );
 }
+
+/// Goroutines that run one after another on a P run on the same warm
+/// stack (`rebind_to_warm_g`: an unstarted goroutine moves to the G this P
+/// freed last), not each on the stack its G happened to have when it was
+/// spawned. Each goroutine reports the address of a local: with one P and
+/// four children per round, joined after all four are spawned, the four
+/// run back to back and must all report the same address. Its id must
+/// still be its own.
+#[test]
+fn goroutines_run_back_to_back_share_the_warm_stack() {
+    let rounds = bounded(30, "warm stacks", || {
+        rt(1).run(|| {
+            let mut rounds = Vec::new();
+            for _ in 0..20 {
+                let hs: Vec<_> = (0..4)
+                    .map(|_| {
+                        go(|| {
+                            let local = 0u8;
+                            let at = std::hint::black_box(&local) as *const u8 as usize;
+                            (at, current_id())
+                        })
+                    })
+                    .collect();
+                let mut at: Vec<usize> = Vec::new();
+                for h in hs {
+                    let id = h.id();
+                    let (addr, got) = h.join().expect("no panic");
+                    assert_eq!(got, Some(id), "a rebound goroutine kept its id");
+                    at.push(addr);
+                }
+                at.sort_unstable();
+                at.dedup();
+                rounds.push(at.len());
+            }
+            rounds
+        })
+    });
+    assert!(
+        rounds.iter().all(|&n| n == 1),
+        "stacks used per round of four back-to-back goroutines: {rounds:?} (want 1 each)"
+    );
+}
