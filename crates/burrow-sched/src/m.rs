@@ -17,7 +17,9 @@
 //! 5. Steal half of a random victim's queue, four rounds over all Ps in a
 //!    random order; the last round may also take a victim's `runnext` and
 //!    runs the victims' due timers (Go's `stealWork`).
-//! 6. Release the P and sleep ([`crate::idle::stopm`]): the first idle M
+//! 6. A spinning M, while another P is busy, watches for work for up to
+//!    50 µs (*The idle spin* below).
+//! 7. Release the P and sleep ([`crate::idle::stopm`]): the first idle M
 //!    while timers are pending sleeps on its note until the earliest timer
 //!    of all Ps (*The timer sleeper* in `idle.rs`); the netpoll issue turns
 //!    that wait into a blocking poll with the same deadline (the second
@@ -29,6 +31,26 @@
 //! sysmon's 10 ms preemption to stop two goroutines ping-ponging through
 //! `runnext` forever. We have no preemption yet, so every schedule
 //! advances the tick and the 1-in-61 global check cannot be starved.
+//!
+//! # The idle spin
+//!
+//! Deviation from Go, measured on the 2-core VM box: every time an M
+//! gives up its P and another is woken (`wakep`) a little later, the
+//! kernel places the woken thread on a CPU; when the other CPU is busy at
+//! that instant (often with the very M that is going to sleep), it queues
+//! it behind the running M, and the two then share one CPU for
+//! milliseconds while the other CPU idles (the kernel balances a newly
+//! idle CPU only if it stays idle long on average). In 32 KiB-deep
+//! spawn+join on 2 Ps that was 360–420 ns of run-queue delay per goroutine
+//! (`/proc/thread-self/schedstat`), for 520–600 ns of wall time each, and
+//! 1.1–1.2 CPUs used. So a spinning M that found nothing watches the
+//! other Ps' rings and the global queue for up to 50 µs ([`IDLE_SPIN`],
+//! the order of Linux's migration cost) before it gives up its P, but
+//! only while another P is busy: with every other P idle only a timer or
+//! a thread can make work, and it sleeps at once. At most half the busy
+//! Ps have a spinning M (*Spinning Ms* in `sched.rs`), so this bounds the
+//! CPU it burns. The run-queue delay went to 2–4 ns per goroutine and
+//! the wall time to 500–520 ns (numbers in `docs/scheduler.md`).
 //!
 //! # Thread-locals of the runtime
 //!
@@ -54,6 +76,9 @@ use crate::timer::now_nanos;
 pub(crate) const GLOBAL_CHECK_PERIOD: u32 = 61;
 /// Stealing rounds over all Ps before giving up (Go: 4).
 const STEAL_ROUNDS: usize = 4;
+/// How long a spinning M that found nothing watches for work before it
+/// gives up its P, while another P is busy. See *The idle spin*.
+const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// Per-M state, on the M thread's native stack; reached via [`with_m`].
 pub(crate) struct MCtx {
@@ -220,6 +245,9 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
                 return Some(g);
             }
         }
+        if ctx.spinning.get() && spin_for_work(rt) {
+            continue 'top;
+        }
         // Give up the P. Check the global queue once more first.
         if rt.global.len() > 0 {
             continue 'top;
@@ -365,6 +393,35 @@ fn execute(ctx: &MCtx, g: GPtr) {
             CoroutineResult::Return(()) => {
                 unreachable!("a G's loop returns only when resumed without a job")
             }
+        }
+    }
+}
+
+/// Go's spinning M gives up its P as soon as its steal rounds find
+/// nothing; ours first watches the other Ps' rings (and the global queue)
+/// for up to [`IDLE_SPIN`] while another P is busy. See *The idle spin*
+/// in the module docs. Returns whether work appeared.
+fn spin_for_work(rt: &Shared) -> bool {
+    // Another P is running goroutines (ours is not idle, so fewer than
+    // `maxprocs - 1` idle Ps means another busy one): it may queue work
+    // any moment. With every other P idle only a timer or a thread can
+    // make work, and we sleep at once, as Go does.
+    if rt.npidle() + 1 >= rt.maxprocs {
+        return false;
+    }
+    let end = std::time::Instant::now() + IDLE_SPIN;
+    loop {
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+        // `runnext` is not counted: a thief takes it only after a grace
+        // (`RUNNEXT_STEAL_GRACE` in `runq.rs`), and a ping-pong pair keeps
+        // it full all the time.
+        if rt.global.len() > 0 || rt.ps.iter().any(|p| !p.runq.ring_is_empty()) {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
         }
     }
 }

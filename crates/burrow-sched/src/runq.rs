@@ -110,6 +110,15 @@ impl<T> Runq<T> {
         n + usize::from(!self.runnext.load(Ordering::Acquire).is_null())
     }
 
+    /// Whether the ring looks empty (`runnext` not counted): a hint for a
+    /// spinning M, which steals `runnext` only after a grace.
+    pub(crate) fn ring_is_empty(&self) -> bool {
+        // Acquire: as in `len`.
+        let h = self.head.load(Ordering::Acquire);
+        let t = self.tail.load(Ordering::Acquire);
+        t == h
+    }
+
     /// Whether the queue looks empty (ring and `runnext`).
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
