@@ -57,6 +57,14 @@
 //!   otherwise keep hundreds of thousands of Gs alive, each on a cold stack
 //!   (page faults on spawn, `madvise` on exit); with it, a loop keeps ~8
 //!   Gs per P alive and reuses their warm stacks. See `SPAWN_YIELD_QUEUE`.
+//! - A goroutine is bound to its G when it first runs, not when it is
+//!   spawned: it moves to the warmest free G of the P that runs it, so
+//!   goroutines that run back to back share one stack hot in the core's
+//!   cache (*Warm stacks* in `sched.rs`).
+//! - A spinning M that finds nothing watches for work for up to 50 µs
+//!   before giving up its P, while another P is busy (Go's gives it up at
+//!   once): a thread woken a moment later was often queued for
+//!   milliseconds behind a running one (*The idle spin* in `m.rs`).
 //! - `yield_now` puts the goroutine at the tail of its local queue (Go's
 //!   `Gosched` uses the global queue): no lock, and the 1-in-61 rule still
 //!   serves the global queue.
