@@ -62,8 +62,8 @@
 //!   goroutines that run back to back share one stack hot in the core's
 //!   cache (*Warm stacks* in `sched.rs`).
 //! - A spinning M that finds nothing watches for work for up to 50 µs
-//!   before giving up its P, while another P is busy (Go's gives it up at
-//!   once): a thread woken a moment later was often queued for
+//!   before giving up its P, while another P runs goroutines (Go's gives
+//!   it up at once): a thread woken a moment later was often queued for
 //!   milliseconds behind a running one (*The idle spin* in `m.rs`).
 //! - `yield_now` puts the goroutine at the tail of its local queue (Go's
 //!   `Gosched` uses the global queue): no lock, and the 1-in-61 rule still

@@ -17,8 +17,8 @@
 //! 5. Steal half of a random victim's queue, four rounds over all Ps in a
 //!    random order; the last round may also take a victim's `runnext` and
 //!    runs the victims' due timers (Go's `stealWork`).
-//! 6. A spinning M, while another P is busy, watches for work for up to
-//!    50 µs (*The idle spin* below).
+//! 6. A spinning M, while another P runs goroutines, watches for work for
+//!    up to 50 µs (*The idle spin* below).
 //! 7. Release the P and sleep ([`crate::idle::stopm`]): the first idle M
 //!    while timers are pending sleeps on its note until the earliest timer
 //!    of all Ps (*The timer sleeper* in `idle.rs`); the netpoll issue turns
@@ -44,13 +44,17 @@
 //! spawn+join on 2 Ps that was 360–420 ns of run-queue delay per goroutine
 //! (`/proc/thread-self/schedstat`), for 520–600 ns of wall time each, and
 //! 1.1–1.2 CPUs used. So a spinning M that found nothing watches the
-//! other Ps' rings and the global queue for up to 50 µs ([`IDLE_SPIN`],
-//! the order of Linux's migration cost) before it gives up its P, but
-//! only while another P is busy: with every other P idle only a timer or
-//! a thread can make work, and it sleeps at once. At most half the busy
-//! Ps have a spinning M (*Spinning Ms* in `sched.rs`), so this bounds the
-//! CPU it burns. The run-queue delay went to 2–4 ns per goroutine and
-//! the wall time to 500–520 ns (numbers in `docs/scheduler.md`).
+//! other Ps' rings and the global queue before it gives up its P, for at
+//! most 50 µs per idle episode ([`IDLE_SPIN`], the order of Linux's
+//! migration cost; the deadline is kept in the M and cleared only when it
+//! finds work or drops its P), and only while another P is running
+//! goroutines (neither idle nor held by a spinning M, re-checked as it
+//! watches): otherwise only a timer or a thread can make work, and it
+//! sleeps at once. It does not watch at all when there are more Ps than
+//! CPUs (it would take a CPU from a running M). At most half the busy Ps
+//! have a spinning M (*Spinning Ms* in `sched.rs`). The run-queue delay
+//! went to 2–5 ns per goroutine and the benchmark's wall time to
+//! 509–533 ns (numbers in `docs/scheduler.md`).
 //!
 //! # Thread-locals of the runtime
 //!
@@ -90,6 +94,10 @@ pub(crate) struct MCtx {
     pub(crate) curg: Cell<Option<GPtr>>,
     /// See *Spinning Ms* in `sched.rs`.
     spinning: Cell<bool>,
+    /// When this spinning M's idle spin ends (see *The idle spin*): set
+    /// when it starts, cleared when the M finds work or drops its P, so
+    /// one idle episode spins at most [`IDLE_SPIN`] in all.
+    spin_until: Cell<Option<std::time::Instant>>,
     /// xorshift state for victim order.
     rng: Cell<u64>,
 }
@@ -146,6 +154,7 @@ pub(crate) fn mstart(rt: &'static Shared, note: Arc<MNote>) {
         p: Cell::new(None),
         curg: Cell::new(None),
         spinning: Cell::new(false),
+        spin_until: Cell::new(None),
         rng: Cell::new(seed()),
     };
     CURRENT_M.with(|c| c.set(&ctx));
@@ -183,6 +192,7 @@ impl MCtx {
     /// Go's `resetspinning`: we found work; stop spinning and, since we may
     /// have been the last spinner, wake another P to look for more.
     fn reset_spinning(&self) {
+        self.spin_until.set(None);
         if self.spinning.replace(false) {
             // SeqCst: part of the Dekker pair (see *Spinning Ms*).
             self.rt.nmspinning.fetch_sub(1, Ordering::SeqCst);
@@ -245,7 +255,7 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
                 return Some(g);
             }
         }
-        if ctx.spinning.get() && spin_for_work(rt) {
+        if ctx.spinning.get() && spin_for_work(ctx) {
             continue 'top;
         }
         // Give up the P. Check the global queue once more first.
@@ -281,6 +291,7 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
 
 /// Releases the M's P to the idle list.
 fn drop_p(ctx: &MCtx) {
+    ctx.spin_until.set(None);
     if let Some(pid) = ctx.p.take() {
         ctx.rt.release_p(pid);
     }
@@ -399,20 +410,31 @@ fn execute(ctx: &MCtx, g: GPtr) {
 
 /// Go's spinning M gives up its P as soon as its steal rounds find
 /// nothing; ours first watches the other Ps' rings (and the global queue)
-/// for up to [`IDLE_SPIN`] while another P is busy. See *The idle spin*
-/// in the module docs. Returns whether work appeared.
-fn spin_for_work(rt: &Shared) -> bool {
-    // Another P is running goroutines (ours is not idle, so fewer than
-    // `maxprocs - 1` idle Ps means another busy one): it may queue work
-    // any moment. With every other P idle only a timer or a thread can
-    // make work, and we sleep at once, as Go does.
-    if rt.npidle() + 1 >= rt.maxprocs {
+/// while another P runs goroutines, for at most [`IDLE_SPIN`] per idle
+/// episode. See *The idle spin* in the module docs. Returns whether work
+/// appeared.
+fn spin_for_work(ctx: &MCtx) -> bool {
+    let rt = ctx.rt;
+    if !rt.idle_spin {
         return false;
     }
-    let end = std::time::Instant::now() + IDLE_SPIN;
+    let end = match ctx.spin_until.get() {
+        Some(end) => end,
+        None => {
+            let end = std::time::Instant::now() + IDLE_SPIN;
+            ctx.spin_until.set(Some(end));
+            end
+        }
+    };
     loop {
-        for _ in 0..64 {
-            std::hint::spin_loop();
+        // A P is running goroutines unless it is idle or held by a
+        // spinning M (ours included): then it may queue work any moment.
+        // With none running, only a timer or a thread can make work: stop
+        // watching and sleep, as Go does.
+        // SeqCst loads: the same counters as the Dekker pair in *Spinning
+        // Ms*; here only a hint.
+        if rt.npidle() + rt.nmspinning.load(Ordering::SeqCst) >= rt.maxprocs {
+            return false;
         }
         // `runnext` is not counted: a thief takes it only after a grace
         // (`RUNNEXT_STEAL_GRACE` in `runq.rs`), and a ping-pong pair keeps
@@ -422,6 +444,9 @@ fn spin_for_work(rt: &Shared) -> bool {
         }
         if std::time::Instant::now() >= end {
             return false;
+        }
+        for _ in 0..8 {
+            std::hint::spin_loop();
         }
     }
 }

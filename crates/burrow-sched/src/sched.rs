@@ -283,6 +283,10 @@ pub(crate) struct Shared {
     nm_started: AtomicUsize,
     /// GOMAXPROCS.
     pub(crate) maxprocs: usize,
+    /// Whether spinning Ms may watch for work before giving up their P
+    /// (*The idle spin* in `m.rs`): only when there are no more Ps than
+    /// CPUs, so that a watching M never takes a CPU from a running one.
+    pub(crate) idle_spin: bool,
     /// Where G stacks come from.
     pub(crate) pool: burrow_stack::Pool,
     /// Abort the process on any goroutine panic.
@@ -337,6 +341,7 @@ impl Shared {
             nm_alive: AtomicUsize::new(0),
             nm_started: AtomicUsize::new(0),
             maxprocs,
+            idle_spin: std::thread::available_parallelism().is_ok_and(|n| maxprocs <= n.get()),
             pool,
             abort_on_panic,
             sleeper_until: AtomicU64::new(0),
@@ -686,11 +691,13 @@ impl Shared {
         if local.len() >= GFREE_LOCAL_MAX {
             // Spill the front half: the back is what ran here last, with
             // the stacks warmest in this core's cache (see *Warm stacks*).
-            let spill: Vec<GPtr> = local.drain(..GFREE_LOCAL_MAX / 2).collect();
+            let mut spill: Vec<GPtr> = local.drain(..GFREE_LOCAL_MAX / 2).collect();
             let mut global = self.gfree.lock().expect("gfree lock poisoned");
             let room = GFREE_GLOBAL_MAX.saturating_sub(global.len());
-            let mut spill = spill.into_iter();
-            global.extend(spill.by_ref().take(room));
+            // Past the global bound, the coldest (the spill's front) are
+            // destroyed and the warmer kept.
+            let keep = spill.split_off(spill.len().saturating_sub(room));
+            global.extend(keep);
             drop(global);
             for g in spill {
                 // SAFETY: we hold `g` and drop our only pointer to it.
