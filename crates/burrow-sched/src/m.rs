@@ -81,7 +81,7 @@ pub(crate) const GLOBAL_CHECK_PERIOD: u32 = 61;
 /// Stealing rounds over all Ps before giving up (Go: 4).
 const STEAL_ROUNDS: usize = 4;
 /// How long a spinning M that found nothing watches for work before it
-/// gives up its P, while another P is busy. See *The idle spin*.
+/// gives up its P, while another P runs goroutines. See *The idle spin*.
 const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// Per-M state, on the M thread's native stack; reached via [`with_m`].
