@@ -1,5 +1,39 @@
 //! G: a goroutine. Its state constants, its coroutine on a burrow-stack
-//! stack, and how Gs are created, reused and destroyed.
+//! stack, and a goroutine's whole life on it: what a run queue holds,
+//! how a task gets its G, the free lists, retire and destroy.
+//!
+//! # A goroutine's life
+//!
+//! 1. `go` makes a *task* (`task.rs`: the closure, its join slot, id and
+//!    spawn site) and queues it as [`Runnable::Task`]: no G, no stack yet.
+//! 2. The M that takes it from a run queue gives it a G ([`bind`]): the
+//!    one its P freed last ([`GFree::get`]), whose stack is the warmest in
+//!    this core's cache, or one from the global free list, or a new one.
+//!    So goroutines that run back to back on a P all run on one stack,
+//!    and a stolen goroutine runs on a stack of the thief's core (see
+//!    *Warm stacks* below).
+//! 3. The G runs the task. When it parks or yields it is queued again as
+//!    [`Runnable::G`]: a started goroutine never changes G, its frames are
+//!    on its stack.
+//! 4. When the task returns the M retires the G (a new park generation,
+//!    so no stale [`crate::Ready`] can wake its next goroutine) and puts
+//!    it back on its P's free list ([`GFree::put`]).
+//! 5. Gs beyond the free lists' bounds, and all of them at shutdown, are
+//!    destroyed ([`G::destroy`]).
+//!
+//! # Warm stacks
+//!
+//! A goroutine that uses its stack (`deepstack_32k` writes 32 KiB) pays
+//! for every line of it not in its core's cache, so which G it runs on
+//! matters more than anything else it does. Binding at spawn time would
+//! give a spawning loop with eight children queued eight stacks (which do
+//! not fit in a 48 KiB L1) although the children run one after another,
+//! and a stolen child a stack warm in the spawner's core. Binding when the
+//! goroutine first runs, to the G its P freed last (the free list is a
+//! stack: last in, first out), gives each core one hot stack. The test
+//! `goroutines_run_back_to_back_share_the_warm_stack` (`tests/api.rs`)
+//! checks it. The coldest Gs (the front of the list) are the ones that
+//! spill to the global list.
 //!
 //! # One coroutine per G, reused
 //!
@@ -23,13 +57,14 @@
 use std::cell::UnsafeCell;
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use corosensei::stack::StackPointer;
 use corosensei::{Coroutine, Yielder};
 
-use crate::job::JobRef;
 use crate::local::LocalSlots;
+use crate::runq::RunItem;
+use crate::task::TaskRef;
 
 /// Goroutine states (Go's `_Grunnable`...). Stored in [`G::status`].
 pub(crate) mod status {
@@ -41,35 +76,58 @@ pub(crate) mod status {
     pub(crate) const RUNNING: u32 = 2;
     /// Parked, waiting for its [`crate::Ready`].
     pub(crate) const WAITING: u32 = 3;
-    /// In a blocking call with its M (reserved for the blocking-call
-    /// hand-off; nothing sets it yet).
-    #[allow(dead_code)]
-    pub(crate) const SYSCALL: u32 = 4;
     /// Finished; about to go to a free list.
     pub(crate) const DEAD: u32 = 5;
 }
 
-/// [`G::last_p`] of a G that has never run.
-pub(crate) const NO_P: u32 = u32::MAX;
-
 /// What a goroutine asks of its M when it switches back to the scheduler.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Switch {
     /// `yield_now`: put me at the tail of the local queue.
     Yield,
-    /// `park`: park me unless my [`crate::Ready`] already fired.
-    Park,
-    /// Go's `gopark` with an unlock function (`chanparkcommit`): park me,
-    /// then, once my context is saved, release the spin lock whose flag
-    /// this is (`Release` store of false). Whoever may wake me finds my
-    /// handle only under that lock, so nobody can ready me before I am
-    /// parked: no park-word handshake is needed (see
-    /// `park::LockedPark`).
-    // Under loom the channels park through loom's `Notify` instead.
-    #[cfg_attr(loom, allow(dead_code))]
-    ParkUnlock(*const std::sync::atomic::AtomicBool),
-    /// The job finished: recycle me.
+    /// Park me: once my context is saved, run this commit on the M (Go's
+    /// `gopark(unlockf, lock)`). See [`ParkCommit`].
+    Park(ParkCommit),
+    /// The task finished: recycle me.
     Exit,
+}
+
+/// The second half of a park, run by the M after the parking goroutine's
+/// context is saved (Go's `unlockf` in `gopark(unlockf, lock)`): it
+/// publishes that the G is parked to whoever may wake it, so nobody can
+/// resume the G before it has switched out. It returns whether the G stays
+/// parked; false means "already woken, run it again at once".
+///
+/// Two commits exist: the park word's (`park::park`: `ARMED → PARKED`,
+/// false if the handle fired first) and a spin lock's release
+/// (`park::LockedPark`, channels: the waker finds the G only under that
+/// lock; always true). The netpoller's park is meant to be a third.
+/// After a true return the M must not touch the G: its waker may already
+/// be running it on another M.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ParkCommit {
+    f: unsafe fn(GPtr, *const ()) -> bool,
+    arg: *const (),
+}
+
+impl ParkCommit {
+    /// A commit that calls `f(g, arg)`.
+    ///
+    /// # Safety
+    ///
+    /// `f(g, arg)` must be safe to call on the parking goroutine's M, once,
+    /// after its switch, with `arg` still valid then (it usually points
+    /// into the parked goroutine's frame, alive until it resumes).
+    pub(crate) const unsafe fn new(f: unsafe fn(GPtr, *const ()) -> bool, arg: *const ()) -> Self {
+        ParkCommit { f, arg }
+    }
+
+    /// Runs the commit for `g`, which just switched out with it.
+    pub(crate) fn commit(self, g: GPtr) -> bool {
+        // SAFETY: the constructor's contract; the M calls this once, right
+        // after the goroutine switched out with `Switch::Park(self)`.
+        unsafe { (self.f)(g, self.arg) }
+    }
 }
 
 /// A goroutine stack: a burrow-stack [`burrow_stack::Stack`] boxed so that
@@ -118,39 +176,32 @@ pub(crate) struct GInner {
     /// resume it, so that no `&mut` to it overlaps the goroutine's own
     /// accesses to the other fields.
     pub(crate) co: Option<GCoroutine>,
-    /// The goroutine to run next on this G.
-    pub(crate) job: Option<JobRef>,
-    /// Whether the job has started and not finished: the coroutine is then
+    /// The task to run next on this G (set by [`bind`]).
+    pub(crate) task: Option<TaskRef>,
+    /// Whether the task has started and not finished: the coroutine is then
     /// suspended inside user code, and must never be dropped (see
     /// `G::destroy`).
-    pub(crate) in_job: bool,
+    pub(crate) in_task: bool,
     /// Set once when the coroutine starts; valid while it lives.
     pub(crate) yielder: *const Yielder<(), Switch>,
     /// Where the current goroutine was spawned.
     pub(crate) spawn_site: &'static Location<'static>,
     /// Goroutine-local values, indexed by key id (see `local.rs`).
     pub(crate) locals: LocalSlots,
-    /// When this G was last freed, on [`G::last_p`]'s free clock
-    /// ([`crate::sched::P`]'s `free_tick`); 0 if never. A later stamp on
-    /// the same P means a more recently used, warmer stack. See *Warm
-    /// stacks* in `sched.rs`.
-    pub(crate) freed_at: u64,
 }
 
 /// A goroutine (Go's `g`).
 pub(crate) struct G {
     /// Goroutine id of the current goroutine on this G (0 while idle).
     pub(crate) goid: AtomicU64,
-    /// One of [`status`].
+    /// One of [`status`]. Written by the G's holder; read by anyone (the
+    /// goroutine dump).
     pub(crate) status: AtomicU32,
     /// The park word: generation and park state (see `park.rs`).
     pub(crate) park: AtomicU64,
-    /// [`crate::WaitReason`] as u8, while waiting.
+    /// [`crate::WaitReason`] as u8, while waiting. Written by the G
+    /// before it parks; read by anyone (the goroutine dump).
     pub(crate) wait_reason: AtomicU32,
-    /// The P that last ran this G (its stack is warm in that P's core's
-    /// cache), or [`NO_P`]. Written and read by the G's holder only (an
-    /// atomic just to be `Sync`). See *Warm stacks* in `sched.rs`.
-    pub(crate) last_p: AtomicU32,
     /// The stack, owned by the coroutine in `inner.co`.
     stack: NonNull<burrow_stack::Stack>,
     /// See *Who touches a G*.
@@ -176,16 +227,14 @@ impl G {
             status: AtomicU32::new(status::IDLE),
             park: AtomicU64::new(0),
             wait_reason: AtomicU32::new(0),
-            last_p: AtomicU32::new(NO_P),
             stack: stack_ptr,
             inner: UnsafeCell::new(GInner {
                 co: None,
-                job: None,
-                in_job: false,
+                task: None,
+                in_task: false,
                 yielder: std::ptr::null(),
                 spawn_site: Location::caller(),
                 locals: LocalSlots::default(),
-                freed_at: 0,
             }),
         });
         let gp = GPtr(NonNull::from(Box::leak(g)));
@@ -228,17 +277,17 @@ impl G {
     pub(crate) unsafe fn destroy(gp: GPtr) {
         // SAFETY: we hold the G (caller's promise).
         let inner = unsafe { gp.g().inner() };
-        // A job that never started is dropped here: its JoinHandle learns
+        // A task that never started is dropped here: its JoinHandle learns
         // that the goroutine was abandoned.
-        drop(inner.job.take());
+        drop(inner.task.take());
         let co = inner.co.take();
-        let in_job = inner.in_job;
+        let in_task = inner.in_task;
         if let Some(mut co) = co {
-            if in_job {
+            if in_task {
                 std::mem::forget(co);
             } else {
                 if co.started() {
-                    // No job: the loop returns.
+                    // No task: the loop returns.
                     let r = co.resume(());
                     debug_assert!(matches!(r, corosensei::CoroutineResult::Return(())));
                 }
@@ -259,11 +308,11 @@ fn g_loop(gp: GPtr, yielder: &Yielder<(), Switch>) {
     unsafe { g.inner().yielder = yielder };
     loop {
         // SAFETY: as above.
-        let job = unsafe { g.inner().job.take() };
-        let Some(job) = job else { return };
+        let task = unsafe { g.inner().task.take() };
+        let Some(task) = task else { return };
         // SAFETY: as above.
-        unsafe { g.inner().in_job = true };
-        job.run();
+        unsafe { g.inner().in_task = true };
+        task.run();
         // Goroutine-locals die with the goroutine, in its context.
         // (A destructor may create a local again: repeat until empty.)
         loop {
@@ -275,7 +324,145 @@ fn g_loop(gp: GPtr, yielder: &Yielder<(), Switch>) {
             drop(locals);
         }
         // SAFETY: as above.
-        unsafe { g.inner().in_job = false };
+        unsafe { g.inner().in_task = false };
         yielder.suspend(Switch::Exit);
+    }
+}
+
+/// What a run queue holds: a goroutine that has run (its G, parked or
+/// yielded mid-task) or one that has not (its task, with no G yet). See
+/// *A goroutine's life*.
+pub(crate) enum Runnable {
+    /// A started goroutine, resumed where it switched out.
+    G(GPtr),
+    /// An unstarted goroutine; [`bind`] gives it a G when it first runs.
+    Task(TaskRef),
+}
+
+/// The low pointer bit that marks a [`Runnable::Task`] in a run queue slot
+/// (Gs and task headers are at least 8-aligned).
+const TASK_TAG: usize = 1;
+
+// SAFETY: a G pointer (aligned, bit 0 clear) and a task pointer (aligned,
+// stored with bit 0 set) never collide, and `from_raw` undoes `into_raw`
+// exactly; each conversion moves the one reference there is.
+unsafe impl RunItem for Runnable {
+    fn into_raw(self) -> NonNull<()> {
+        match self {
+            Runnable::G(g) => g.0.cast(),
+            Runnable::Task(t) => t.into_raw().map_addr(|a| a | TASK_TAG),
+        }
+    }
+
+    unsafe fn from_raw(p: NonNull<()>) -> Runnable {
+        if p.addr().get() & TASK_TAG != 0 {
+            // SAFETY: tagged by `into_raw` from a task reference, once
+            // (the caller's promise); the tag comes off here.
+            let raw = p.map_addr(|a| {
+                std::num::NonZeroUsize::new(a.get() & !TASK_TAG).expect("a task is never at 0")
+            });
+            // SAFETY: as above.
+            Runnable::Task(unsafe { TaskRef::from_raw(raw) })
+        } else {
+            Runnable::G(GPtr(p.cast()))
+        }
+    }
+}
+
+/// Puts `task` on `g`, a G from a free list (or new), so that resuming `g`
+/// runs it. See *A goroutine's life*.
+pub(crate) fn bind(g: GPtr, task: TaskRef) {
+    let goid = task.goid();
+    g.g().goid.store(goid, Ordering::Relaxed);
+    g.g().stack().set_owner(goid);
+    // SAFETY: a G from a free list (or new) is held by its taker alone.
+    let inner = unsafe { g.g().inner() };
+    inner.spawn_site = task.spawn_site();
+    inner.task = Some(task);
+    g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
+}
+
+/// Gs a P keeps in its free list before moving half to the global list
+/// (Go: 64).
+const GFREE_LOCAL_MAX: usize = 64;
+/// Gs (with their warm stacks) the global free list keeps; beyond this a
+/// freed G is destroyed and its stack goes back to the stack pool, which
+/// trims memory after a burst. Go keeps every G struct forever and frees
+/// the stacks at the next GC; we bound both.
+const GFREE_GLOBAL_MAX: usize = 16 * 1024;
+
+/// A P's free Gs (Go's `pp.gFree`), the most recently freed (warmest) at
+/// the back. Part of the P's core: only its holder touches it.
+#[derive(Default)]
+pub(crate) struct GFree {
+    list: Vec<GPtr>,
+}
+
+/// The global free list (Go's `sched.gFree`), for Gs spilled by Ps.
+#[derive(Default)]
+pub(crate) struct GFreeGlobal {
+    list: std::sync::Mutex<Vec<GPtr>>,
+}
+
+impl GFree {
+    /// Go's `gfget`: the warmest free G, refilled from `global` when
+    /// empty, or a new G on a stack from `pool`.
+    pub(crate) fn get(
+        &mut self,
+        global: &GFreeGlobal,
+        pool: burrow_stack::Pool,
+    ) -> Result<GPtr, burrow_stack::StackError> {
+        if let Some(g) = self.list.pop() {
+            return Ok(g);
+        }
+        {
+            let mut gl = global.list.lock().expect("gfree lock poisoned");
+            let n = gl.len().min(GFREE_LOCAL_MAX / 2);
+            let at = gl.len() - n;
+            self.list.extend(gl.drain(at..));
+        }
+        match self.list.pop() {
+            Some(g) => Ok(g),
+            None => G::allocate(pool),
+        }
+    }
+
+    /// Go's `gfput`: recycles `g`, whose task has finished, spilling the
+    /// coldest half of a full list to `global` and destroying Gs beyond
+    /// its bound.
+    pub(crate) fn put(&mut self, global: &GFreeGlobal, g: GPtr) {
+        g.g().goid.store(0, Ordering::Relaxed);
+        g.g().status.store(status::IDLE, Ordering::Relaxed);
+        crate::park::retire(g);
+        self.list.push(g);
+        if self.list.len() >= GFREE_LOCAL_MAX {
+            // Spill the front half: the back is what ran here last, with
+            // the stacks warmest in this core's cache.
+            let mut spill: Vec<GPtr> = self.list.drain(..GFREE_LOCAL_MAX / 2).collect();
+            let mut gl = global.list.lock().expect("gfree lock poisoned");
+            let room = GFREE_GLOBAL_MAX.saturating_sub(gl.len());
+            // Past the global bound, the coldest (the spill's front) are
+            // destroyed and the warmer kept.
+            let keep = spill.split_off(spill.len().saturating_sub(room));
+            gl.extend(keep);
+            drop(gl);
+            for g in spill {
+                // SAFETY: a free G is held by its list alone; we drop our
+                // only pointer to it.
+                unsafe { G::destroy(g) };
+            }
+        }
+    }
+
+    /// Takes every G (shutdown).
+    pub(crate) fn drain(&mut self) -> Vec<GPtr> {
+        std::mem::take(&mut self.list)
+    }
+}
+
+impl GFreeGlobal {
+    /// Takes every G (shutdown).
+    pub(crate) fn drain(&self) -> Vec<GPtr> {
+        std::mem::take(&mut *self.list.lock().expect("gfree lock poisoned"))
     }
 }

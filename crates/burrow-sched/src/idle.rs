@@ -80,7 +80,7 @@ use std::sync::atomic::{Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::m::MCtx;
-use crate::sched::{Idle, MNote, NoteWake, Shared};
+use crate::sched::{Idle, MNote, NoteWake, PCore, Shared};
 use crate::timer::{fallback_live, instant_of, nanos, now_nanos};
 
 /// How the main goroutine ended, as seen by `Runtime::try_run`.
@@ -300,7 +300,7 @@ impl Shared {
 /// Go's `stopm` with the timer sleeper and the deadlock watch: the M has
 /// released its P and found nothing to do. Returns the next P to run
 /// (and whether to spin), or None when the M must exit.
-pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(usize, bool)> {
+pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(Box<PCore>, bool)> {
     let rt = ctx.rt;
     loop {
         match rt.idle_decide(note) {
@@ -311,7 +311,7 @@ pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(usize, bool)> {
                 rt.sleeper_done(note);
                 match woke {
                     NoteWake::Exit => return None,
-                    NoteWake::P(pid, spinning) => return Some((pid, spinning)),
+                    NoteWake::P(core, spinning) => return Some((core, spinning)),
                     NoteWake::Woken => {}
                 }
                 let now = now_nanos();
@@ -325,8 +325,8 @@ pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(usize, bool)> {
                     continue;
                 }
                 if rt.ps.iter().any(|p| p.timers.due(now)) {
-                    if let Some(pid) = rt.pidleget() {
-                        ctx.p.set(Some(pid));
+                    if let Some(core) = rt.pidleget() {
+                        *ctx.p.borrow_mut() = Some(core);
                         rt.run_all_timers(now);
                         // We gave up the sleeper role and may now run a
                         // long goroutine: if timers remain, start an M that
@@ -334,7 +334,8 @@ pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(usize, bool)> {
                         if rt.next_timer().is_some() {
                             rt.wakep();
                         }
-                        return Some((pid, false));
+                        let core = ctx.p.borrow_mut().take().expect("set above");
+                        return Some((core, false));
                     }
                     rt.run_all_timers(now);
                 }

@@ -117,7 +117,6 @@
 mod chan;
 mod g;
 mod idle;
-mod job;
 mod local;
 mod loom;
 mod m;
@@ -126,6 +125,7 @@ mod runq;
 mod runtime;
 mod sched;
 pub mod sync;
+mod task;
 // Timers (issue 5): per-P heaps, sleep, and the internal contract
 // (`add_timer`/`del_timer`) that channels and sync build on.
 pub mod time;
@@ -140,12 +140,12 @@ pub use chan::{
     IntoIter, Iter, Receiver, RecvTimeoutError, SendError, SendTimeoutError, Sender, Ticker, Timer,
     TryIter, TryRecvError, TrySendError, after, chan, tick,
 };
-pub use job::{JoinHandle, Panic};
 pub use local::LocalKey;
 pub use park::{Ready, WaitReason, park};
 pub use runtime::{
     BuildError, Builder, MAXPROCS_ENV, Runtime, current_id, go, maxprocs, num_goroutine, yield_now,
 };
+pub use task::{JoinHandle, Panic};
 
 /// What `select!` expands to; not a stable API.
 #[doc(hidden)]

@@ -11,15 +11,28 @@ use std::sync::Arc;
 
 use loom::thread;
 
-use crate::runq::{GlobalQueue, RUNQ_CAP, Runq};
+use crate::runq::{GlobalQueue, RUNQ_CAP, RunItem, local};
 
-fn item(v: usize) -> NonNull<usize> {
-    NonNull::from(Box::leak(Box::new(v)))
+/// Items are boxed usizes; the queues move the pointers.
+struct Item(Box<usize>);
+
+// SAFETY: `from_raw` rebuilds the box `into_raw` leaked.
+unsafe impl RunItem for Item {
+    fn into_raw(self) -> NonNull<()> {
+        NonNull::from(Box::leak(self.0)).cast()
+    }
+    unsafe fn from_raw(p: NonNull<()>) -> Self {
+        // SAFETY: made by `into_raw` (caller's promise), converted once.
+        Item(unsafe { Box::from_raw(p.cast::<usize>().as_ptr()) })
+    }
 }
 
-fn free(p: NonNull<usize>) -> usize {
-    // SAFETY: made by `item`; each pointer leaves the queues once.
-    *unsafe { Box::from_raw(p.as_ptr()) }
+fn item(v: usize) -> Item {
+    Item(Box::new(v))
+}
+
+fn free(i: Item) -> usize {
+    *i.0
 }
 
 fn check_exactly_once(mut got: Vec<usize>, n: usize) {
@@ -35,33 +48,28 @@ fn check_exactly_once(mut got: Vec<usize>, n: usize) {
 #[test]
 fn loom_push_pop_steal() {
     loom::model(|| {
-        let q: Arc<Runq<usize>> = Arc::new(Runq::new());
+        let (qs, mut q) = local::<Item>();
         let thief = {
-            let q = q.clone();
+            let qs = qs.clone();
             thread::spawn(move || {
-                let mine: Runq<usize> = Runq::new();
+                let (_, mut mine) = local::<Item>();
                 let mut got = Vec::new();
-                // SAFETY: this thread owns `mine`.
-                if let Some(p) = unsafe { q.steal_into(&mine, false, None) } {
+                if let Some(p) = mine.steal_from(&qs, false, None) {
                     got.push(free(p));
-                    // SAFETY: as above.
-                    got.extend(unsafe { mine.drain() }.into_iter().map(free));
+                    got.extend(mine.drain().into_iter().map(free));
                 }
                 got
             })
         };
         let mut got = Vec::new();
         for i in 0..3 {
-            // SAFETY: this thread owns `q`.
-            assert!(unsafe { q.push(item(i), false) }.is_none());
+            assert!(q.push(item(i), false).is_none());
         }
-        // SAFETY: as above.
-        if let Some((p, _)) = unsafe { q.pop() } {
+        if let Some((p, _)) = q.pop() {
             got.push(free(p));
         }
         got.extend(thief.join().unwrap());
-        // SAFETY: the thief is gone; we own `q`.
-        got.extend(unsafe { q.drain() }.into_iter().map(free));
+        got.extend(q.drain().into_iter().map(free));
         check_exactly_once(got, 3);
     });
 }
@@ -71,32 +79,28 @@ fn loom_push_pop_steal() {
 #[test]
 fn loom_overflow_to_global_while_stealing() {
     loom::model(|| {
-        let q: Arc<Runq<usize>> = Arc::new(Runq::new());
-        let global: Arc<GlobalQueue<usize>> = Arc::new(GlobalQueue::new());
+        let (qs, mut q) = local::<Item>();
+        let global: Arc<GlobalQueue<Item>> = Arc::new(GlobalQueue::new());
         let thief = {
-            let q = q.clone();
+            let qs = qs.clone();
             thread::spawn(move || {
-                let mine: Runq<usize> = Runq::new();
+                let (_, mut mine) = local::<Item>();
                 let mut got = Vec::new();
-                // SAFETY: this thread owns `mine`.
-                if let Some(p) = unsafe { q.steal_into(&mine, false, None) } {
+                if let Some(p) = mine.steal_from(&qs, false, None) {
                     got.push(free(p));
-                    // SAFETY: as above.
-                    got.extend(unsafe { mine.drain() }.into_iter().map(free));
+                    got.extend(mine.drain().into_iter().map(free));
                 }
                 got
             })
         };
         let n = RUNQ_CAP + 1;
         for i in 0..n {
-            // SAFETY: this thread owns `q`.
-            if let Some(b) = unsafe { q.push(item(i), false) } {
+            if let Some(b) = q.push(item(i), false) {
                 global.push_batch(b);
             }
         }
         let mut got = thief.join().unwrap();
-        // SAFETY: the thief is gone; we own `q`.
-        got.extend(unsafe { q.drain() }.into_iter().map(free));
+        got.extend(q.drain().into_iter().map(free));
         got.extend(global.pop_batch(1, usize::MAX).into_iter().map(free));
         check_exactly_once(got, n);
     });
@@ -107,33 +111,27 @@ fn loom_overflow_to_global_while_stealing() {
 #[test]
 fn loom_runnext_steal_race() {
     loom::model(|| {
-        let q: Arc<Runq<usize>> = Arc::new(Runq::new());
-        // SAFETY: this thread owns `q` (the thief only steals).
-        assert!(unsafe { q.push(item(0), true) }.is_none());
+        let (qs, mut q) = local::<Item>();
+        assert!(q.push(item(0), true).is_none());
         let thief = {
-            let q = q.clone();
+            let qs = qs.clone();
             thread::spawn(move || {
-                let mine: Runq<usize> = Runq::new();
+                let (_, mut mine) = local::<Item>();
                 let mut got = Vec::new();
-                // SAFETY: this thread owns `mine`.
-                if let Some(p) = unsafe { q.steal_into(&mine, true, None) } {
+                if let Some(p) = mine.steal_from(&qs, true, None) {
                     got.push(free(p));
-                    // SAFETY: as above.
-                    got.extend(unsafe { mine.drain() }.into_iter().map(free));
+                    got.extend(mine.drain().into_iter().map(free));
                 }
                 got
             })
         };
-        // SAFETY: we own `q`.
-        assert!(unsafe { q.push(item(1), true) }.is_none());
+        assert!(q.push(item(1), true).is_none());
         let mut got = Vec::new();
-        // SAFETY: as above.
-        if let Some((p, _)) = unsafe { q.pop() } {
+        if let Some((p, _)) = q.pop() {
             got.push(free(p));
         }
         got.extend(thief.join().unwrap());
-        // SAFETY: the thief is gone.
-        got.extend(unsafe { q.drain() }.into_iter().map(free));
+        got.extend(q.drain().into_iter().map(free));
         check_exactly_once(got, 2);
     });
 }
@@ -142,22 +140,19 @@ fn loom_runnext_steal_race() {
 #[test]
 fn loom_two_thieves() {
     loom::model(|| {
-        let q: Arc<Runq<usize>> = Arc::new(Runq::new());
+        let (qs, mut q) = local::<Item>();
         for i in 0..RUNQ_CAP {
-            // SAFETY: this thread owns `q`.
-            assert!(unsafe { q.push(item(i), false) }.is_none());
+            assert!(q.push(item(i), false).is_none());
         }
         let thieves: Vec<_> = (0..2)
             .map(|_| {
-                let q = q.clone();
+                let qs = qs.clone();
                 thread::spawn(move || {
-                    let mine: Runq<usize> = Runq::new();
+                    let (_, mut mine) = local::<Item>();
                     let mut got = Vec::new();
-                    // SAFETY: this thread owns `mine`.
-                    if let Some(p) = unsafe { q.steal_into(&mine, false, None) } {
+                    if let Some(p) = mine.steal_from(&qs, false, None) {
                         got.push(free(p));
-                        // SAFETY: as above.
-                        got.extend(unsafe { mine.drain() }.into_iter().map(free));
+                        got.extend(mine.drain().into_iter().map(free));
                     }
                     got
                 })
@@ -167,8 +162,7 @@ fn loom_two_thieves() {
         for t in thieves {
             got.extend(t.join().unwrap());
         }
-        // SAFETY: the thieves are gone; we own `q`.
-        got.extend(unsafe { q.drain() }.into_iter().map(free));
+        got.extend(q.drain().into_iter().map(free));
         check_exactly_once(got, RUNQ_CAP);
     });
 }

@@ -63,16 +63,15 @@
 //! call and resume on another thread, and the compiler must never reuse a
 //! thread-local address computed before the switch.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use corosensei::CoroutineResult;
 
-use crate::g::{GPtr, Switch, status};
-use crate::park::commit_park;
-use crate::sched::{MNote, Shared};
+use crate::g::{GPtr, Runnable, Switch, status};
+use crate::sched::{MNote, PCore, Shared};
 use crate::timer::now_nanos;
 
 /// Global-queue fairness period (Go: 61, a prime so that it does not
@@ -88,8 +87,12 @@ const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 pub(crate) struct MCtx {
     /// The runtime this M belongs to.
     pub(crate) rt: &'static Shared,
-    /// The P held, if any.
-    pub(crate) p: Cell<Option<usize>>,
+    /// The P held, if any: its core, owned (see *The P: a core that moves,
+    /// and a shared face* in `sched.rs`). Borrowed briefly by the
+    /// scheduler loop and by runtime calls on this thread (`go`, `ready`);
+    /// never across a switch, nor while timers run (a timer's callback
+    /// readies goroutines into this P).
+    pub(crate) p: RefCell<Option<Box<PCore>>>,
     /// The G running now (None on g0, i.e. in the scheduler loop).
     pub(crate) curg: Cell<Option<GPtr>>,
     /// See *Spinning Ms* in `sched.rs`.
@@ -151,7 +154,7 @@ pub(crate) fn mstart(rt: &'static Shared, note: Arc<MNote>) {
     burrow_stack::install_overflow_handler();
     let ctx = MCtx {
         rt,
-        p: Cell::new(None),
+        p: RefCell::new(None),
         curg: Cell::new(None),
         spinning: Cell::new(false),
         spin_until: Cell::new(None),
@@ -159,8 +162,8 @@ pub(crate) fn mstart(rt: &'static Shared, note: Arc<MNote>) {
     };
     CURRENT_M.with(|c| c.set(&ctx));
     let mut next = note.wait();
-    while let Some((pid, spinning)) = next {
-        ctx.p.set(Some(pid));
+    while let Some((core, spinning)) = next {
+        *ctx.p.borrow_mut() = Some(core);
         ctx.spinning.set(spinning);
         while let Some(g) = find_runnable(&ctx) {
             execute(&ctx, g);
@@ -180,6 +183,21 @@ fn seed() -> u64 {
 }
 
 impl MCtx {
+    /// The id of the P this M holds, if any.
+    pub(crate) fn pid(&self) -> Option<usize> {
+        self.p.borrow().as_ref().map(|c| c.id)
+    }
+
+    /// Runs `f` with the P's core. Panics if the M holds no P (a bug) or
+    /// if the core is already borrowed (a re-entrant use, also a bug).
+    fn with_core<R>(&self, f: impl FnOnce(&mut PCore) -> R) -> R {
+        f(self
+            .p
+            .borrow_mut()
+            .as_deref_mut()
+            .expect("the scheduler loop holds a P"))
+    }
+
     fn rand(&self) -> u64 {
         let mut x = self.rng.get();
         x ^= x << 13;
@@ -201,43 +219,42 @@ impl MCtx {
     }
 }
 
-/// Go's `findRunnable`: the next G for this M's P, or None after the P was
-/// released (nothing to do, or shutting down).
-fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
+/// Go's `findRunnable`: the next goroutine for this M's P, or None after
+/// the P was released (nothing to do, or shutting down).
+fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
     let rt = ctx.rt;
     'top: loop {
-        let pid = ctx.p.get().expect("find_runnable needs a P");
+        let pid = ctx.pid().expect("find_runnable needs a P");
         let p = &rt.ps[pid];
         if rt.is_shutdown() {
             drop_p(ctx);
             return None;
         }
-        // Go's checkTimers: one relaxed load unless the P has timers.
+        // Go's checkTimers: one relaxed load unless the P has timers. Not
+        // under a borrow of the core: the callbacks ready goroutines into
+        // this P.
         if p.timers.next_when_relaxed() != 0 {
             p.timers.run_expired(now_nanos());
         }
-        // Owner only: a load and a store, not a locked read-modify-write
-        // (this runs at every schedule; see `P::schedtick`).
-        let tick = p.schedtick.load(Ordering::Relaxed);
-        p.schedtick.store(tick.wrapping_add(1), Ordering::Relaxed);
-        if tick % GLOBAL_CHECK_PERIOD == 0 && rt.global.len() > 0 {
-            // SAFETY: we own `p`.
-            if let Some(g) = unsafe { rt.globrunqget(p, 1) } {
-                ctx.reset_spinning();
-                return Some(g);
+        let found = ctx.with_core(|core| {
+            let tick = core.tick(p);
+            if tick % GLOBAL_CHECK_PERIOD == 0
+                && rt.global.len() > 0
+                && let Some(r) = rt.globrunqget(core, 1)
+            {
+                return Some(r);
             }
-        }
-        // SAFETY: we own `p`.
-        if let Some((g, _)) = unsafe { p.runq.pop() } {
+            if let Some((r, _)) = core.runq.pop() {
+                return Some(r);
+            }
+            if rt.global.len() > 0 {
+                return rt.globrunqget(core, 0);
+            }
+            None
+        });
+        if let Some(r) = found {
             ctx.reset_spinning();
-            return Some(GPtr(g));
-        }
-        if rt.global.len() > 0 {
-            // SAFETY: we own `p`.
-            if let Some(g) = unsafe { rt.globrunqget(p, 0) } {
-                ctx.reset_spinning();
-                return Some(g);
-            }
+            return Some(r);
         }
         // POLLER HOOK (non-blocking netpoll): see the module docs.
         // Nothing is registered until the netpoll issue. (Due timers ran
@@ -250,9 +267,9 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
                 // SeqCst: part of the Dekker pair.
                 rt.nmspinning.fetch_add(1, Ordering::SeqCst);
             }
-            if let Some(g) = steal_work(ctx, pid) {
+            if let Some(r) = steal_work(ctx, pid) {
                 ctx.reset_spinning();
-                return Some(g);
+                return Some(r);
             }
         }
         if ctx.spinning.get() && spin_for_work(ctx) {
@@ -273,8 +290,8 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
         // re-checks every P's queue, as in Go.
         let work =
             rt.global.len() > 0 || (was_spinning && rt.ps.iter().any(|p| !p.runq.is_empty()));
-        if work && let Some(pid) = rt.pidleget() {
-            ctx.p.set(Some(pid));
+        if work && let Some(core) = rt.pidleget() {
+            *ctx.p.borrow_mut() = Some(core);
             if was_spinning {
                 ctx.spinning.set(true);
                 // SeqCst: part of the Dekker pair.
@@ -292,8 +309,9 @@ fn find_runnable(ctx: &MCtx) -> Option<GPtr> {
 /// Releases the M's P to the idle list.
 fn drop_p(ctx: &MCtx) {
     ctx.spin_until.set(None);
-    if let Some(pid) = ctx.p.take() {
-        ctx.rt.release_p(pid);
+    let core = ctx.p.borrow_mut().take();
+    if let Some(core) = core {
+        ctx.rt.release_p(core);
     }
     if ctx.spinning.replace(false) {
         // SeqCst: part of the Dekker pair.
@@ -302,13 +320,12 @@ fn drop_p(ctx: &MCtx) {
 }
 
 /// Go's `stealWork`: steals half of a random victim's queue into ours.
-fn steal_work(ctx: &MCtx, pid: usize) -> Option<GPtr> {
+fn steal_work(ctx: &MCtx, pid: usize) -> Option<Runnable> {
     let rt = ctx.rt;
     let n = rt.ps.len();
     if n < 2 {
         return None;
     }
-    let me = &rt.ps[pid];
     for round in 0..STEAL_ROUNDS {
         let steal_next = round == STEAL_ROUNDS - 1;
         let start = ctx.rand() as usize % n;
@@ -319,43 +336,50 @@ fn steal_work(ctx: &MCtx, pid: usize) -> Option<GPtr> {
             }
             // Go's stealWork: on the last round run the victim's due
             // timers (their goroutines land in our queues), so a P busy
-            // with a long goroutine does not hold its timers back.
+            // with a long goroutine does not hold its timers back. Not
+            // under a borrow of our core: the callbacks ready into it.
             if steal_next
                 && victim.timers.next_when_relaxed() != 0
                 && victim.timers.run_expired(now_nanos())
+                && let Some((r, _)) = ctx.with_core(|core| core.runq.pop())
             {
-                // SAFETY: we own `me`.
-                if let Some((g, _)) = unsafe { me.runq.pop() } {
-                    return Some(GPtr(g));
-                }
+                return Some(r);
             }
             if victim.runq.is_empty() {
                 continue;
             }
-            // SAFETY: we own `me` and it is not the victim.
-            if let Some(g) = unsafe {
-                victim
-                    .runq
-                    .steal_into(&me.runq, steal_next, Some(&victim.schedtick))
-            } {
-                return Some(GPtr(g));
+            if let Some(r) = ctx.with_core(|core| {
+                core.runq
+                    .steal_from(&victim.runq, steal_next, Some(&victim.schedtick))
+            }) {
+                return Some(r);
             }
         }
     }
     None
 }
 
-/// Switches into `g` and handles how it switches back (Go's `execute`
-/// plus `park_m`, `gosched_m`, `goexit0`).
-fn execute(ctx: &MCtx, g: GPtr) {
+/// Switches into the goroutine `r` (giving it a G first if it has none)
+/// and handles how it switches back (Go's `execute` plus `park_m`,
+/// `gosched_m`, `goexit0`).
+fn execute(ctx: &MCtx, r: Runnable) {
     let rt = ctx.rt;
-    let pid = ctx.p.get().expect("an M runs Gs only with a P");
-    // SAFETY: we own the P and hold `g` (taken from a queue).
-    let g = unsafe { rt.rebind_to_warm_g(&rt.ps[pid], g) };
-    g.g().last_p.store(pid as u32, Ordering::Relaxed);
+    let g = match r {
+        Runnable::G(g) => g,
+        Runnable::Task(task) => match ctx.with_core(|core| rt.bind_task(core, task)) {
+            Ok(g) => g,
+            Err(task) => {
+                // No stack: dropped outside the core's borrow (see
+                // `bind_task`).
+                drop(task);
+                return;
+            }
+        },
+    };
     g.g().status.store(status::RUNNING, Ordering::Relaxed);
     ctx.curg.set(Some(g));
-    // SAFETY: we hold `g` (taken from a queue); the goroutine is not running.
+    // SAFETY: we hold `g` (taken from a queue, or bound just now); the
+    // goroutine is not running.
     let mut co = unsafe { g.g().inner().co.take() }.expect("a runnable G has its coroutine");
     loop {
         let r = co.resume(());
@@ -363,46 +387,32 @@ fn execute(ctx: &MCtx, g: GPtr) {
         // SAFETY: the goroutine switched back to us; we hold it again.
         unsafe { g.g().inner().co = Some(co) };
         ctx.curg.set(None);
-        let pid = ctx.p.get().expect("an M runs Gs only with a P");
-        let p = &rt.ps[pid];
         match r {
             CoroutineResult::Yield(Switch::Yield) => {
                 g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
-                // SAFETY: we own `p`.
-                unsafe { rt.runqput(p, g, false) };
+                ctx.with_core(|core| rt.runqput(core, Runnable::G(g), false));
                 return;
             }
-            CoroutineResult::Yield(Switch::Park) => {
-                if commit_park(g) {
+            CoroutineResult::Yield(Switch::Park(commit)) => {
+                if commit.commit(g) {
                     return;
                 }
-                // Readied before we parked it: run it again at once.
+                // Woken before it was parked: run it again at once.
+                g.g().status.store(status::RUNNING, Ordering::Relaxed);
                 ctx.curg.set(Some(g));
                 // SAFETY: as above; we still hold it.
                 co = unsafe { g.g().inner().co.take() }.expect("coroutine put back above");
             }
-            CoroutineResult::Yield(Switch::ParkUnlock(locked)) => {
-                g.g().status.store(status::WAITING, Ordering::Relaxed);
-                // Release: publishes the G's saved context (its coroutine
-                // is back in `inner` above) and status to whoever takes the
-                // lock next, the only thread that can find and ready it.
-                // From this store on we must not touch `g`.
-                // SAFETY: the flag belongs to a channel that the parked
-                // goroutine's frame borrows, alive until it resumes, which
-                // cannot happen before this store.
-                unsafe { (*locked).store(false, Ordering::Release) };
-                return;
-            }
             CoroutineResult::Yield(Switch::Exit) => {
                 g.g().status.store(status::DEAD, Ordering::Relaxed);
-                // SAFETY: we own `p`.
-                unsafe { rt.count_goroutine(Some(p), -1) };
-                // SAFETY: we own `p` and hold `g`.
-                unsafe { rt.gfput(p, g) };
+                ctx.with_core(|core| {
+                    rt.count_goroutine(Some(&mut *core), -1);
+                    core.gfree.put(&rt.gfree, g);
+                });
                 return;
             }
             CoroutineResult::Return(()) => {
-                unreachable!("a G's loop returns only when resumed without a job")
+                unreachable!("a G's loop returns only when resumed without a task")
             }
         }
     }

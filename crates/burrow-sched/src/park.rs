@@ -46,7 +46,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::g::{GPtr, Switch, status};
+use crate::g::{GPtr, ParkCommit, Switch, status};
 use crate::m;
 use crate::sched::Shared;
 
@@ -241,7 +241,7 @@ impl Ready {
             }
             Target::Locked { rt, g } => {
                 // The G switched out before the lock its handle was found
-                // under was released (`Switch::ParkUnlock`), and our
+                // under was released (`LockedPark::park`'s commit), and our
                 // acquisition of that lock is the Acquire that makes its
                 // saved context visible; the run queue hands it on with
                 // its own Release/Acquire.
@@ -301,8 +301,31 @@ impl LockedPark {
             .g()
             .wait_reason
             .store(reason as u32, Ordering::Relaxed);
-        m::switch_g_to_scheduler(self.g, Switch::ParkUnlock(locked));
+        // SAFETY: `unlock_after_park` runs once on our M after the switch;
+        // `locked` is the flag of a lock inside the channel our frame
+        // borrows, alive until we resume (which needs that unlock first).
+        let commit =
+            unsafe { ParkCommit::new(unlock_after_park, std::ptr::from_ref(locked).cast()) };
+        m::switch_g_to_scheduler(self.g, Switch::Park(commit));
     }
+}
+
+#[cfg_attr(loom, allow(dead_code))]
+/// [`LockedPark`]'s commit (Go's `chanparkcommit`): marks the G waiting and
+/// releases the spin lock whose flag `locked` is.
+///
+/// # Safety
+///
+/// `locked` points to the `AtomicBool` of a spin lock held (and
+/// forgotten) by the goroutine `g`, which has just switched out.
+unsafe fn unlock_after_park(g: GPtr, locked: *const ()) -> bool {
+    g.g().status.store(status::WAITING, Ordering::Relaxed);
+    // Release: publishes the G's saved context and status to whoever takes
+    // the lock next, the only thread that can find and ready it. From this
+    // store on we must not touch `g`.
+    // SAFETY: the caller's promise: the flag outlives the park.
+    unsafe { (*locked.cast::<std::sync::atomic::AtomicBool>()).store(false, Ordering::Release) };
+    true
 }
 
 /// Parks the current goroutine until the [`Ready`] most recently made by
@@ -329,19 +352,25 @@ pub fn park(reason: WaitReason) {
                 _ => panic!("park() without an outstanding Ready: it could never wake"),
             }
             g.g().wait_reason.store(reason as u32, Ordering::Relaxed);
-            m::switch_g_to_scheduler(g, Switch::Park);
+            // SAFETY: `commit_park` takes no argument and may run on any M.
+            let commit = unsafe { ParkCommit::new(commit_park, std::ptr::null()) };
+            m::switch_g_to_scheduler(g, Switch::Park(commit));
         }
         None => ThreadParker::current().park(),
     }
 }
 
-/// Called by the M after a G switched out with [`Switch::Park`]: moves the
+/// [`park`]'s commit, run by the M after the G switched out: moves the
 /// park word `ARMED → PARKED`. Returns false (and consumes the
 /// notification) if the handle already fired: the G must run again.
 ///
 /// After a true return the caller must not touch the G: its readier may
 /// already be running it elsewhere.
-pub(crate) fn commit_park(g: GPtr) -> bool {
+///
+/// # Safety
+///
+/// `g` has just switched out with this commit; `_arg` is unused.
+unsafe fn commit_park(g: GPtr, _arg: *const ()) -> bool {
     let word = &g.g().park;
     g.g().status.store(status::WAITING, Ordering::Relaxed);
     // Relaxed load; the CAS below carries the ordering.
@@ -360,7 +389,6 @@ pub(crate) fn commit_park(g: GPtr) -> bool {
     let w = word.load(Ordering::Acquire);
     debug_assert_eq!(w & STATE_MASK, NOTIFIED);
     word.store(w & !STATE_MASK, Ordering::Relaxed);
-    g.g().status.store(status::RUNNING, Ordering::Relaxed);
     false
 }
 

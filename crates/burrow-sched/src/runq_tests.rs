@@ -6,21 +6,36 @@ use std::ptr::NonNull;
 
 use proptest::prelude::*;
 
-use crate::runq::{GlobalQueue, RUNQ_CAP, Runq};
+use crate::runq::{GlobalQueue, Local, RUNQ_CAP, RunItem, Steal, local};
 
-/// Items are boxed u32s; the queues only move the pointers.
-fn item(v: u32) -> NonNull<u32> {
-    NonNull::from(Box::leak(Box::new(v)))
+/// Items are boxed u32s; the queues move the pointers.
+struct Item(Box<u32>);
+
+// SAFETY: `from_raw` rebuilds the box `into_raw` leaked.
+unsafe impl RunItem for Item {
+    fn into_raw(self) -> NonNull<()> {
+        NonNull::from(Box::leak(self.0)).cast()
+    }
+    unsafe fn from_raw(p: NonNull<()>) -> Self {
+        // SAFETY: made by `into_raw` (caller's promise), converted once.
+        Item(unsafe { Box::from_raw(p.cast::<u32>().as_ptr()) })
+    }
 }
 
-fn val(p: NonNull<u32>) -> u32 {
-    // SAFETY: made by `item`, freed by `free`.
-    unsafe { *p.as_ref() }
+fn item(v: u32) -> Item {
+    Item(Box::new(v))
 }
 
-fn free(p: NonNull<u32>) -> u32 {
-    // SAFETY: made by `item`; each pointer leaves the queues once.
-    *unsafe { Box::from_raw(p.as_ptr()) }
+fn free(i: Item) -> u32 {
+    *i.0
+}
+
+fn val(i: &Item) -> u32 {
+    *i.0
+}
+
+fn queue() -> (Steal<Item>, Local<Item>) {
+    local()
 }
 
 #[derive(Debug, Clone)]
@@ -66,16 +81,15 @@ proptest! {
 
     #[test]
     fn runq_matches_vecdeque_model(ops in proptest::collection::vec(op(), 1..2000)) {
-        let q: Runq<u32> = Runq::new();
-        let thief: Runq<u32> = Runq::new();
-        let global: GlobalQueue<u32> = GlobalQueue::new();
+        let (qs, mut q) = queue();
+        let (_, mut thief) = queue();
+        let global: GlobalQueue<Item> = GlobalQueue::new();
         let mut m = Model::default();
         for op in ops {
             match op {
                 Op::Push(v) | Op::PushNext(v) => {
                     let next = matches!(op, Op::PushNext(_));
-                    // SAFETY: this thread owns `q`.
-                    if let Some(batch) = unsafe { q.push(item(v), next) } {
+                    if let Some(batch) = q.push(item(v), next) {
                         global.push_batch(batch);
                     }
                     if next {
@@ -87,8 +101,7 @@ proptest! {
                     }
                 }
                 Op::Pop => {
-                    // SAFETY: this thread owns `q`.
-                    let got = unsafe { q.pop() }.map(|(p, from_next)| (free(p), from_next));
+                    let got = q.pop().map(|(p, from_next)| (free(p), from_next));
                     let want = match m.next.take() {
                         Some(v) => Some((v, true)),
                         None => m.ring.pop_front().map(|v| (v, false)),
@@ -97,8 +110,7 @@ proptest! {
                 }
                 Op::Steal => {
                     // Steal half of the ring (runnext only if the ring is empty).
-                    // SAFETY: this thread owns `thief`, which is not `q`.
-                    let got = unsafe { q.steal_into(&thief, true, None) };
+                    let got = thief.steal_from(&qs, true, None);
                     let n = m.ring.len() - m.ring.len() / 2;
                     let mut stolen: Vec<u32> = if n == 0 {
                         m.next.take().into_iter().collect()
@@ -108,8 +120,7 @@ proptest! {
                     // The thief runs the last stolen item and queues the rest.
                     let want_run = stolen.pop();
                     prop_assert_eq!(got.map(free), want_run);
-                    // SAFETY: this thread owns `thief`.
-                    let rest: Vec<u32> = unsafe { thief.drain() }.into_iter().map(free).collect();
+                    let rest: Vec<u32> = thief.drain().into_iter().map(free).collect();
                     prop_assert_eq!(rest, stolen);
                 }
             }
@@ -119,8 +130,7 @@ proptest! {
         // Drain and compare the global queue's order too.
         let g: Vec<u32> = global.pop_batch(1, usize::MAX).into_iter().map(free).collect();
         prop_assert_eq!(g, Vec::from(m.global.clone()));
-        // SAFETY: this thread owns `q`.
-        for p in unsafe { q.drain() } {
+        for p in q.drain() {
             free(p);
         }
     }
@@ -128,21 +138,18 @@ proptest! {
 
 #[test]
 fn full_ring_spills_half_plus_one_to_global() {
-    let q: Runq<u32> = Runq::new();
+    let (_, mut q) = queue();
     for i in 0..RUNQ_CAP as u32 {
-        // SAFETY: this thread owns `q`.
-        assert!(unsafe { q.push(item(i), false) }.is_none());
+        assert!(q.push(item(i), false).is_none());
     }
-    // SAFETY: as above.
-    let batch = unsafe { q.push(item(999), false) }.expect("a full ring spills");
+    let batch = q.push(item(999), false).expect("a full ring spills");
     assert_eq!(batch.len(), RUNQ_CAP / 2 + 1);
     let vals: Vec<u32> = batch.into_iter().map(free).collect();
     let mut want: Vec<u32> = (0..RUNQ_CAP as u32 / 2).collect();
     want.push(999);
     assert_eq!(vals, want);
     assert_eq!(q.len(), RUNQ_CAP / 2);
-    // SAFETY: as above.
-    let rest: Vec<u32> = unsafe { q.drain() }.into_iter().map(free).collect();
+    let rest: Vec<u32> = q.drain().into_iter().map(free).collect();
     assert_eq!(
         rest,
         (RUNQ_CAP as u32 / 2..RUNQ_CAP as u32).collect::<Vec<_>>()
@@ -151,11 +158,11 @@ fn full_ring_spills_half_plus_one_to_global() {
 
 #[test]
 fn global_batches_take_a_fair_share() {
-    let g: GlobalQueue<u32> = GlobalQueue::new();
+    let g: GlobalQueue<Item> = GlobalQueue::new();
     g.push_batch((0..100).map(item));
     let b = g.pop_batch(4, usize::MAX);
     assert_eq!(b.len(), 100 / 4 + 1);
-    assert_eq!(val(b[0]), 0);
+    assert_eq!(val(&b[0]), 0);
     b.into_iter().for_each(|p| {
         free(p);
     });
@@ -171,22 +178,22 @@ fn global_batches_take_a_fair_share() {
 fn concurrent_steals_lose_and_duplicate_nothing() {
     use std::sync::atomic::{AtomicBool, Ordering};
     const N: u32 = 200_000;
-    let q: Runq<u32> = Runq::new();
-    let global: GlobalQueue<u32> = GlobalQueue::new();
+    let (qs, mut q) = queue();
+    let global: GlobalQueue<Item> = GlobalQueue::new();
     let done = AtomicBool::new(false);
     let mut seen = vec![0u8; N as usize];
     std::thread::scope(|s| {
         let thieves: Vec<_> = (0..2)
             .map(|_| {
-                s.spawn(|| {
-                    let mine: Runq<u32> = Runq::new();
+                let qs = qs.clone();
+                let done = &done;
+                s.spawn(move || {
+                    let (_, mut mine) = queue();
                     let mut got = Vec::new();
-                    while !done.load(Ordering::Acquire) || !q.is_empty() {
-                        // SAFETY: this thread owns `mine`.
-                        if let Some(p) = unsafe { q.steal_into(&mine, true, None) } {
+                    while !done.load(Ordering::Acquire) || !qs.is_empty() {
+                        if let Some(p) = mine.steal_from(&qs, true, None) {
                             got.push(free(p));
-                            // SAFETY: as above.
-                            got.extend(unsafe { mine.drain() }.into_iter().map(free));
+                            got.extend(mine.drain().into_iter().map(free));
                         }
                     }
                     got
@@ -195,13 +202,11 @@ fn concurrent_steals_lose_and_duplicate_nothing() {
             .collect();
         let mut own = Vec::new();
         for i in 0..N {
-            // SAFETY: this thread owns `q`.
-            if let Some(b) = unsafe { q.push(item(i), i % 7 == 0) } {
+            if let Some(b) = q.push(item(i), i % 7 == 0) {
                 global.push_batch(b);
             }
             if i % 3 == 0 {
-                // SAFETY: as above.
-                if let Some((p, _)) = unsafe { q.pop() } {
+                if let Some((p, _)) = q.pop() {
                     own.push(free(p));
                 }
             }
@@ -212,8 +217,7 @@ fn concurrent_steals_lose_and_duplicate_nothing() {
                 seen[v as usize] += 1;
             }
         }
-        // SAFETY: this thread owns `q`; the thieves are gone.
-        own.extend(unsafe { q.drain() }.into_iter().map(free));
+        own.extend(q.drain().into_iter().map(free));
         own.extend(global.pop_batch(1, usize::MAX).into_iter().map(free));
         for v in own {
             seen[v as usize] += 1;

@@ -6,11 +6,11 @@ use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock};
 
-use crate::g::{G, Switch, status};
+use crate::g::{Runnable, Switch};
 use crate::idle::MainState;
-use crate::job::{JoinHandle, new_job};
 use crate::m::{current_g, switch_to_scheduler, with_m};
 use crate::sched::Shared;
+use crate::task::{JoinHandle, new_task};
 
 /// Environment variable that sets the default number of Ps (Go's
 /// `GOMAXPROCS`). An explicit [`Builder::maxprocs`] wins over it.
@@ -235,19 +235,9 @@ impl Runtime {
             main()
         };
         let goid = rt.next_goid(None);
-        let (job, handle) = new_job(goid, rt.abort_on_panic, main);
-        let g = G::allocate(rt.pool)
-            .unwrap_or_else(|e| panic!("cannot allocate a goroutine stack: {e}"));
-        g.g().goid.store(goid, Ordering::Relaxed);
-        g.g().stack().set_owner(goid);
-        // SAFETY: the G is new; we hold it.
-        let inner = unsafe { g.g().inner() };
-        inner.job = Some(job);
-        inner.spawn_site = Location::caller();
-        g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
-        // SAFETY: no P given.
-        unsafe { rt.count_goroutine(None, 1) };
-        rt.global.push(g.0);
+        let (task, handle) = new_task(goid, rt.abort_on_panic, Location::caller(), main);
+        rt.count_goroutine(None, 1);
+        rt.global.push(Runnable::Task(task));
         rt.wakep();
         if let MainState::Deadlock(parked) = rt.main_wait.wait() {
             rt.begin_shutdown();
@@ -319,37 +309,25 @@ where
     // `on_g`: called by a goroutine, not by the M's scheduler context
     // (runtime code holding a P, such as a timer firing, may spawn too,
     // but cannot yield).
-    let (rt, pid, on_g) = with_m(|m| {
+    let (rt, on_g, queued) = with_m(|m| {
         let m = m.expect("burrow_sched::go called outside a burrow runtime");
-        (
-            m.rt,
-            m.p.get()
-                .expect("burrow_sched::go called outside a goroutine"),
-            m.curg.get().is_some(),
-        )
+        let rt = m.rt;
+        let mut core = m.p.borrow_mut();
+        let core = core
+            .as_deref_mut()
+            .expect("burrow_sched::go called outside a goroutine");
+        let goid = rt.next_goid(Some(&mut *core));
+        let (task, handle) = new_task(goid, rt.abort_on_panic, site, f);
+        rt.count_goroutine(Some(&mut *core), 1);
+        rt.runqput(core, Runnable::Task(task), true);
+        (rt, m.curg.get().is_some(), (core.runq.len(), handle))
     });
-    let p = &rt.ps[pid];
-    let goid = rt.next_goid(Some(p));
-    let (job, handle) = new_job(goid, rt.abort_on_panic, f);
-    // SAFETY: the current M owns `p` while running this goroutine.
-    let g =
-        unsafe { rt.gfget(p) }.unwrap_or_else(|e| panic!("cannot allocate a goroutine stack: {e}"));
-    g.g().goid.store(goid, Ordering::Relaxed);
-    g.g().stack().set_owner(goid);
-    // SAFETY: a G from the free list (or new) is held by us alone.
-    let inner = unsafe { g.g().inner() };
-    inner.job = Some(job);
-    inner.spawn_site = site;
-    g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
-    // SAFETY: as above, we own `p`.
-    unsafe { rt.count_goroutine(Some(p), 1) };
-    // SAFETY: as above, we own `p`.
-    unsafe { rt.runqput(p, g, true) };
+    let (queued, handle) = queued;
     // No fence: `runqput` into `runnext` is a SeqCst swap, the submitter's
     // half of the spinning-M Dekker pair by itself (as in `ready_g`; see
     // `Shared::wakep_after_sc_publish`).
     rt.wakep_after_sc_publish();
-    if on_g && p.runq.len() >= SPAWN_YIELD_QUEUE {
+    if on_g && queued >= SPAWN_YIELD_QUEUE {
         // Back-pressure: see `SPAWN_YIELD_QUEUE`.
         switch_to_scheduler(Switch::Yield);
     }

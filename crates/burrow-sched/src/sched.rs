@@ -22,44 +22,22 @@
 //! a SeqCst fence between their store and their loads (a Dekker pair), so
 //! at least one of them sees the other: the work is never stranded.
 //!
-//! # Warm stacks
+//! # The P: a core that moves, and a shared face
 //!
-//! A G owns its stack, and `go` takes the G from the spawner's P's free
-//! list. A goroutine that uses its stack (`deepstack_32k` writes 32 KiB)
-//! pays for every line of it that is not in its core's cache, so which G
-//! it runs on matters more than anything else it does:
+//! A P is split by who may touch it (tokio's `Core` and `Shared`):
 //!
-//! - When another P steals the child, its frames land on a stack whose
-//!   lines sit in the spawner's core's cache (or in nobody's), and the G
-//!   then exits into the thief's free list, so stacks keep crossing cores.
-//! - Even on one P, a spawning loop that has eight children queued holds
-//!   eight Gs, each with its own stack, although the children run one
-//!   after another and one stack would do: eight stacks of 32 KiB do not
-//!   fit in a 48 KiB L1, one does.
-//!
-//! So a G's goroutine is bound late. `execute` first calls
-//! [`Shared::rebind_to_warm_g`]: if the G has not started its goroutine
-//! (its coroutine waits at the top of its loop, so its stack holds
-//! nothing) and the back of this P's free list is a G that last ran here
-//! and was freed after `g`'s own stack last ran here (or `g` last ran
-//! elsewhere), the goroutine (job, id, spawn site) moves to that warm G
-//! and the cold one goes to the front of the list. Each P stamps the Gs it
-//! frees from its own clock (`P::free_tick`, `GInner::freed_at`), so
-//! "warmer" is a comparison of two stamps. `gfget` (for `go`) takes from
-//! the *front*, the coldest end: the G a new goroutine is queued with is
-//! only a carrier until it runs, and the warm Gs stay at the back for
-//! `execute` to pick. So goroutines that run back to back on a P all run
-//! on the stack the last one left warm (`tests/api.rs`,
-//! `goroutines_run_back_to_back_share_the_warm_stack`). A started
-//! goroutine never moves: its frames are on its stack. `gfput` spills the
-//! front half of a full list to the global list, the coldest first.
-//!
-//! Measured on the 2-core box, 32 KiB-deep spawn+join: rebinding stolen
-//! goroutines only took CPU per goroutine from 780–850 to 640–700 ns with
-//! 2 Ps; binding every goroutine late took it from 1,090 to 520 ns with
-//! 1 P (pure work of `deep(32)` in a loop there: 420 ns) and the bench's
-//! wall time from 1,040–1,090 to 535–600 ns with 2 Ps (see
-//! `docs/scheduler.md`).
+//! - [`PCore`]: what only the P's holder touches: the owner handle of its
+//!   run queue (`runq::Local`), its schedule tick, its free Gs, its
+//!   goroutine-id cache and live-goroutine count. It is one owned value
+//!   (`Box<PCore>`) that moves between Ms: the idle list holds it while
+//!   the P is idle, [`MNote`] carries it to the M that is handed the P,
+//!   and that M keeps it in its context. Holding the value *is* owning the
+//!   P, so the owner-only operations take `&mut PCore` and need no unsafe
+//!   promise.
+//! - [`P`]: what others touch: the steal handle of its run queue, the
+//!   schedule tick and goroutine count as the owner last published them,
+//!   and its timer heap (any thread, under its own lock). It stays in
+//!   `Shared::ps` for the runtime's life.
 //!
 //! # Locks
 //!
@@ -67,8 +45,6 @@
 //! shutdown transition. The global run queue and the global G free list
 //! have their own locks; no code holds two of these at once.
 
-use std::cell::UnsafeCell;
-use std::collections::VecDeque;
 use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
 };
@@ -76,60 +52,68 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_utils::CachePadded;
 
-use crate::g::{G, GPtr, status};
+use crate::g::{G, GFree, GFreeGlobal, GPtr, Runnable};
 use crate::idle::MainWait;
 use crate::m::{self, with_m};
-use crate::runq::{GlobalQueue, RUNQ_CAP, Runq};
+use crate::runq::{self, GlobalQueue, RUNQ_CAP};
 use crate::timer::PTimers;
 
-/// Gs a P keeps in its free list before moving half to the global list
-/// (Go: 64).
-const GFREE_LOCAL_MAX: usize = 64;
-/// Gs (with their warm stacks) the global free list keeps; beyond this a
-/// freed G is destroyed and its stack goes back to the stack pool, which
-/// trims memory after a burst. Go keeps every G struct forever and frees
-/// the stacks at the next GC; we bound both.
-const GFREE_GLOBAL_MAX: usize = 16 * 1024;
 /// Goroutine ids a P takes from the global counter at a time (Go: 16).
 const GOID_BATCH: u64 = 16;
 
-/// A P: the right to run goroutines, with its local work (Go's `p`).
-///
-/// Owned by at most one M at a time (taken from and returned to the idle
-/// list under `Shared::sched`); only the owner touches `gfree` and the
-/// goid cache, and pushes or pops `runq`. Thieves only steal from `runq`.
+/// The shared face of a P (Go's `p`, the fields others read): see *The P:
+/// a core that moves, and a shared face*.
 pub(crate) struct P {
     /// Index in `Shared::ps`.
     pub(crate) id: usize,
-    /// Local run queue and runnext.
-    pub(crate) runq: Runq<G>,
-    /// Incremented at every schedule; drives the 1-in-61 global check.
-    /// Owner only (atomic just to be `Sync`).
+    /// The steal handle of this P's run queue (the owner handle is in its
+    /// [`PCore`]).
+    pub(crate) runq: runq::Steal<Runnable>,
+    /// The owner's schedule tick as last published (one store per
+    /// schedule), for a thief deciding whether the owner has run its
+    /// `runnext` meanwhile (`grab_into` in `runq.rs`).
     pub(crate) schedtick: AtomicU32,
-    /// Free Gs with their stacks, the most recently freed (warmest) at the
-    /// back. Owner only.
-    gfree: UnsafeCell<VecDeque<GPtr>>,
-    /// Counts `gfput`s on this P: the clock of [`crate::g::GInner::freed_at`].
-    /// Owner only (atomic just to be `Sync`).
-    free_tick: AtomicU64,
     /// Goroutines spawned minus goroutines exited on this P (may be
     /// negative: a G often exits on another P than the one that spawned
-    /// it). Written by the owner only, by load and store; read by anyone
-    /// for [`Shared::num_goroutine`]. Go keeps no global live-G counter
-    /// either: a shared one is one contended cache line per spawn and per
-    /// exit (`skynet_1m` with 16 Ps got slower than with 8 because of it).
+    /// it), as the owner last published it. Go keeps no global live-G
+    /// counter either: a shared one is one contended cache line per spawn
+    /// and per exit (`skynet_1m` with 16 Ps got slower than with 8 because
+    /// of it).
     ngoroutine: AtomicI64,
-    /// Goroutine id cache `[next, end)`. Owner only.
-    goid_next: AtomicU64,
-    goid_end: AtomicU64,
     /// This P's timer heap (Go's `pp.timers`): any thread, under its own
     /// lock. See `timer/mod.rs`.
     pub(crate) timers: PTimers,
 }
 
-// SAFETY: `gfree` is touched only by the P's owner (see the type docs); the
-// rest is atomic or `Runq`, which is `Sync`.
-unsafe impl Sync for P {}
+/// The part of a P only its holder touches, moved between Ms as one value
+/// (see *The P: a core that moves, and a shared face*).
+pub(crate) struct PCore {
+    /// Index in `Shared::ps` of this P's shared face.
+    pub(crate) id: usize,
+    /// The owner handle of the run queue and `runnext`.
+    pub(crate) runq: runq::Local<Runnable>,
+    /// Schedules so far; drives the 1-in-61 global check. Published to
+    /// [`P::schedtick`].
+    tick: u32,
+    /// Free Gs with their stacks (see *Warm stacks* in `g.rs`).
+    pub(crate) gfree: GFree,
+    /// Goroutine id cache `[next, end)`.
+    goid_next: u64,
+    goid_end: u64,
+    /// See [`P::ngoroutine`], published there.
+    ngoroutine: i64,
+}
+
+impl PCore {
+    /// Advances and publishes the schedule tick; returns the old value.
+    pub(crate) fn tick(&mut self, p: &P) -> u32 {
+        let t = self.tick;
+        self.tick = t.wrapping_add(1);
+        // Relaxed: a hint for thieves (see `P::schedtick`).
+        p.schedtick.store(self.tick, Ordering::Relaxed);
+        t
+    }
+}
 
 /// A sleeping M's mailbox (Go's `m.park` note plus `m.nextp`).
 pub(crate) struct MNote {
@@ -140,7 +124,7 @@ pub(crate) struct MNote {
 #[derive(Default)]
 struct MWake {
     /// The P handed to this M, and whether it starts spinning.
-    nextp: Option<(usize, bool)>,
+    nextp: Option<(Box<PCore>, bool)>,
     /// Shut down: exit the thread.
     exit: bool,
     /// The timer sleeper was kicked: an earlier timer was added.
@@ -150,7 +134,7 @@ struct MWake {
 /// How [`MNote::wait_until`] ended.
 pub(crate) enum NoteWake {
     /// Handed a P (and whether to spin).
-    P(usize, bool),
+    P(Box<PCore>, bool),
     /// Shut down: exit the thread.
     Exit,
     /// Kicked ([`MNote::kick`]) or the deadline passed: the caller must
@@ -159,7 +143,7 @@ pub(crate) enum NoteWake {
 }
 
 impl MNote {
-    pub(crate) fn new(nextp: Option<(usize, bool)>) -> Arc<MNote> {
+    pub(crate) fn new(nextp: Option<(Box<PCore>, bool)>) -> Arc<MNote> {
         Arc::new(MNote {
             state: Mutex::new(MWake {
                 nextp,
@@ -170,7 +154,7 @@ impl MNote {
     }
 
     /// Sleeps until handed a P (`Some`) or told to exit (`None`).
-    pub(crate) fn wait(&self) -> Option<(usize, bool)> {
+    pub(crate) fn wait(&self) -> Option<(Box<PCore>, bool)> {
         let mut s = self.state.lock().expect("M note poisoned");
         loop {
             if let Some(p) = s.nextp.take() {
@@ -226,7 +210,7 @@ impl MNote {
         self.cv.notify_one();
     }
 
-    fn give(&self, p: usize, spinning: bool) {
+    fn give(&self, p: Box<PCore>, spinning: bool) {
         self.state.lock().expect("M note poisoned").nextp = Some((p, spinning));
         self.cv.notify_one();
     }
@@ -239,8 +223,8 @@ impl MNote {
 
 /// Under `Shared::sched`.
 pub(crate) struct Idle {
-    /// Idle Ps (Go's `sched.pidle`).
-    pub(crate) pidle: Vec<usize>,
+    /// Idle Ps, their cores held here (Go's `sched.pidle`).
+    pub(crate) pidle: Vec<Box<PCore>>,
     /// Sleeping Ms (Go's `sched.midle`).
     pub(crate) midle: Vec<Arc<MNote>>,
     /// The M sleeping until the next timer or the deadlock grace, not in
@@ -260,7 +244,7 @@ pub(crate) struct Shared {
     /// All Ps; `maxprocs` of them.
     pub(crate) ps: Box<[P]>,
     /// The global run queue.
-    pub(crate) global: GlobalQueue<G>,
+    pub(crate) global: GlobalQueue<Runnable>,
     /// Go's `sched.lock`: idle lists and shutdown.
     pub(crate) sched: Mutex<Idle>,
     /// Number of idle Ps (mirrors `pidle.len()`; read without the lock by
@@ -269,7 +253,7 @@ pub(crate) struct Shared {
     /// Number of spinning Ms. See *Spinning Ms*.
     pub(crate) nmspinning: CachePadded<AtomicUsize>,
     /// Global G free list.
-    gfree: Mutex<Vec<GPtr>>,
+    pub(crate) gfree: GFreeGlobal,
     /// Goroutines started without a P (the main goroutine); the rest are
     /// counted per P (`P::ngoroutine`).
     ngoroutine: AtomicI64,
@@ -309,24 +293,33 @@ impl Shared {
         abort_on_panic: bool,
         deadlock_grace: Option<std::time::Duration>,
     ) -> &'static Shared {
-        let ps = (0..maxprocs)
-            .map(|id| P {
-                id,
-                runq: Runq::new(),
-                schedtick: AtomicU32::new(0),
-                gfree: UnsafeCell::new(VecDeque::new()),
-                free_tick: AtomicU64::new(0),
-                ngoroutine: AtomicI64::new(0),
-                goid_next: AtomicU64::new(0),
-                goid_end: AtomicU64::new(0),
-                timers: PTimers::default(),
+        let (ps, cores): (Vec<P>, Vec<Box<PCore>>) = (0..maxprocs)
+            .map(|id| {
+                let (steal, local) = runq::local();
+                let p = P {
+                    id,
+                    runq: steal,
+                    schedtick: AtomicU32::new(0),
+                    ngoroutine: AtomicI64::new(0),
+                    timers: PTimers::default(),
+                };
+                let core = Box::new(PCore {
+                    id,
+                    runq: local,
+                    tick: 0,
+                    gfree: GFree::default(),
+                    goid_next: 0,
+                    goid_end: 0,
+                    ngoroutine: 0,
+                });
+                (p, core)
             })
-            .collect();
+            .unzip();
         let shared: &'static Shared = Box::leak(Box::new(Shared {
-            ps,
+            ps: ps.into_boxed_slice(),
             global: GlobalQueue::new(),
             sched: Mutex::new(Idle {
-                pidle: (0..maxprocs).rev().collect(),
+                pidle: cores.into_iter().rev().collect(),
                 midle: Vec::new(),
                 sleeper: None,
                 ptakes: 0,
@@ -334,7 +327,7 @@ impl Shared {
             }),
             npidle: CachePadded::new(AtomicUsize::new(maxprocs)),
             nmspinning: CachePadded::new(AtomicUsize::new(0)),
-            gfree: Mutex::new(Vec::new()),
+            gfree: GFreeGlobal::default(),
             ngoroutine: AtomicI64::new(0),
             goid_gen: CachePadded::new(AtomicU64::new(1)),
             shutdown: AtomicBool::new(false),
@@ -379,55 +372,46 @@ impl Shared {
         n.max(0) as usize
     }
 
-    /// Counts a goroutine started (`delta` 1) or exited (-1) on `p`, or
-    /// without a P (`None`).
-    ///
-    /// # Safety
-    ///
-    /// With `Some(p)` the caller owns `p` (the counter has one writer).
-    pub(crate) unsafe fn count_goroutine(&self, p: Option<&P>, delta: i64) {
-        match p {
-            // A load and a store, no RMW: only the owner writes.
-            Some(p) => p.ngoroutine.store(
-                p.ngoroutine.load(Ordering::Relaxed) + delta,
-                Ordering::Relaxed,
-            ),
+    /// Counts a goroutine started (`delta` 1) or exited (-1) on the P of
+    /// `core`, or without a P (`None`).
+    pub(crate) fn count_goroutine(&self, core: Option<&mut PCore>, delta: i64) {
+        match core {
+            Some(core) => {
+                core.ngoroutine += delta;
+                // Relaxed: a count; readers that need it exact read it
+                // after taking the sched lock the owner released.
+                self.ps[core.id]
+                    .ngoroutine
+                    .store(core.ngoroutine, Ordering::Relaxed);
+            }
             None => {
                 self.ngoroutine.fetch_add(delta, Ordering::Relaxed);
             }
         }
     }
 
-    /// A goroutine id (ids start at 1, as in Go).
-    pub(crate) fn next_goid(&self, p: Option<&P>) -> u64 {
-        match p {
-            Some(p) => {
-                let (n, e) = (
-                    p.goid_next.load(Ordering::Relaxed),
-                    p.goid_end.load(Ordering::Relaxed),
-                );
-                if n < e {
-                    p.goid_next.store(n + 1, Ordering::Relaxed);
-                    return n;
+    /// A goroutine id (ids start at 1, as in Go), from `core`'s batch if
+    /// given.
+    pub(crate) fn next_goid(&self, core: Option<&mut PCore>) -> u64 {
+        match core {
+            Some(c) => {
+                if c.goid_next < c.goid_end {
+                    c.goid_next += 1;
+                    return c.goid_next - 1;
                 }
                 let base = self.goid_gen.fetch_add(GOID_BATCH, Ordering::Relaxed);
-                p.goid_next.store(base + 1, Ordering::Relaxed);
-                p.goid_end.store(base + GOID_BATCH, Ordering::Relaxed);
+                c.goid_next = base + 1;
+                c.goid_end = base + GOID_BATCH;
                 base
             }
             None => self.goid_gen.fetch_add(1, Ordering::Relaxed),
         }
     }
 
-    /// Go's `runqput`: queues `g` on `p` (in `runnext` if `next`), moving an
-    /// overflow batch to the global queue.
-    ///
-    /// # Safety
-    ///
-    /// The caller must own `p`.
-    pub(crate) unsafe fn runqput(&self, p: &P, g: GPtr, next: bool) {
-        // SAFETY: forwarded from the caller.
-        if let Some(batch) = unsafe { p.runq.push(g.0, next) } {
+    /// Go's `runqput`: queues `r` on `core`'s P (in `runnext` if `next`),
+    /// moving an overflow batch to the global queue.
+    pub(crate) fn runqput(&self, core: &mut PCore, r: Runnable, next: bool) {
+        if let Some(batch) = core.runq.push(r, next) {
             self.spill(batch);
         }
     }
@@ -436,58 +420,54 @@ impl Shared {
     /// leaf without a stack frame (this runs in every `ready`).
     #[cold]
     #[inline(never)]
-    fn spill(&self, batch: Vec<std::ptr::NonNull<G>>) {
+    fn spill(&self, batch: Vec<Runnable>) {
         self.global.push_batch(batch);
     }
 
-    /// Go's `globrunqget`: takes a batch from the global queue into `p` and
-    /// returns its first G. `max == 0` means "a fair share".
-    ///
-    /// # Safety
-    ///
-    /// The caller must own `p`.
-    pub(crate) unsafe fn globrunqget(&self, p: &P, max: usize) -> Option<GPtr> {
+    /// Go's `globrunqget`: takes a batch from the global queue into
+    /// `core`'s P and returns its first entry. `max == 0` means "a fair
+    /// share".
+    pub(crate) fn globrunqget(&self, core: &mut PCore, max: usize) -> Option<Runnable> {
         let max = if max == 0 { RUNQ_CAP / 2 + 1 } else { max };
         let mut batch = self.global.pop_batch(self.maxprocs, max).into_iter();
         let first = batch.next()?;
-        for g in batch {
-            // SAFETY: forwarded from the caller.
-            unsafe { self.runqput(p, GPtr(g), false) };
+        for r in batch {
+            self.runqput(core, r, false);
         }
-        Some(GPtr(first))
+        Some(first)
     }
 
     /// Makes a readied G runnable: into the `runnext` of the current P if
-    /// the caller is a goroutine of this runtime, else the global queue;
-    /// then wakes an idle P if no M is spinning.
+    /// the caller is a goroutine (or the scheduler) of this runtime holding
+    /// a P, else the global queue; then wakes an idle P if no M is
+    /// spinning.
     pub(crate) fn ready_g(&'static self, g: GPtr) {
-        let queued = with_m(|m| match m {
-            Some(m) if std::ptr::eq(m.rt, self) => match m.p.get() {
-                Some(pid) => {
-                    // SAFETY: the current M owns its P.
-                    unsafe { self.runqput(&self.ps[pid], g, true) };
-                    true
+        let r = Runnable::G(g);
+        let left = with_m(|m| match m {
+            Some(m) if std::ptr::eq(m.rt, self) => match m.p.borrow_mut().as_deref_mut() {
+                Some(core) => {
+                    self.runqput(core, r, true);
+                    None
                 }
-                None => false,
+                None => Some(r),
             },
-            _ => false,
+            _ => Some(r),
         });
-        if queued {
-            // The runnext swap in `Runq::push` is a SeqCst read-modify-write:
+        match left {
+            // The runnext swap in `Local::push` is a SeqCst read-modify-write:
             // it is the submitter's half of the Dekker pair by itself, no
             // fence needed (see `wakep_after_sc_publish`).
-            self.wakep_after_sc_publish();
-        } else {
-            self.ready_global(g);
+            None => self.wakep_after_sc_publish(),
+            Some(r) => self.ready_global(r),
         }
     }
 
-    /// `ready_g` from outside this runtime's goroutines: the global queue.
-    /// Out of line (a lock and a fence) to keep `ready_g` small.
+    /// `ready_g` from outside this runtime's Ms: the global queue. Out of
+    /// line (a lock and a fence) to keep `ready_g` small.
     #[cold]
     #[inline(never)]
-    fn ready_global(&'static self, g: GPtr) {
-        self.global.push(g.0);
+    fn ready_global(&'static self, r: Runnable) {
+        self.global.push(r);
         self.wakep();
     }
 
@@ -539,12 +519,12 @@ impl Shared {
     #[inline(never)]
     fn startm(&'static self, spinning: bool) {
         let mut idle = self.sched.lock().expect("sched lock poisoned");
-        let pid = if self.is_shutdown() {
+        let core = if self.is_shutdown() {
             None
         } else {
             idle.pidle.pop()
         };
-        let Some(pid) = pid else {
+        let Some(core) = core else {
             drop(idle);
             if spinning {
                 // SeqCst: undoes our increment; part of the Dekker pair.
@@ -558,150 +538,67 @@ impl Shared {
         let note = idle.midle.pop();
         drop(idle);
         match note {
-            Some(note) => note.give(pid, spinning),
-            None => self.newm(pid, spinning),
+            Some(note) => note.give(core, spinning),
+            None => self.newm(core, spinning),
         }
     }
 
-    /// Starts an M thread that begins with P `pid`.
-    fn newm(&'static self, pid: usize, spinning: bool) {
+    /// Starts an M thread that begins with the P of `core`.
+    fn newm(&'static self, core: Box<PCore>, spinning: bool) {
         self.nm_alive.fetch_add(1, Ordering::Relaxed);
         let n = self.nm_started.fetch_add(1, Ordering::Relaxed);
-        let note = MNote::new(Some((pid, spinning)));
+        let note = MNote::new(Some((core, spinning)));
         std::thread::Builder::new()
             .name(format!("burrow-m{n}"))
             .spawn(move || m::mstart(self, note))
             .expect("cannot start an M thread");
     }
 
-    /// Go's `pidleput`, then (unless shutting down) puts the M to sleep in
-    /// `midle`. Returns false if the M should exit instead.
-    pub(crate) fn release_p(&self, pid: usize) {
+    /// Go's `pidleput`: puts the P of `core` on the idle list (the caller
+    /// then sleeps or re-checks for work; see `find_runnable`).
+    pub(crate) fn release_p(&self, core: Box<PCore>) {
         let mut idle = self.sched.lock().expect("sched lock poisoned");
-        idle.pidle.push(pid);
+        idle.pidle.push(core);
         // SeqCst: the M's half of the Dekker pair in *Spinning Ms*.
         self.npidle.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Takes an idle P (for an M that found work while re-checking).
-    pub(crate) fn pidleget(&self) -> Option<usize> {
+    pub(crate) fn pidleget(&self) -> Option<Box<PCore>> {
         let mut idle = self.sched.lock().expect("sched lock poisoned");
         if self.is_shutdown() {
             return None;
         }
-        let pid = idle.pidle.pop()?;
+        let core = idle.pidle.pop()?;
         // SeqCst: see `npidle()`.
         self.npidle.fetch_sub(1, Ordering::SeqCst);
         idle.ptakes += 1;
-        Some(pid)
+        Some(core)
     }
 
-    /// Go's `gfget`: a free G from `p`'s list (refilled from the global
-    /// list), or a new one. Takes the coldest (the front): the new
-    /// goroutine moves to a warm G when it runs (see *Warm stacks*).
-    ///
-    /// # Safety
-    ///
-    /// The caller must own `p`.
-    pub(crate) unsafe fn gfget(&self, p: &P) -> Result<GPtr, burrow_stack::StackError> {
-        // SAFETY: owner only (caller's promise).
-        let local = unsafe { &mut *p.gfree.get() };
-        if local.is_empty() {
-            let mut global = self.gfree.lock().expect("gfree lock poisoned");
-            let n = global.len().min(GFREE_LOCAL_MAX / 2);
-            let at = global.len() - n;
-            local.extend(global.drain(at..));
-        }
-        match local.pop_front() {
-            Some(g) => Ok(g),
-            None => G::allocate(self.pool),
-        }
-    }
-
-    /// Runs the unstarted goroutine `g` on the warmest free G of `p`
-    /// instead, if that one's stack is warmer here than `g`'s own; returns
-    /// the G to run. See *Warm stacks*.
-    ///
-    /// # Safety
-    ///
-    /// The caller must own `p` and hold `g` (taken from a run queue, about
-    /// to be executed on `p`).
-    pub(crate) unsafe fn rebind_to_warm_g(&self, p: &P, g: GPtr) -> GPtr {
-        let here = p.id as u32;
-        // SAFETY: owner only (caller's promise).
-        let local = unsafe { &mut *p.gfree.get() };
-        let Some(&warm) = local.back() else {
-            return g;
-        };
-        if warm.g().last_p.load(Ordering::Relaxed) != here {
-            return g;
-        }
-        // SAFETY: we hold `g` (caller's promise).
-        let inner = unsafe { g.g().inner() };
-        if inner.in_job || inner.job.is_none() {
-            // Started (its frames are on its stack) or not a goroutine.
-            return g;
-        }
-        if g.g().last_p.load(Ordering::Relaxed) == here {
-            // SAFETY: a G in our free list is ours alone.
-            let warm_at = unsafe { warm.g().inner() }.freed_at;
-            if warm_at <= inner.freed_at {
-                // `g`'s own stack ran here at least as recently.
-                return g;
+    /// A G for `task` on `core`'s P (the warmest free one, see *A
+    /// goroutine's life* in `g.rs`), or, if no stack could be had, the
+    /// task back, uncounted, with the failure reported on stderr: the
+    /// caller drops it once it no longer borrows the core (dropping
+    /// completes its `JoinHandle` as abandoned, which may ready a joiner).
+    pub(crate) fn bind_task(
+        &self,
+        core: &mut PCore,
+        task: crate::task::TaskRef,
+    ) -> Result<GPtr, crate::task::TaskRef> {
+        match core.gfree.get(&self.gfree, self.pool) {
+            Ok(g) => {
+                crate::g::bind(g, task);
+                Ok(g)
             }
-        }
-        local.pop_back();
-        // SAFETY: a G from our free list is ours alone; both coroutines
-        // wait at the top of their loops for a job (`g_loop`), so moving
-        // the job between them is moving what the G will run.
-        let winner = unsafe { warm.g().inner() };
-        winner.job = inner.job.take();
-        winner.spawn_site = inner.spawn_site;
-        let goid = g.g().goid.load(Ordering::Relaxed);
-        warm.g().goid.store(goid, Ordering::Relaxed);
-        warm.g().stack().set_owner(goid);
-        g.g().goid.store(0, Ordering::Relaxed);
-        g.g().stack().set_owner(0);
-        g.g().status.store(status::IDLE, Ordering::Relaxed);
-        // `g` never ran this goroutine, so no handle for it exists and its
-        // park word needs no new generation. It goes to the front of the
-        // list, the coldest end, which is what spills to the global list
-        // first and what `gfget` takes last.
-        local.push_front(g);
-        warm
-    }
-
-    /// Go's `gfput`: recycles a finished G (and its stack) into `p`'s list,
-    /// spilling half to the global list, destroying Gs beyond its bound.
-    ///
-    /// # Safety
-    ///
-    /// The caller must own `p` and hold `g`.
-    pub(crate) unsafe fn gfput(&self, p: &P, g: GPtr) {
-        g.g().goid.store(0, Ordering::Relaxed);
-        g.g().status.store(status::IDLE, Ordering::Relaxed);
-        crate::park::retire(g);
-        // SAFETY: owner only (caller's promise).
-        let local = unsafe { &mut *p.gfree.get() };
-        let tick = p.free_tick.load(Ordering::Relaxed) + 1;
-        p.free_tick.store(tick, Ordering::Relaxed);
-        // SAFETY: we hold `g` (caller's promise).
-        unsafe { g.g().inner() }.freed_at = tick;
-        local.push_back(g);
-        if local.len() >= GFREE_LOCAL_MAX {
-            // Spill the front half: the back is what ran here last, with
-            // the stacks warmest in this core's cache (see *Warm stacks*).
-            let mut spill: Vec<GPtr> = local.drain(..GFREE_LOCAL_MAX / 2).collect();
-            let mut global = self.gfree.lock().expect("gfree lock poisoned");
-            let room = GFREE_GLOBAL_MAX.saturating_sub(global.len());
-            // Past the global bound, the coldest (the spill's front) are
-            // destroyed and the warmer kept.
-            let keep = spill.split_off(spill.len().saturating_sub(room));
-            global.extend(keep);
-            drop(global);
-            for g in spill {
-                // SAFETY: we hold `g` and drop our only pointer to it.
-                unsafe { G::destroy(g) };
+            Err(e) => {
+                eprintln!(
+                    "burrow: cannot allocate a stack for goroutine {}: {e}; the goroutine is \
+                     dropped (its JoinHandle reports it as abandoned)",
+                    task.goid()
+                );
+                self.count_goroutine(Some(core), -1);
+                Err(task)
             }
         }
     }
@@ -723,37 +620,47 @@ impl Shared {
     }
 
     /// Called by each exiting M, after releasing its P. The last one frees
-    /// what is left: queued Gs (a job that never started completes its
-    /// handle as abandoned; one suspended mid-run is leaked, see
-    /// `G::destroy`) and the free lists.
+    /// what is left: queued goroutines (a task that never started
+    /// completes its handle as abandoned; a G suspended mid-run is leaked,
+    /// see `G::destroy`) and the free lists.
     pub(crate) fn m_exit(&self) {
         // AcqRel: the last M must see every other M's writes to the Ps it
         // released (they also went through the sched lock).
         if self.nm_alive.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        let mut gs = Vec::new();
-        {
-            let idle = self.sched.lock().expect("sched lock poisoned");
+        let mut cores = {
+            let mut idle = self.sched.lock().expect("sched lock poisoned");
             debug_assert_eq!(
                 idle.pidle.len(),
                 self.maxprocs,
                 "an exiting runtime owns all Ps"
             );
-        }
+            std::mem::take(&mut idle.pidle)
+        };
+        let mut queued = Vec::new();
+        let mut gs = Vec::new();
         for p in self.ps.iter() {
             // Timers outlive the runtime's Ms: a plain thread may wait on
             // one (see the fallback in `timer/thread.rs`).
             p.timers.move_to_fallback();
-            // SAFETY: every M has exited, so no one else owns any P.
-            gs.extend(unsafe { p.runq.drain() }.into_iter().map(GPtr));
-            // SAFETY: as above.
-            gs.extend(unsafe { &mut *p.gfree.get() }.drain(..));
+        }
+        for core in cores.iter_mut() {
+            queued.extend(core.runq.drain());
+            gs.extend(core.gfree.drain());
         }
         while self.global.len() > 0 {
-            gs.extend(self.global.pop_batch(1, usize::MAX).into_iter().map(GPtr));
+            queued.extend(self.global.pop_batch(1, usize::MAX));
         }
-        gs.append(&mut self.gfree.lock().expect("gfree lock poisoned"));
+        gs.extend(self.gfree.drain());
+        for r in queued {
+            match r {
+                Runnable::G(g) => gs.push(g),
+                // Dropping an unstarted task completes its handle as
+                // abandoned.
+                Runnable::Task(t) => drop(t),
+            }
+        }
         for g in gs {
             // SAFETY: the queues and lists held these Gs; we took them all.
             unsafe { G::destroy(g) };

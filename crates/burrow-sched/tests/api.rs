@@ -233,8 +233,9 @@ fn more_ps_than_cores() {
     assert_eq!(v, (0..1000).sum::<u64>());
 }
 
-/// A goroutine stolen before it started runs on a G whose stack is warm on
-/// the thief's core (`rebind_to_warm_g`): its id must move with it. Each
+/// A goroutine stolen before it started gets its G on the thief's P, from
+/// the thief's free list (*A goroutine's life* in `g.rs`): the id given by
+/// `go` must be the one it runs under. Each
 /// goroutine reports its `current_id` and the thread it ran on; every id
 /// must match its handle, and some goroutines must have run on another
 /// thread than the spawner's (or nothing was tested).
@@ -282,9 +283,9 @@ fn goroutines_started_on_other_ps_keep_their_ids() {
 }
 
 /// Goroutines that run one after another on a P run on the same warm
-/// stack (`rebind_to_warm_g`: an unstarted goroutine moves to the G this P
-/// freed last), not each on the stack its G happened to have when it was
-/// spawned. Each goroutine reports the address of a local: with one P and
+/// stack (a goroutine gets its G when it first runs: the one this P freed
+/// last, see *Warm stacks* in `g.rs`), not one stack each as a G bound at
+/// spawn would give them. Each goroutine reports the address of a local: with one P and
 /// four children per round, joined after all four are spawned, the four
 /// run back to back and must all report the same address. Its id must
 /// still be its own.
@@ -307,7 +308,7 @@ fn goroutines_run_back_to_back_share_the_warm_stack() {
                 for h in hs {
                     let id = h.id();
                     let (addr, got) = h.join().expect("no panic");
-                    assert_eq!(got, Some(id), "a rebound goroutine kept its id");
+                    assert_eq!(got, Some(id), "a goroutine runs under its own id");
                     at.push(addr);
                 }
                 at.sort_unstable();

@@ -65,7 +65,7 @@ fn can_spin(iter: u32) -> bool {
         let rt = m.rt;
         // Relaxed: a heuristic; stale counts only cost a spin or a park.
         let busy_elsewhere = rt.maxprocs > rt.npidle() + rt.nmspinning.load(Ordering::Relaxed) + 1;
-        busy_elsewhere && m.p.get().is_none_or(|p| rt.ps[p].runq.is_empty())
+        busy_elsewhere && m.pid().is_none_or(|p| rt.ps[p].runq.is_empty())
     })
 }
 

@@ -425,7 +425,7 @@ pub(crate) fn add_timer(when: Instant, period: Option<Duration>, f: TimerFn) -> 
     // goroutine, or from a timer callback on an M); else the fallback.
     let home = with_m(|m| {
         m.filter(|m| !m.rt.is_shutdown())
-            .map(|m| (m.rt, m.p.get().unwrap_or(0)))
+            .map(|m| (m.rt, m.pid().unwrap_or(0)))
     });
     match home {
         Some((rt, pid)) => {

@@ -1,8 +1,10 @@
-//! A goroutine's job and its join slot: the closure to run, where its result
-//! goes, [`JoinHandle`] and [`Panic`].
+//! A goroutine's task and its join slot: the closure to run, where its
+//! result goes, [`JoinHandle`] and [`Panic`].
 //!
 //! One allocation per goroutine holds the closure and the slot for its
-//! result (`Task`). The G holds a [`JobRef`] until it runs the job; the
+//! result (`Task`). `go` makes it; a run queue carries it as a
+//! [`TaskRef`] until an M takes it, gives it a G and runs it (see *A
+//! goroutine's life* in `g.rs`); the
 //! [`JoinHandle`] holds the same task to read the result. Both views are
 //! type-erased pointers to one `#[repr(C)]` block: the header (state, id, a
 //! vtable for the runner), the result slot (all a `JoinHandle<T>` needs to
@@ -27,7 +29,7 @@
 //!
 //! # Panics at the G boundary
 //!
-//! The job runs under `catch_unwind`. A panic becomes `Err(Panic)` for
+//! The task runs under `catch_unwind`. A panic becomes `Err(Panic)` for
 //! `join`. If nobody will join (the handle was dropped, before or after the
 //! goroutine finished), the panic is printed with the goroutine id and the
 //! other goroutines go on; with `Builder::abort_on_panic(true)` any
@@ -64,7 +66,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -157,6 +159,8 @@ struct Header {
     abort_on_panic: bool,
     /// The goroutine's id, for `JoinHandle::id` and panic reports.
     goid: u64,
+    /// Where `go` was called, for the goroutine dump.
+    spawn_site: &'static Location<'static>,
     /// How the runner (who knows `F`) runs or abandons the closure.
     vtable: &'static VTable,
 }
@@ -356,34 +360,72 @@ fn report_detached<T>(value: Option<Result<T, Panic>>) {
     }
 }
 
-/// The runner's reference to a task, held by a G until it runs it. Dropping
-/// it without running completes the join slot as abandoned.
-pub(crate) struct JobRef(NonNull<Header>);
+/// The runner's reference to a task, held by a run queue (as a
+/// [`crate::g::Runnable::Task`]) and then by the G that runs it. Dropping it
+/// without running completes the join slot as abandoned.
+pub(crate) struct TaskRef(NonNull<Header>);
 
-// SAFETY: the task's closure is `Send` (checked by `new_job`); the runner
+// SAFETY: the task's closure is `Send` (checked by `new_task`); the runner
 // side may run it on any thread.
-unsafe impl Send for JobRef {}
+unsafe impl Send for TaskRef {}
 
-impl JobRef {
-    /// Runs the job on the current goroutine.
+impl TaskRef {
+    /// Runs the task on the current goroutine.
     pub(crate) fn run(self) {
         let h = self.0;
         std::mem::forget(self);
-        // SAFETY: a JobRef is the runner's unique reference; it runs once
+        // SAFETY: a TaskRef is the runner's unique reference; it runs once
         // (we forgot `self`, so `Drop` will not abandon it).
         unsafe { (h.as_ref().vtable.run)(h) }
     }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the task lives until completed, which only the holder of
+        // this reference does (by `run` or `Drop`).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The goroutine id given by `go`.
+    pub(crate) fn goid(&self) -> u64 {
+        self.header().goid
+    }
+
+    /// Where `go` was called.
+    pub(crate) fn spawn_site(&self) -> &'static Location<'static> {
+        self.header().spawn_site
+    }
+
+    /// The reference as a pointer (at least 8-aligned), for a run queue.
+    pub(crate) fn into_raw(self) -> NonNull<()> {
+        let p = self.0.cast();
+        std::mem::forget(self);
+        p
+    }
+
+    /// The reference back from [`TaskRef::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `p` came from `into_raw` and is converted back once.
+    pub(crate) unsafe fn from_raw(p: NonNull<()>) -> TaskRef {
+        TaskRef(p.cast())
+    }
 }
 
-impl Drop for JobRef {
+impl Drop for TaskRef {
     fn drop(&mut self) {
-        // SAFETY: a JobRef dropped unrun is the runner giving up, once.
+        // SAFETY: a TaskRef dropped unrun is the runner giving up, once.
         unsafe { (self.0.as_ref().vtable.abandon)(self.0) }
     }
 }
 
-/// Creates the task for goroutine `goid` running `f`.
-pub(crate) fn new_job<F, T>(goid: u64, abort_on_panic: bool, f: F) -> (JobRef, JoinHandle<T>)
+/// Creates the task for goroutine `goid` running `f`, spawned at `site`.
+pub(crate) fn new_task<F, T>(
+    goid: u64,
+    abort_on_panic: bool,
+    site: &'static Location<'static>,
+    f: F,
+) -> (TaskRef, JoinHandle<T>)
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -394,6 +436,7 @@ where
                 state: AtomicU8::new(0),
                 abort_on_panic,
                 goid,
+                spawn_site: site,
                 vtable: &VTableOf::<F, T>::VTABLE,
             },
             value: UnsafeCell::new(None),
@@ -405,7 +448,7 @@ where
         head: h.cast(),
         _result: PhantomData,
     };
-    (JobRef(h), handle)
+    (TaskRef(h), handle)
 }
 
 /// An owned permission to wait for a goroutine and take its result.
