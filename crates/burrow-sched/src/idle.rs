@@ -79,9 +79,10 @@
 use std::sync::atomic::{Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex};
 
+use crate::clock::{instant_of, nanos, now_nanos};
 use crate::m::MCtx;
 use crate::sched::{Idle, MNote, NoteWake, PCore, Shared};
-use crate::timer::{fallback_live, instant_of, nanos, now_nanos};
+use crate::timer::fallback_live;
 
 /// How the main goroutine ended, as seen by `Runtime::try_run`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -288,10 +289,10 @@ impl Shared {
 
     /// Runs the due timers of every P (the caller's P, if any, receives the
     /// goroutines they ready).
-    pub(crate) fn run_all_timers(&self, now: u64) -> bool {
+    pub(crate) fn run_all_timers(&'static self, now: u64) -> bool {
         let mut ran = false;
         for p in self.ps.iter() {
-            ran |= p.timers.run_expired(now);
+            ran |= self.run_timers(p.id, now);
         }
         ran
     }

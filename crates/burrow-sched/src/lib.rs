@@ -115,6 +115,7 @@
 //! ```
 
 mod chan;
+mod clock;
 mod g;
 mod idle;
 mod local;

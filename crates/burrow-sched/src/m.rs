@@ -70,9 +70,9 @@ use std::sync::atomic::Ordering;
 
 use corosensei::CoroutineResult;
 
+use crate::clock::now_nanos;
 use crate::g::{GPtr, Runnable, Switch, status};
 use crate::sched::{MNote, PCore, Shared};
-use crate::timer::now_nanos;
 
 /// Global-queue fairness period (Go: 61, a prime so that it does not
 /// resonate with the program's own periods).
@@ -234,7 +234,7 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
         // under a borrow of the core: the callbacks ready goroutines into
         // this P.
         if p.timers.next_when_relaxed() != 0 {
-            p.timers.run_expired(now_nanos());
+            rt.run_timers(pid, now_nanos());
         }
         let found = ctx.with_core(|core| {
             let tick = core.tick(p);
@@ -340,7 +340,7 @@ fn steal_work(ctx: &MCtx, pid: usize) -> Option<Runnable> {
             // under a borrow of our core: the callbacks ready into it.
             if steal_next
                 && victim.timers.next_when_relaxed() != 0
-                && victim.timers.run_expired(now_nanos())
+                && rt.run_timers(victim.id, now_nanos())
                 && let Some((r, _)) = ctx.with_core(|core| core.runq.pop())
             {
                 return Some(r);

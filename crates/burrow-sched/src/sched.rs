@@ -341,9 +341,6 @@ impl Shared {
             deadlock_grace,
             main_wait: MainWait::default(),
         }));
-        for p in shared.ps.iter() {
-            p.timers.set_runtime(shared);
-        }
         shared
     }
 
@@ -601,6 +598,17 @@ impl Shared {
                 Err(task)
             }
         }
+    }
+
+    /// Runs the due timers of P `pid` (on the calling M, whose P, if any,
+    /// receives the goroutines they ready) and tells the idle path about
+    /// periodic timers they re-armed. Returns whether any ran.
+    pub(crate) fn run_timers(&'static self, pid: usize, now: u64) -> bool {
+        let e = self.ps[pid].timers.run_expired(now);
+        if let Some(next) = e.rearmed {
+            self.timer_added(next);
+        }
+        e.ran
     }
 
     /// Marks the runtime as shutting down and tells sleeping Ms to exit.

@@ -5,9 +5,33 @@
 
 use std::time::{Duration, Instant};
 
-use crate::m::current_g;
+use crate::clock::{instant_of, nanos};
+use crate::m::{current_g, with_m};
 use crate::park::{Ready, WaitReason, park};
-use crate::timer::{add_timer, instant_of};
+use crate::timer::{TimerFn, TimerKey, add_fallback};
+
+/// Runs `f` at or after `when`, then every `period` if given: the timer
+/// contract of `timer/mod.rs` (which also has [`crate::timer::del_timer`]).
+/// On an M of a live runtime (a goroutine, or a timer callback) the timer
+/// goes into the current P's heap and the runtime is told (Go's
+/// `wakeNetPoller`: an idle runtime may have to wake earlier); anywhere
+/// else into the fallback thread's.
+pub(crate) fn add_timer(when: Instant, period: Option<Duration>, f: TimerFn) -> TimerKey {
+    let period = period.filter(|p| !p.is_zero());
+    let w = nanos(when);
+    let home = with_m(|m| {
+        m.filter(|m| !m.rt.is_shutdown())
+            .map(|m| (m.rt, m.pid().unwrap_or(0)))
+    });
+    match home {
+        Some((rt, pid)) => {
+            let key = rt.ps[pid].timers.add(w, period, f);
+            rt.timer_added(w);
+            key
+        }
+        None => add_fallback(w, period, f),
+    }
+}
 
 /// Pauses the current goroutine for at least `d` (Go's `time.Sleep`).
 /// Other goroutines run meanwhile; the M is not blocked. Outside a

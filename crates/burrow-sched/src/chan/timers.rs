@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use super::handles::{Receiver, Sender, chan};
 use super::waiter::{TIMED_OUT, Waiter};
 use crate::loom::Ordering;
+use crate::time::add_timer;
 use crate::time::deadline_after;
-use crate::timer::{TimerKey, add_timer, del_timer};
+use crate::timer::{TimerKey, del_timer};
 
 /// A timer that claims `w` as `TIMED_OUT` at `when` and wakes it if it won.
 pub(crate) fn claim_at(when: Instant, w: &Arc<Waiter>) -> TimerKey {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use super::mutex::MutexGuard;
 use super::sema::{Waiter, lock};
 use crate::park::{WaitReason, park};
-use crate::timer::{add_timer, del_timer};
+use crate::time::add_timer;
+use crate::timer::del_timer;
 
 /// Whether a timed wait ended by timing out (std's `WaitTimeoutResult`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -88,18 +88,17 @@
 pub(crate) mod heap;
 mod thread;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, OnceLock};
 
 // A timer's own synchronisation is loom-modelled (`loom_timer.rs`); the
 // heaps are plain `std` (threads and clocks cannot run inside loom).
 use crate::loom::{AtomicBool, AtomicU8, Mutex, Ordering, fence};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use heap::{Entry, TimerHeap};
 
-use crate::m::with_m;
-use crate::sched::Shared;
+use crate::clock::now_nanos;
 
 /// A timer's callback.
 pub(crate) type TimerFn = Box<dyn FnMut() + Send>;
@@ -166,30 +165,6 @@ impl std::fmt::Debug for TimerKey {
     }
 }
 
-/// The runtime clock's origin: timer instants are stored as nanoseconds
-/// since it (plus one, so that 0 can mean "no timer").
-fn base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
-}
-
-/// `t` on the runtime clock: never 0; instants before the origin map to 1
-/// (already due).
-pub(crate) fn nanos(t: Instant) -> u64 {
-    let d = t.saturating_duration_since(base()).as_nanos();
-    (d.min(u64::MAX as u128 - 1) as u64) + 1
-}
-
-/// Now on the runtime clock.
-pub(crate) fn now_nanos() -> u64 {
-    nanos(Instant::now())
-}
-
-/// The instant of runtime-clock time `n` (`n >= 1`).
-pub(crate) fn instant_of(n: u64) -> Instant {
-    base() + Duration::from_nanos(n.saturating_sub(1))
-}
-
 /// What [`fire`] left to do.
 pub(crate) enum Fired {
     /// Nothing: the timer is done (fired once, or was deleted).
@@ -240,6 +215,20 @@ pub(crate) fn fire(t: &Arc<TimerInner>, when: u64) -> Fired {
     Fired::Done
 }
 
+/// What [`PTimers::run_expired`] did.
+#[derive(Debug, Default, Clone, Copy)]
+#[must_use]
+pub(crate) struct Expired {
+    /// Whether any timer ran.
+    pub(crate) ran: bool,
+    /// The earliest `when` of the periodic timers it re-armed. A re-armed
+    /// timer is an added timer: while its entry was out of the heap
+    /// another M may have become the timer sleeper with a later deadline,
+    /// and must be kicked (Go's `wakeNetPoller` in `modtimer`), which the
+    /// caller does.
+    pub(crate) rearmed: Option<u64>,
+}
+
 /// A P's timers (Go's `pp.timers`, `pp.timersLock`, `pp.timer0When`,
 /// `pp.deletedTimers`). See *The design*.
 pub(crate) struct PTimers {
@@ -250,10 +239,6 @@ pub(crate) struct PTimers {
     when0: AtomicU64,
     /// Deleted entries still in `heap` (an estimate: see `del_timer`).
     ndeleted: AtomicUsize,
-    /// The runtime owning this P, set once when the runtime is created
-    /// (`Shared::new`), so a periodic re-arm in `run_expired` can tell
-    /// the timer sleeper (`Shared::timer_added`). Unset in unit tests.
-    rt: OnceLock<&'static Shared>,
 }
 
 impl Default for PTimers {
@@ -262,17 +247,11 @@ impl Default for PTimers {
             heap: std::sync::Mutex::new(TimerHeap::default()),
             when0: AtomicU64::new(0),
             ndeleted: AtomicUsize::new(0),
-            rt: OnceLock::new(),
         }
     }
 }
 
 impl PTimers {
-    /// Records the runtime owning this P (once, from `Shared::new`).
-    pub(crate) fn set_runtime(&self, rt: &'static Shared) {
-        let _ = self.rt.set(rt);
-    }
-
     /// The earliest timer's `when` (runtime clock), if any; deleted
     /// entries count until removed, so this may be early, never late.
     pub(crate) fn next_when(&self) -> Option<u64> {
@@ -333,13 +312,15 @@ impl PTimers {
     }
 
     /// Go's `checkTimers`/`runtimer`: runs the timers due at `now`, with
-    /// the heap unlocked while the callbacks run. Returns whether any ran.
-    /// Any thread may call it (the owner of the P, a stealing M, the timer
-    /// sleeper); callbacks that ready goroutines put them on the caller's
-    /// P, or the global queue if it holds none.
-    pub(crate) fn run_expired(&self, now: u64) -> bool {
+    /// the heap unlocked while the callbacks run. Any thread may call it
+    /// (the owner of the P, a stealing M, the timer sleeper); callbacks
+    /// that ready goroutines put them on the caller's P, or the global
+    /// queue if it holds none. The runtime calls it through
+    /// `Shared::run_timers`, which tells the idle path about re-armed
+    /// periodic timers (see [`Expired`]).
+    pub(crate) fn run_expired(&self, now: u64) -> Expired {
         if !self.due(now) {
-            return false;
+            return Expired::default();
         }
         let mut batch = Vec::new();
         {
@@ -363,14 +344,7 @@ impl PTimers {
                 rearmed = Some(rearmed.map_or(next, |r| r.min(next)));
             }
         }
-        // A re-armed periodic timer is an added timer: while its entry was
-        // out of the heap another M may have become the timer sleeper with
-        // a later deadline, and must be kicked (Go's `wakeNetPoller` in
-        // `modtimer`; review finding 6).
-        if let (Some(next), Some(rt)) = (rearmed, self.rt.get()) {
-            rt.timer_added(next);
-        }
-        ran
+        Expired { ran, rearmed }
     }
 
     /// Pops the deleted entries at the top of the heap (Go's
@@ -416,31 +390,23 @@ pub(crate) fn fallback_live() -> usize {
     thread::live()
 }
 
-/// Runs `f` at or after `when`, then every `period` if given. See the
-/// module docs for the contract.
-pub(crate) fn add_timer(when: Instant, period: Option<Duration>, f: TimerFn) -> TimerKey {
-    let period = period.filter(|p| !p.is_zero());
-    let w = nanos(when);
-    // The current P's heap when called on an M of a live runtime (from a
-    // goroutine, or from a timer callback on an M); else the fallback.
-    let home = with_m(|m| {
-        m.filter(|m| !m.rt.is_shutdown())
-            .map(|m| (m.rt, m.pid().unwrap_or(0)))
-    });
-    match home {
-        Some((rt, pid)) => {
-            let pt = &rt.ps[pid].timers;
-            let t = TimerInner::new(period, f, Some(pt));
-            pt.push(w, t.clone());
-            rt.timer_added(w);
-            TimerKey(t)
-        }
-        None => {
-            let t = TimerInner::new(period, f, None);
-            thread::push(w, t.clone());
-            TimerKey(t)
-        }
+impl PTimers {
+    /// Schedules `f` on this heap at runtime-clock time `when`, then every
+    /// `period` if given. The caller (`time::add_timer`) then tells the
+    /// runtime (`Shared::timer_added`).
+    pub(crate) fn add(&'static self, when: u64, period: Option<Duration>, f: TimerFn) -> TimerKey {
+        let t = TimerInner::new(period, f, Some(self));
+        self.push(when, t.clone());
+        TimerKey(t)
     }
+}
+
+/// Schedules `f` on the fallback thread (a timer added outside any
+/// runtime) at runtime-clock time `when`, then every `period` if given.
+pub(crate) fn add_fallback(when: u64, period: Option<Duration>, f: TimerFn) -> TimerKey {
+    let t = TimerInner::new(period, f, None);
+    thread::push(when, t.clone());
+    TimerKey(t)
 }
 
 /// Stops the timer. True if it was removed before its next firing began
@@ -479,7 +445,9 @@ pub(crate) fn del_timer(key: &TimerKey) -> bool {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::time::add_timer;
     use std::sync::mpsc;
+    use std::time::Instant;
 
     #[test]
     fn one_shot_fires_once_not_early() {
@@ -562,15 +530,6 @@ mod tests {
         // Other tests of this binary add a few fallback timers too.
         let len = thread::len_for_test();
         assert!(len < 1_000, "fallback heap holds {len} entries");
-    }
-
-    #[test]
-    fn clock_round_trips_and_never_returns_zero() {
-        let t = Instant::now() + Duration::from_millis(3);
-        let n = nanos(t);
-        assert!(n >= 1);
-        assert_eq!(instant_of(n), t);
-        assert_eq!(nanos(base() - Duration::from_secs(1)), 1);
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use super::{TimerKey, add_timer, del_timer};
+use super::{TimerKey, del_timer};
+use crate::time::add_timer;
 use crate::{Runtime, go, sleep, yield_now};
 
 fn bounded<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {

@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use super::heap::{Entry, TimerHeap};
-use super::{Fired, TimerInner, fire, instant_of, now_nanos};
+use super::{Fired, TimerInner, fire};
+use crate::clock::{instant_of, now_nanos};
 
 struct Fallback {
     heap: Mutex<TimerHeap>,
