@@ -46,6 +46,10 @@ const PAGES_PER_ARENA: usize = ARENA_BYTES / PAGE_SIZE;
 const ARENA_MAP_LEN: usize = 1 << (48 - ARENA_SHIFT);
 /// Spans up to this many pages have an exact-size free list.
 const MAX_EXACT_PAGES: usize = 128;
+/// The most pages one request may cover, its alignment slack included:
+/// `isize::MAX` bytes, the most Rust lets one object span (C asks no less).
+/// See *Sizes near the top of the address space* in `lib.rs`.
+pub(crate) const MAX_PAGES: usize = isize::MAX as usize >> PAGE_SHIFT;
 
 /// Per-arena side table: the span of every page (Go's `heapArena.spans`).
 struct HeapArena {
@@ -240,26 +244,36 @@ impl Heap {
         if base == 0 {
             return false;
         }
-        if (base + bytes - 1) >> ARENA_SHIFT >= ARENA_MAP_LEN {
-            // SAFETY: we just mapped it and nobody saw it.
+        // On failure the range goes back to the OS, so a request the OS
+        // cannot back in full leaks no address space. Side tables already
+        // installed stay (all null: `span_of` answers null there) and are
+        // reused if the range is ever mapped for us again.
+        let give_back = || {
+            // SAFETY: we just mapped it and no span covers it yet.
             unsafe { libc::munmap(base as *mut libc::c_void, bytes) };
-            return false;
+            false
+        };
+        if (base + bytes - 1) >> ARENA_SHIFT >= ARENA_MAP_LEN {
+            return give_back();
         }
         let mut a = base;
         while a < base + bytes {
-            let t = sys::map(core::mem::size_of::<HeapArena>());
-            if t.is_null() {
-                return false;
-            }
-            META_BYTES.fetch_add(core::mem::size_of::<HeapArena>() as u64, Ordering::Relaxed);
             // SAFETY: the map is live; index checked above.
-            // Release: pairs with the Acquire load in `span_of`.
-            unsafe { (*map)[a >> ARENA_SHIFT].store(t.cast(), Ordering::Release) };
+            let entry = unsafe { &(*map)[a >> ARENA_SHIFT] };
+            if entry.load(Ordering::Relaxed).is_null() {
+                let t = sys::map(core::mem::size_of::<HeapArena>());
+                if t.is_null() {
+                    return give_back();
+                }
+                META_BYTES.fetch_add(core::mem::size_of::<HeapArena>() as u64, Ordering::Relaxed);
+                // Release: pairs with the Acquire load in `span_of`.
+                entry.store(t.cast(), Ordering::Release);
+            }
             a += ARENA_BYTES;
         }
         let s = self.pool.get();
         if s.is_null() {
-            return false;
+            return give_back();
         }
         // SAFETY: `s` is a fresh struct; the range is ours and untouched.
         unsafe {
@@ -308,12 +322,8 @@ impl Heap {
 
     /// Allocates `npages` pages aligned to `align` bytes (a power of two).
     fn alloc_pages(&mut self, npages: usize, align: usize) -> *mut MSpan {
-        let extra = if align > PAGE_SIZE {
-            (align >> PAGE_SHIFT) - 1
-        } else {
-            0
-        };
-        let Some(want) = npages.checked_add(extra) else {
+        let extra = align_slack_pages(align);
+        let Some(want) = npages.checked_add(extra).filter(|&w| w <= MAX_PAGES) else {
             return ptr::null_mut();
         };
         let mut s = self.find(want);
@@ -397,10 +407,32 @@ pub(crate) fn alloc_small_span(class: usize) -> *mut MSpan {
     s
 }
 
-/// Allocates a large object of `size` bytes aligned to `align`; returns its
-/// span (object at `base`), or null.
-pub(crate) fn alloc_large(size: usize, align: usize) -> *mut MSpan {
+/// Pages a search must find to place `npages` pages at alignment `align`
+/// (a power of two): the alignment's worth of pages beyond the first.
+fn align_slack_pages(align: usize) -> usize {
+    if align > PAGE_SIZE {
+        (align >> PAGE_SHIFT) - 1
+    } else {
+        0
+    }
+}
+
+/// Pages for a large object of `size` bytes aligned to `align`, or `None`
+/// when no such object can exist: `align` is not a power of two, or the
+/// pages plus the alignment slack exceed [`MAX_PAGES`]. Every step is
+/// checked (see *Sizes near the top of the address space* in `lib.rs`).
+pub(crate) fn large_pages(size: usize, align: usize) -> Option<usize> {
+    if !align.is_power_of_two() || size > isize::MAX as usize {
+        return None;
+    }
     let npages = size.div_ceil(PAGE_SIZE).max(1);
+    let total = npages.checked_add(align_slack_pages(align))?;
+    (total <= MAX_PAGES).then_some(npages)
+}
+
+/// Allocates a large object of `npages` pages (from [`large_pages`])
+/// aligned to `align`; returns its span (object at `base`), or null.
+pub(crate) fn alloc_large(npages: usize, align: usize) -> *mut MSpan {
     let s = {
         let mut h = HEAP.lock();
         let s = h.alloc_pages(npages, align);
@@ -499,4 +531,31 @@ pub(crate) unsafe fn resize_large(s: *mut MSpan, npages: usize) -> bool {
 /// Bytes mapped for allocator metadata.
 pub(crate) fn meta_sys() -> u64 {
     HEAP.lock().meta_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Page counts for large objects: exact where they fit, `None` where
+    /// the object plus its alignment slack would pass `isize::MAX` bytes.
+    #[test]
+    fn large_pages_refuses_what_cannot_exist() {
+        assert_eq!(large_pages(0, 8), Some(1));
+        assert_eq!(large_pages(PAGE_SIZE + 1, 8), Some(2));
+        assert_eq!(large_pages(1 << 30, 1 << 30), Some((1 << 30) / PAGE_SIZE));
+        assert_eq!(large_pages(100, 24), None, "not a power of two");
+        let top = isize::MAX as usize;
+        assert_eq!(large_pages(top, PAGE_SIZE), None, "one page past the limit");
+        assert_eq!(large_pages(top - PAGE_SIZE + 1, PAGE_SIZE), Some(MAX_PAGES));
+        assert_eq!(
+            large_pages(top - PAGE_SIZE + 1, 2 * PAGE_SIZE),
+            None,
+            "slack"
+        );
+        assert_eq!(large_pages(1, 1 << 63), None, "slack alone");
+        for k in 0..4096 {
+            assert_eq!(large_pages(usize::MAX - k, 16), None, "MAX - {k}");
+        }
+    }
 }

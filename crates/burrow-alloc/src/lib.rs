@@ -63,6 +63,31 @@
 //! the first such class (`sizeclass::class_for`); alignments above a page
 //! take whole pages aligned by the page heap.
 //!
+//! # Sizes near the top of the address space
+//!
+//! A request that cannot be met returns null, never a smaller block. The
+//! danger is arithmetic that wraps: rounding `usize::MAX - 3` up to a
+//! 16-byte alignment wraps to 0 in a release build, and a size class picked
+//! for 0 bytes is a 16-byte block that the caller believes holds 2^64 − 4
+//! (C's `calloc(1, SIZE_MAX)` then zeroes past it). So every computation on
+//! a caller's size or alignment is checked arithmetic written out
+//! (`checked_*`, never a bare `+` or `next_multiple_of`), which behaves the
+//! same in debug and release builds, and:
+//!
+//! - no object exceeds `isize::MAX` bytes, its alignment slack included
+//!   (Rust's limit for one object; `heap::large_pages`, `heap::MAX_PAGES`);
+//! - a size class is chosen only after the rounded size is known to fit
+//!   (`sizeclass::class_for`); anything else takes the page path, which
+//!   refuses what no page run can hold;
+//! - `reallocate` refuses sizes above `isize::MAX` before looking at the
+//!   block, and leaves it untouched;
+//! - `burrow-malloc` checks products (`calloc`, `reallocarray`) and its own
+//!   roundings (`pvalloc`, `memalign`) before calling in.
+//!
+//! `tests/size_edges.rs` walks `usize::MAX - k` for k below 4096 through
+//! every entry point and alignment; `burrow-malloc`'s `tests/c/edges.c`
+//! does the same for the C API under `LD_PRELOAD`.
+//!
 //! # Using it
 //!
 //! ```
@@ -175,10 +200,10 @@ pub fn allocate(size: usize, align: usize, bg: bool) -> *mut u8 {
 
 #[cold]
 fn alloc_large(size: usize, align: usize, bg: bool) -> *mut u8 {
-    if size > isize::MAX as usize || !align.is_power_of_two() {
+    let Some(npages) = heap::large_pages(size, align) else {
         return ptr::null_mut();
-    }
-    let s = heap::alloc_large(size, align.max(PAGE_SIZE));
+    };
+    let s = heap::alloc_large(npages, align.max(PAGE_SIZE));
     if bg && !scavenger::background_running() {
         scavenger::start_background();
     }
@@ -240,20 +265,29 @@ unsafe fn free_large(s: *mut span::MSpan) {
     }
 }
 
-/// Usable bytes of the block at `p` (its class size, or its pages); 0 for
-/// null or pointers not from this heap.
+/// Usable bytes of the block at `p` (its class size, or its pages from
+/// `p` on); 0 for null, pointers not from this heap, and pointers into no
+/// live block that the span tables can tell apart (a free span, or outside
+/// the span found).
 pub fn usable_size(p: *const u8) -> usize {
     let s = heap::span_of(p as usize);
     if s.is_null() {
         return 0;
     }
-    // SAFETY: `p` is a block of ours (the caller's contract for any answer
-    // to mean something); span fields are stable while it is live.
+    let p = p as usize;
+    // SAFETY: span structs are never unmapped, so reading one is sound; for
+    // a live block of ours (the caller's contract for the answer to mean
+    // something) its fields are stable. The checks keep the subtraction
+    // from wrapping when the side-table entry is stale.
     unsafe {
-        if (*s).class != 0 {
-            (*s).elem_size
-        } else {
-            (*s).base + (*s).bytes() - p as usize
+        let (base, bytes) = ((*s).base, (*s).bytes());
+        if p < base || p - base >= bytes {
+            return 0;
+        }
+        match (*s).state {
+            span::SPAN_SMALL => (*s).elem_size,
+            span::SPAN_LARGE => bytes - (p - base),
+            _ => 0,
         }
     }
 }
@@ -265,7 +299,8 @@ pub fn owns(p: *const u8) -> bool {
 
 /// Resizes the block at `p` to `new_size` bytes keeping alignment `align`;
 /// in place when the size class (or, for large blocks, the pages) allows.
-/// Returns null (and leaves `p` alone) when memory runs out.
+/// Returns null (and leaves `p` alone) when memory runs out or no block of
+/// `new_size` bytes can exist (more than `isize::MAX`).
 ///
 /// # Safety
 /// `p` is a live block of ours allocated with alignment `align`.
@@ -273,6 +308,9 @@ pub unsafe fn reallocate(p: *mut u8, align: usize, new_size: usize, bg: bool) ->
     let s = heap::span_of(p as usize);
     if s.is_null() {
         fatal("realloc of a pointer that burrow-alloc did not allocate");
+    }
+    if new_size > isize::MAX as usize {
+        return ptr::null_mut();
     }
     // SAFETY: `p` is live in `s` (caller's contract).
     let (class, old) = unsafe { ((*s).class as usize, usable_size(p)) };
