@@ -21,8 +21,13 @@
 //! - **`fork`.** `pthread_atfork` handlers take every allocator lock before
 //!   `fork` and release them in parent and child (burrow-alloc `fork.rs`).
 //! - **`malloc(0)`** returns a unique 16-byte block; `free(NULL)` is a no-op;
-//!   pointers we did not allocate are ignored by `free` (a program may free
+//!   pointers outside our heap are ignored by `free` (a program may free
 //!   memory the loader got before we were there).
+//! - **Double and invalid frees** of large blocks (and of pointers into our
+//!   heap that no block covers) abort with `burrow-alloc: double free or
+//!   invalid pointer 0x… (free)`, as glibc aborts; small objects are
+//!   checked with the `debug-free` feature (see *Double frees* in
+//!   burrow-alloc). `tests/c/double_free.c` checks it under the preload.
 //! - **Errors**: out of memory, a size no object can have (over
 //!   `PTRDIFF_MAX`, or wrapping when rounded up to its alignment or to
 //!   pages) or an overflowing `calloc`/`reallocarray` product give NULL with

@@ -279,3 +279,30 @@ fn cxx_new_near_size_max_throws() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `tests/c/double_free.c`: a double free of a 256 KiB block dies by
+/// `SIGABRT` with a message naming the block, within the time limit.
+#[test]
+fn c_double_free_of_a_large_block_aborts() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = tmpdir("double-free");
+    let Some(bin) = compile("double_free.c", &d.join("double_free")) else {
+        return;
+    };
+    let out = run(Command::new(&bin), true, Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let why = format!("{}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "not aborted: {why}"
+    );
+    let addr = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("block="))
+        .unwrap_or_else(|| panic!("no block printed: {why}"));
+    let msg = format!("burrow-alloc: double free or invalid pointer {addr} (free)");
+    assert!(stderr.contains(&msg), "no '{msg}': {why}");
+    let _ = std::fs::remove_dir_all(&d);
+}
