@@ -46,11 +46,23 @@ const PAGES_PER_ARENA: usize = ARENA_BYTES / PAGE_SIZE;
 const ARENA_MAP_LEN: usize = 1 << (48 - ARENA_SHIFT);
 /// Spans up to this many pages have an exact-size free list.
 const MAX_EXACT_PAGES: usize = 128;
+/// The most pages one request may cover, its alignment slack included:
+/// `isize::MAX` bytes, the most Rust lets one object span (C asks no less).
+/// See *Sizes near the top of the address space* in `lib.rs`.
+pub(crate) const MAX_PAGES: usize = isize::MAX as usize >> PAGE_SHIFT;
 
 /// Per-arena side table: the span of every page (Go's `heapArena.spans`).
 struct HeapArena {
     spans: [AtomicPtr<MSpan>; PAGES_PER_ARENA],
+    /// With [`DEBUG_FREE`](crate::debug_free::DEBUG_FREE): one bit per
+    /// 8 bytes of the arena, set while a small object starts there (see
+    /// `debug_free.rs`); null otherwise. Written before the table is
+    /// published, never changed after.
+    alloc_bits: AtomicPtr<AtomicU64>,
 }
+
+/// Bytes of an arena's allocation bitmap (one bit per 8 bytes).
+pub(crate) const ALLOC_BITS_BYTES: usize = ARENA_BYTES / 8 / 8;
 
 type ArenaMap = [AtomicPtr<HeapArena>; ARENA_MAP_LEN];
 
@@ -100,6 +112,45 @@ pub(crate) fn span_of(addr: usize) -> *mut MSpan {
     }
     // Relaxed: whoever passes us a pointer into a span got it through the
     // allocation that followed the entry's write under the heap lock.
+}
+
+/// Whether `addr` lies in an arena of ours (whether or not a span covers
+/// it): a pointer there that no span claims is no block of ours, yet no
+/// other allocator's either.
+pub(crate) fn in_arena(addr: usize) -> bool {
+    // Acquire: pairs with the Release store of the map in `grow`.
+    let map = ARENA_MAP.load(Ordering::Acquire);
+    let ai = addr >> ARENA_SHIFT;
+    // SAFETY: the map is live forever once made and `ai` is in bounds.
+    !map.is_null()
+        && ai < ARENA_MAP_LEN
+        && !unsafe { (*map).get_unchecked(ai) }
+            .load(Ordering::Relaxed) // only compared with null
+            .is_null()
+}
+
+/// The word of the allocation bitmap holding `addr`'s bit, or null (no
+/// bitmap: `DEBUG_FREE` off, or not our arena).
+pub(crate) fn alloc_bits_word(addr: usize) -> *const AtomicU64 {
+    // Acquire: pairs with the Release store of the map in `grow`.
+    let map = ARENA_MAP.load(Ordering::Acquire);
+    let ai = addr >> ARENA_SHIFT;
+    if map.is_null() || ai >= ARENA_MAP_LEN {
+        return ptr::null();
+    }
+    // SAFETY: the map is live forever once made and `ai` is in bounds.
+    let arena = unsafe { (*map).get_unchecked(ai) }.load(Ordering::Acquire); // pairs with `grow`
+    if arena.is_null() {
+        return ptr::null();
+    }
+    // SAFETY: side tables live forever; `alloc_bits` was written before the
+    // table was published (the Acquire above).
+    let bits = unsafe { (*arena).alloc_bits.load(Ordering::Relaxed) };
+    if bits.is_null() {
+        return ptr::null();
+    }
+    // SAFETY: the bitmap covers the arena, one bit per 8 bytes.
+    unsafe { bits.add((addr & (ARENA_BYTES - 1)) >> 9) }
 }
 
 /// Records `s` as the span of the page holding `addr`.
@@ -240,26 +291,38 @@ impl Heap {
         if base == 0 {
             return false;
         }
-        if (base + bytes - 1) >> ARENA_SHIFT >= ARENA_MAP_LEN {
-            // SAFETY: we just mapped it and nobody saw it.
+        // On failure the range goes back to the OS, so a request the OS
+        // cannot back in full leaks no address space, and the map entries
+        // made for it are cleared again (an arena in the map is ours for
+        // good: see `in_arena`). The side tables themselves stay mapped: a
+        // lock-free `span_of` may be reading one.
+        let give_back = |upto: usize| {
+            let mut a = base;
+            while a < upto {
+                // SAFETY: the map is live; these entries are ours, made below.
+                unsafe { (*map)[a >> ARENA_SHIFT].store(ptr::null_mut(), Ordering::Relaxed) };
+                a += ARENA_BYTES;
+            }
+            // SAFETY: we just mapped it and no span covers it.
             unsafe { libc::munmap(base as *mut libc::c_void, bytes) };
-            return false;
+            false
+        };
+        if (base + bytes - 1) >> ARENA_SHIFT >= ARENA_MAP_LEN {
+            return give_back(base);
         }
         let mut a = base;
         while a < base + bytes {
-            let t = sys::map(core::mem::size_of::<HeapArena>());
-            if t.is_null() {
-                return false;
-            }
-            META_BYTES.fetch_add(core::mem::size_of::<HeapArena>() as u64, Ordering::Relaxed);
+            let Some(t) = new_side_table() else {
+                return give_back(a);
+            };
             // SAFETY: the map is live; index checked above.
             // Release: pairs with the Acquire load in `span_of`.
-            unsafe { (*map)[a >> ARENA_SHIFT].store(t.cast(), Ordering::Release) };
+            unsafe { (*map)[a >> ARENA_SHIFT].store(t, Ordering::Release) };
             a += ARENA_BYTES;
         }
         let s = self.pool.get();
         if s.is_null() {
-            return false;
+            return give_back(base + bytes);
         }
         // SAFETY: `s` is a fresh struct; the range is ours and untouched.
         unsafe {
@@ -308,12 +371,8 @@ impl Heap {
 
     /// Allocates `npages` pages aligned to `align` bytes (a power of two).
     fn alloc_pages(&mut self, npages: usize, align: usize) -> *mut MSpan {
-        let extra = if align > PAGE_SIZE {
-            (align >> PAGE_SHIFT) - 1
-        } else {
-            0
-        };
-        let Some(want) = npages.checked_add(extra) else {
+        let extra = align_slack_pages(align);
+        let Some(want) = npages.checked_add(extra).filter(|&w| w <= MAX_PAGES) else {
             return ptr::null_mut();
         };
         let mut s = self.find(want);
@@ -397,10 +456,55 @@ pub(crate) fn alloc_small_span(class: usize) -> *mut MSpan {
     s
 }
 
-/// Allocates a large object of `size` bytes aligned to `align`; returns its
-/// span (object at `base`), or null.
-pub(crate) fn alloc_large(size: usize, align: usize) -> *mut MSpan {
+/// Maps a side table (and, with `DEBUG_FREE`, its allocation bitmap).
+fn new_side_table() -> Option<*mut HeapArena> {
+    let t = sys::map(core::mem::size_of::<HeapArena>()).cast::<HeapArena>();
+    if t.is_null() {
+        return None;
+    }
+    let mut meta = core::mem::size_of::<HeapArena>();
+    if crate::debug_free::DEBUG_FREE {
+        let bits = sys::map(ALLOC_BITS_BYTES);
+        if bits.is_null() {
+            // SAFETY: just mapped, unpublished.
+            unsafe { libc::munmap(t.cast(), core::mem::size_of::<HeapArena>()) };
+            return None;
+        }
+        meta += ALLOC_BITS_BYTES;
+        // SAFETY: a fresh table, not yet published (the Release store of
+        // its address publishes this too).
+        unsafe { (*t).alloc_bits.store(bits.cast(), Ordering::Relaxed) };
+    }
+    META_BYTES.fetch_add(meta as u64, Ordering::Relaxed);
+    Some(t)
+}
+
+/// Pages a search must find to place `npages` pages at alignment `align`
+/// (a power of two): the alignment's worth of pages beyond the first.
+fn align_slack_pages(align: usize) -> usize {
+    if align > PAGE_SIZE {
+        (align >> PAGE_SHIFT) - 1
+    } else {
+        0
+    }
+}
+
+/// Pages for a large object of `size` bytes aligned to `align`, or `None`
+/// when no such object can exist: `align` is not a power of two, or the
+/// pages plus the alignment slack exceed [`MAX_PAGES`]. Every step is
+/// checked (see *Sizes near the top of the address space* in `lib.rs`).
+pub(crate) fn large_pages(size: usize, align: usize) -> Option<usize> {
+    if !align.is_power_of_two() || size > isize::MAX as usize {
+        return None;
+    }
     let npages = size.div_ceil(PAGE_SIZE).max(1);
+    let total = npages.checked_add(align_slack_pages(align))?;
+    (total <= MAX_PAGES).then_some(npages)
+}
+
+/// Allocates a large object of `npages` pages (from [`large_pages`])
+/// aligned to `align`; returns its span (object at `base`), or null.
+pub(crate) fn alloc_large(npages: usize, align: usize) -> *mut MSpan {
     let s = {
         let mut h = HEAP.lock();
         let s = h.alloc_pages(npages, align);
@@ -420,7 +524,7 @@ pub(crate) fn alloc_large(size: usize, align: usize) -> *mut MSpan {
     s
 }
 
-/// Returns span `s` (small or large, in use, on no list) to the page heap.
+/// Returns small span `s` (in use, on no list) to the page heap.
 ///
 /// # Safety
 /// No object of `s` is live and nothing else refers to it.
@@ -428,34 +532,110 @@ pub(crate) unsafe fn free_span(s: *mut MSpan) {
     {
         let mut h = HEAP.lock();
         // SAFETY: the caller gives `s` up; we hold the heap lock.
+        unsafe { h.release_span(s) };
+    }
+    crate::scavenger::tick();
+}
+
+impl Heap {
+    /// Puts in-use span `s` back into the free lists.
+    ///
+    /// `class` becomes 0, so a late free of an object of a small span that
+    /// went back to the heap takes the large path and is caught there (see
+    /// *Double frees* in `lib.rs`).
+    ///
+    /// # Safety
+    /// We hold the heap lock; no object of `s` is live and nothing else
+    /// refers to it.
+    unsafe fn release_span(&mut self, s: *mut MSpan) {
+        // SAFETY: the caller gives `s` up under the heap lock.
         unsafe {
             debug_assert!((*s).state == SPAN_SMALL || (*s).state == SPAN_LARGE);
             stats::HEAP_INUSE.fetch_sub((*s).bytes() as u64, Ordering::Relaxed);
             (*s).owner.store(0, Ordering::Relaxed);
             (*s).remote.store(0, Ordering::Relaxed);
+            (*s).class = 0;
             (*s).needzero = true;
             (*s).released = 0;
             (*s).freed_at = sys::now_ns();
-            h.insert_free(s);
+            self.insert_free(s);
         }
     }
-    crate::scavenger::tick();
 }
 
-/// Resizes large span `s` in place to `npages`: shrinking splits off the
-/// tail, growing takes pages from a free neighbour after it. Returns false
-/// when growing is not possible.
+/// The live large span whose object starts at `addr`, or null. The caller
+/// holds the heap lock: every span's `state` and `base` are written under
+/// it, so the answer is exact — a freed block's span is `SPAN_FREE` (or
+/// merged into a neighbour, or reused with another base), an interior or
+/// stale pointer's span has another base or state. Span structs are never
+/// unmapped, so reading a stale one is sound.
+fn live_large(_h: &Heap, addr: usize) -> *mut MSpan {
+    let s = span_of(addr);
+    // SAFETY: see above; we hold the heap lock (`_h`).
+    if !s.is_null() && unsafe { (*s).state == SPAN_LARGE && (*s).base == addr } {
+        s
+    } else {
+        ptr::null_mut()
+    }
+}
+
+/// Frees the large object at `addr` and returns its bytes; `None` (and no
+/// change) when `addr` is not the start of a live large object: a double
+/// free or an invalid pointer.
+pub(crate) fn free_large(addr: usize) -> Option<usize> {
+    let bytes = {
+        let mut h = HEAP.lock();
+        let s = live_large(&h, addr);
+        if s.is_null() {
+            return None;
+        }
+        // SAFETY: `s` is the live large span of the caller's object, which
+        // the caller gives up; we hold the heap lock.
+        unsafe {
+            let bytes = (*s).bytes();
+            h.release_span(s);
+            bytes
+        }
+    };
+    crate::scavenger::tick();
+    Some(bytes)
+}
+
+/// Whether `addr` is the start of a live large object.
+pub(crate) fn is_live_large(addr: usize) -> bool {
+    let h = HEAP.lock();
+    !live_large(&h, addr).is_null()
+}
+
+/// What [`resize_large`] did.
+pub(crate) enum Resize {
+    /// The object now spans the pages asked for.
+    Done,
+    /// It cannot grow in place; the caller moves it.
+    NotInPlace,
+    /// `addr` is not the start of a live large object.
+    NotLive,
+}
+
+/// Resizes the large object at `addr` in place to `npages`: shrinking
+/// splits off the tail, growing takes pages from a free neighbour after it.
 ///
 /// # Safety
-/// `s` is a live large span whose object the caller owns.
-pub(crate) unsafe fn resize_large(s: *mut MSpan, npages: usize) -> bool {
+/// `addr` is the caller's object, or else no live object at all (that is
+/// checked under the lock and answered with [`Resize::NotLive`]).
+pub(crate) unsafe fn resize_large(addr: usize, npages: usize) -> Resize {
     let mut h = HEAP.lock();
+    let s = live_large(&h, addr);
+    if s.is_null() {
+        return Resize::NotLive;
+    }
+    let done = |ok: bool| if ok { Resize::Done } else { Resize::NotInPlace };
     // SAFETY: we hold the heap lock; `s` is the caller's in-use span and the
     // neighbour found through the side table is a live heap span.
     unsafe {
         let old = (*s).npages;
         if npages == old {
-            return true;
+            return Resize::Done;
         }
         if npages < old {
             (*s).state = SPAN_BUSY; // keep the tail from merging back into us
@@ -473,18 +653,18 @@ pub(crate) unsafe fn resize_large(s: *mut MSpan, npages: usize) -> bool {
                 (*s).elem_size = (*s).bytes();
                 set_bounds(s);
             }
-            return ok;
+            return done(ok);
         }
         let after = span_of((*s).base + (*s).bytes());
         let need = npages - old;
         if after.is_null() || after == s || (*after).state != SPAN_FREE || (*after).npages < need {
-            return false;
+            return Resize::NotInPlace;
         }
         h.take(after);
         (*after).state = SPAN_BUSY;
         if !h.trim_tail(after, need) {
             h.insert_free(after);
-            return false;
+            return Resize::NotInPlace;
         }
         stats::HEAP_RELEASED.fetch_sub(((*after).released << PAGE_SHIFT) as u64, Ordering::Relaxed);
         stats::HEAP_INUSE.fetch_add((need << PAGE_SHIFT) as u64, Ordering::Relaxed);
@@ -492,11 +672,38 @@ pub(crate) unsafe fn resize_large(s: *mut MSpan, npages: usize) -> bool {
         (*s).elem_size = (*s).bytes();
         h.pool.put(after);
         set_bounds(s);
-        true
+        Resize::Done
     }
 }
 
 /// Bytes mapped for allocator metadata.
 pub(crate) fn meta_sys() -> u64 {
     HEAP.lock().meta_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Page counts for large objects: exact where they fit, `None` where
+    /// the object plus its alignment slack would pass `isize::MAX` bytes.
+    #[test]
+    fn large_pages_refuses_what_cannot_exist() {
+        assert_eq!(large_pages(0, 8), Some(1));
+        assert_eq!(large_pages(PAGE_SIZE + 1, 8), Some(2));
+        assert_eq!(large_pages(1 << 30, 1 << 30), Some((1 << 30) / PAGE_SIZE));
+        assert_eq!(large_pages(100, 24), None, "not a power of two");
+        let top = isize::MAX as usize;
+        assert_eq!(large_pages(top, PAGE_SIZE), None, "one page past the limit");
+        assert_eq!(large_pages(top - PAGE_SIZE + 1, PAGE_SIZE), Some(MAX_PAGES));
+        assert_eq!(
+            large_pages(top - PAGE_SIZE + 1, 2 * PAGE_SIZE),
+            None,
+            "slack"
+        );
+        assert_eq!(large_pages(1, 1 << 63), None, "slack alone");
+        for k in 0..4096 {
+            assert_eq!(large_pages(usize::MAX - k, 16), None, "MAX - {k}");
+        }
+    }
 }

@@ -63,6 +63,69 @@
 //! the first such class (`sizeclass::class_for`); alignments above a page
 //! take whole pages aligned by the page heap.
 //!
+//! # Sizes near the top of the address space
+//!
+//! A request that cannot be met returns null, never a smaller block. The
+//! danger is arithmetic that wraps: rounding `usize::MAX - 3` up to a
+//! 16-byte alignment wraps to 0 in a release build, and a size class picked
+//! for 0 bytes is a 16-byte block that the caller believes holds 2^64 − 4
+//! (C's `calloc(1, SIZE_MAX)` then zeroes past it). So every computation on
+//! a caller's size or alignment is checked arithmetic written out
+//! (`checked_*`, never a bare `+` or `next_multiple_of`), which behaves the
+//! same in debug and release builds, and:
+//!
+//! - no object exceeds `isize::MAX` bytes, its alignment slack included
+//!   (Rust's limit for one object; `heap::large_pages`, `heap::MAX_PAGES`);
+//! - a size class is chosen only after the rounded size is known to fit
+//!   (`sizeclass::class_for`); anything else takes the page path, which
+//!   refuses what no page run can hold;
+//! - `reallocate` refuses sizes above `isize::MAX` before looking at the
+//!   block, and leaves it untouched;
+//! - `burrow-malloc` checks products (`calloc`, `reallocarray`) and its own
+//!   roundings (`pvalloc`, `memalign`) before calling in.
+//!
+//! `tests/size_edges.rs` walks `usize::MAX - k` for k below 4096 through
+//! every entry point and alignment; `burrow-malloc`'s `tests/c/edges.c`
+//! does the same for the C API under `LD_PRELOAD`.
+//!
+//! # Double frees
+//!
+//! A double free of a large block used to put its span into the page
+//! heap's free lists twice; the lists became a cycle and the next search
+//! (`heap::find`) spun forever. Now a bad free aborts with
+//! `burrow-alloc: double free or invalid pointer 0x… (free)` (or
+//! `(realloc)`), written with a raw `write(2)` and followed by `abort()`:
+//! no allocation, no unwinding out of `extern "C"` callers
+//! (`sys::bad_pointer`). What is checked:
+//!
+//! - **Large blocks, always.** Their free takes the heap lock anyway, and
+//!   under it the span tells the truth: every span's `state` and `base`
+//!   are written under that lock, so "the side table names a span that is
+//!   `SPAN_LARGE` and starts at `p`" holds exactly for a live large block
+//!   (`heap::free_large`, `heap::resize_large`). A freed block's span is
+//!   `SPAN_FREE`, merged into a neighbour, or reused at another base; a
+//!   pointer into a block's middle finds a span with another base.
+//! - **Pointers in our arenas that no span claims, always** (`no_span`):
+//!   an interior page of a large block whose side-table entry was never
+//!   written. Pointers outside our arenas are still ignored: under
+//!   `LD_PRELOAD` a program may free memory the loader got before us.
+//! - **Small objects, cheaply, always**: the pointer must lie inside the
+//!   span its page names (a stale entry left by an earlier span fails),
+//!   and a span given back to the heap has class 0, so a late free of one
+//!   of its objects takes the large path and is caught there.
+//! - **Small double frees, with the `debug-free` feature**: an allocation
+//!   bitmap per arena, set by `allocate` and cleared by the free, which
+//!   aborts on a clear bit or a pointer that does not start an object
+//!   (`debug_free.rs`). Without it a small double free goes undetected;
+//!   finding it would mean walking free lists that other threads push to.
+//!
+//! No allocator catches a free whose address was handed out again in
+//! between (glibc neither): that free looks like the new block's.
+//! `tests/double_free.rs` runs each bad free in a child process and
+//! asserts death by `SIGABRT` with the message, within a time limit;
+//! `burrow-malloc`'s `tests/c/double_free.c` does the same under
+//! `LD_PRELOAD`.
+//!
 //! # Using it
 //!
 //! ```
@@ -83,6 +146,7 @@ use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 mod central;
+mod debug_free;
 mod fork;
 mod heap;
 mod lock;
@@ -97,6 +161,7 @@ pub use sizeclass::{MAX_SMALL_SIZE, NUM_CLASSES, PAGE_SIZE};
 pub use stats::{ClassStats, MemStats};
 pub use sys::fatal;
 
+use debug_free::DEBUG_FREE;
 use sizeclass::class_for;
 
 /// The allocator as a Rust [`GlobalAlloc`].
@@ -167,18 +232,24 @@ unsafe impl GlobalAlloc for BurrowAlloc {
 #[inline]
 pub fn allocate(size: usize, align: usize, bg: bool) -> *mut u8 {
     match class_for(size, align) {
-        // SAFETY: class_for returns classes in 1..NUM_CLASSES.
-        Some(c) => unsafe { mcache::alloc_small(c, bg) },
+        Some(c) => {
+            // SAFETY: class_for returns classes in 1..NUM_CLASSES.
+            let p = unsafe { mcache::alloc_small(c, bg) };
+            if DEBUG_FREE && !p.is_null() {
+                debug_free::on_alloc(p);
+            }
+            p
+        }
         None => alloc_large(size, align, bg),
     }
 }
 
 #[cold]
 fn alloc_large(size: usize, align: usize, bg: bool) -> *mut u8 {
-    if size > isize::MAX as usize || !align.is_power_of_two() {
+    let Some(npages) = heap::large_pages(size, align) else {
         return ptr::null_mut();
-    }
-    let s = heap::alloc_large(size, align.max(PAGE_SIZE));
+    };
+    let s = heap::alloc_large(npages, align.max(PAGE_SIZE));
     if bg && !scavenger::background_running() {
         scavenger::start_background();
     }
@@ -209,8 +280,12 @@ pub fn allocate_zeroed(size: usize, align: usize, bg: bool) -> *mut u8 {
     p
 }
 
-/// Frees a block returned by [`allocate`]. Pointers not from this heap
-/// (and null) are ignored.
+/// Frees a block returned by [`allocate`]. Null and pointers outside this
+/// heap's arenas are ignored (under `LD_PRELOAD` a program may free memory
+/// the loader got before we were there). A pointer inside our arenas that
+/// is no live block aborts the process when the span tables can tell:
+/// always for large blocks and pages no block covers, for small objects
+/// with the `debug-free` feature (see *Double frees*).
 ///
 /// # Safety
 /// `p` is null, not ours, or a live block of ours freed exactly once.
@@ -218,42 +293,67 @@ pub fn allocate_zeroed(size: usize, align: usize, bg: bool) -> *mut u8 {
 pub unsafe fn deallocate(p: *mut u8) {
     let s = heap::span_of(p as usize);
     if s.is_null() {
+        no_span(p, "free");
         return;
     }
-    // SAFETY: the caller guarantees `p` is a live block of span `s`.
+    // SAFETY: the caller guarantees `p` is a live block of span `s`; if it
+    // is not (a double or invalid free), the checks below read a span
+    // struct, which is never unmapped, and abort before anything changes.
     unsafe {
         if (*s).class != 0 {
+            if DEBUG_FREE {
+                debug_free::on_free(s, p);
+            } else if (p as usize).wrapping_sub((*s).base) >= (*s).bytes() {
+                // A stale side-table entry: `p` is in no span of this class.
+                sys::bad_pointer(p as usize, "free");
+            }
             mcache::free_small(s, p);
         } else {
-            free_large(s);
+            free_large(p);
         }
     }
 }
 
+/// `p` has no span: ignored outside our arenas, fatal inside them.
 #[cold]
-unsafe fn free_large(s: *mut span::MSpan) {
-    // SAFETY: the caller frees the only object of large span `s`.
-    unsafe {
-        stats::LARGE_FREES.fetch_add(1, Ordering::Relaxed);
-        stats::LARGE_FREE_BYTES.fetch_add((*s).bytes() as u64, Ordering::Relaxed);
-        heap::free_span(s);
+fn no_span(p: *mut u8, op: &str) {
+    if heap::in_arena(p as usize) {
+        sys::bad_pointer(p as usize, op);
     }
 }
 
-/// Usable bytes of the block at `p` (its class size, or its pages); 0 for
-/// null or pointers not from this heap.
+#[cold]
+fn free_large(p: *mut u8) {
+    let Some(bytes) = heap::free_large(p as usize) else {
+        sys::bad_pointer(p as usize, "free");
+    };
+    stats::LARGE_FREES.fetch_add(1, Ordering::Relaxed);
+    stats::LARGE_FREE_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+
+/// Usable bytes of the block at `p` (its class size, or its pages from
+/// `p` on); 0 for null, pointers not from this heap, and pointers into no
+/// live block that the span tables can tell apart (a free span, or outside
+/// the span found).
 pub fn usable_size(p: *const u8) -> usize {
     let s = heap::span_of(p as usize);
     if s.is_null() {
         return 0;
     }
-    // SAFETY: `p` is a block of ours (the caller's contract for any answer
-    // to mean something); span fields are stable while it is live.
+    let p = p as usize;
+    // SAFETY: span structs are never unmapped, so reading one is sound; for
+    // a live block of ours (the caller's contract for the answer to mean
+    // something) its fields are stable. The checks keep the subtraction
+    // from wrapping when the side-table entry is stale.
     unsafe {
-        if (*s).class != 0 {
-            (*s).elem_size
-        } else {
-            (*s).base + (*s).bytes() - p as usize
+        let (base, bytes) = ((*s).base, (*s).bytes());
+        if p < base || p - base >= bytes {
+            return 0;
+        }
+        match (*s).state {
+            span::SPAN_SMALL => (*s).elem_size,
+            span::SPAN_LARGE => bytes - (p - base),
+            _ => 0,
         }
     }
 }
@@ -265,28 +365,48 @@ pub fn owns(p: *const u8) -> bool {
 
 /// Resizes the block at `p` to `new_size` bytes keeping alignment `align`;
 /// in place when the size class (or, for large blocks, the pages) allows.
-/// Returns null (and leaves `p` alone) when memory runs out.
+/// Returns null (and leaves `p` alone) when memory runs out or no block of
+/// `new_size` bytes can exist (more than `isize::MAX`).
 ///
 /// # Safety
 /// `p` is a live block of ours allocated with alignment `align`.
 pub unsafe fn reallocate(p: *mut u8, align: usize, new_size: usize, bg: bool) -> *mut u8 {
     let s = heap::span_of(p as usize);
     if s.is_null() {
-        fatal("realloc of a pointer that burrow-alloc did not allocate");
+        // Not from our heap: we cannot know its size to move it.
+        sys::bad_pointer(p as usize, "realloc");
     }
-    // SAFETY: `p` is live in `s` (caller's contract).
-    let (class, old) = unsafe { ((*s).class as usize, usable_size(p)) };
+    if new_size > isize::MAX as usize {
+        return ptr::null_mut();
+    }
+    // SAFETY: `p` is live in `s` (caller's contract); if not, the checks
+    // read span structs (never unmapped) and abort before any change.
+    let class = unsafe { (*s).class as usize };
     if class != 0 {
+        if DEBUG_FREE {
+            // SAFETY: as above.
+            unsafe { debug_free::check_live(s, p, "realloc") };
+        }
+        let old = usable_size(p);
+        if old == 0 {
+            sys::bad_pointer(p as usize, "realloc");
+        }
         if new_size <= old && (new_size > old / 2 || class_for(new_size, align) == Some(class)) {
             return p;
         }
     } else if new_size > MAX_SMALL_SIZE {
         let pages = new_size.div_ceil(PAGE_SIZE);
-        // SAFETY: `s` is the large span of the caller's live block.
-        if unsafe { heap::resize_large(s, pages) } {
-            return p;
+        // SAFETY: `p` is the caller's block; resize_large checks that it is
+        // live under the heap lock before touching anything.
+        match unsafe { heap::resize_large(p as usize, pages) } {
+            heap::Resize::Done => return p,
+            heap::Resize::NotInPlace => {}
+            heap::Resize::NotLive => sys::bad_pointer(p as usize, "realloc"),
         }
+    } else if !heap::is_live_large(p as usize) {
+        sys::bad_pointer(p as usize, "realloc");
     }
+    let old = usable_size(p);
     let q = allocate(new_size, align, bg);
     if q.is_null() {
         return q;

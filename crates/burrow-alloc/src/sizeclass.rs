@@ -154,12 +154,18 @@ pub fn size_to_class(size: usize) -> usize {
     }
 }
 
-/// Size class for `size` bytes aligned to `align` (a power of two up to
-/// [`PAGE_SIZE`]), or `None` when the request must get whole pages.
+/// Size class for `size` bytes aligned to `align`, or `None` when the
+/// request must get whole pages (or cannot be met at all: the page path
+/// checks and refuses those, see `heap::large_pages`).
 ///
 /// Spans start on a page boundary, so every object of a class whose size is a
 /// multiple of `align` is `align`-aligned: we take the first such class that
-/// is big enough.
+/// is big enough. Alignments above 8 that are not a power of two, or above
+/// [`PAGE_SIZE`], get `None`.
+///
+/// No arithmetic here may wrap: a size near `usize::MAX` rounded up to the
+/// alignment would wrap to a small number and pick a small class (see
+/// *Sizes near the top of the address space* in `lib.rs`).
 #[inline(always)]
 pub fn class_for(size: usize, align: usize) -> Option<usize> {
     if align <= 8 {
@@ -168,10 +174,11 @@ pub fn class_for(size: usize, align: usize) -> Option<usize> {
         }
         return None;
     }
-    if align > PAGE_SIZE {
+    if align > PAGE_SIZE || !align.is_power_of_two() {
         return None;
     }
-    let want = size.max(1).next_multiple_of(align);
+    // Checked: the size is compared with MAX_SMALL_SIZE only after rounding.
+    let want = size.max(1).checked_next_multiple_of(align)?;
     if want > MAX_SMALL_SIZE {
         return None;
     }
@@ -278,5 +285,18 @@ mod tests {
         }
         assert_eq!(class_for(MAX_SMALL_SIZE + 1, 8), None);
         assert_eq!(class_for(8, 2 * PAGE_SIZE), None);
+    }
+
+    /// Sizes whose rounding up to the alignment would wrap get no class
+    /// (a wrapped size would pick the smallest one).
+    #[test]
+    fn sizes_near_usize_max_get_no_class() {
+        for k in 0..4096 {
+            for shift in 0..=13 {
+                let align = 1usize << shift;
+                assert_eq!(class_for(usize::MAX - k, align), None, "MAX - {k}, {align}");
+            }
+        }
+        assert_eq!(class_for(16, 24), None, "a non-power-of-two alignment");
     }
 }

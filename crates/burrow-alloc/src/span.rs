@@ -9,6 +9,10 @@
 //!   allocation, which happened after those writes).
 //! - `bump`, `limit`: the **owner** only — the thread whose mcache holds the
 //!   span, or the holder of the class's mcentral lock while nobody owns it.
+//! - `local_free`: the owner only, and only while the span is one of its
+//!   cache's used-up *owned spans* (see *Owned spans* in `mcache.rs`): the
+//!   owner's own frees into it. Null whenever the span is current or
+//!   unowned.
 //! - `owner`: the owning mcache's address, or 0. Written only by the owner
 //!   itself; other threads read it only to learn that they are *not* the
 //!   owner, which a stale value can never make wrong.
@@ -110,6 +114,7 @@ pub(crate) struct MSpan {
     pub nelems: usize,
     pub bump: usize,
     pub limit: usize,
+    pub local_free: *mut u8,
     pub owner: AtomicUsize,
     pub remote: AtomicU64,
     pub target: AtomicU32,
@@ -132,6 +137,7 @@ impl MSpan {
             nelems: 0,
             bump: 0,
             limit: 0,
+            local_free: ptr::null_mut(),
             owner: AtomicUsize::new(0),
             remote: AtomicU64::new(0),
             target: AtomicU32::new(0),

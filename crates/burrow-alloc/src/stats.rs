@@ -22,6 +22,8 @@ pub(crate) static LARGE_MALLOCS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static LARGE_FREES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static LARGE_ALLOC_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static LARGE_FREE_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Small-object frees that took the remote path (see `MemStats::remote_frees`).
+pub(crate) static REMOTE_FREES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static CLASS_MALLOCS: [AtomicU64; NUM_CLASSES] =
     [const { AtomicU64::new(0) }; NUM_CLASSES];
 pub(crate) static CLASS_FREES: [AtomicU64; NUM_CLASSES] =
@@ -63,6 +65,12 @@ pub struct MemStats {
     /// Bytes mapped for allocator metadata: arena map, side tables, span
     /// structs (part of Go's `MSpanSys`/`OtherSys`).
     pub meta_sys: u64,
+    /// Frees of small objects that took the remote path (one CAS on the
+    /// span's remote list) because the freeing thread's cache did not own
+    /// the span: frees from other threads, and own-thread frees into spans
+    /// the thread has handed back (see *Owned spans* in `mcache.rs`).
+    /// Counted per thread like `frees`.
+    pub remote_frees: u64,
     /// Per size class counts; index 0 is unused (as in Go).
     pub by_class: [ClassStats; NUM_CLASSES],
 }
@@ -108,6 +116,7 @@ pub(crate) fn snapshot(meta_sys: u64) -> MemStats {
         heap_released: r(&HEAP_RELEASED),
         scavenged_total: r(&SCAVENGED_BYTES),
         meta_sys,
+        remote_frees: r(&REMOTE_FREES),
         by_class,
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! The allocator must never call `malloc` (it *is* `malloc` under
 //! `burrow-malloc`), so everything here is a thin wrapper over a syscall:
-//! `mmap`, `munmap`, `madvise`, `clock_gettime`, `write`, `abort`.
+//! `mmap`, `munmap`, `madvise`, `clock_gettime`, `write`, `abort`; and the
+//! two ways the allocator dies, [`fatal`] and `bad_pointer`, which print
+//! with a raw `write(2)` and abort.
 
 use core::ptr;
 
@@ -99,6 +101,33 @@ pub fn fatal(msg: &str) -> ! {
     write_stderr(b"burrow-alloc: fatal: ");
     write_stderr(msg.as_bytes());
     write_stderr(b"\n");
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+/// Prints `burrow-alloc: double free or invalid pointer 0x… (OP)` and
+/// aborts, without allocating or unwinding: `free`, `realloc` or the debug
+/// checks found that `addr` is not a live block of ours (see *Double frees*
+/// in `lib.rs`). `op` names the call.
+#[cold]
+#[inline(never)]
+pub(crate) fn bad_pointer(addr: usize, op: &str) -> ! {
+    let mut hex = [0u8; 16];
+    let mut n = 0;
+    let mut v = addr;
+    loop {
+        hex[15 - n] = b"0123456789abcdef"[v & 0xf];
+        n += 1;
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    write_stderr(b"burrow-alloc: double free or invalid pointer 0x");
+    write_stderr(&hex[16 - n..]);
+    write_stderr(b" (");
+    write_stderr(op.as_bytes());
+    write_stderr(b")\n");
     // SAFETY: abort has no preconditions.
     unsafe { libc::abort() }
 }

@@ -21,10 +21,22 @@
 //! - **`fork`.** `pthread_atfork` handlers take every allocator lock before
 //!   `fork` and release them in parent and child (burrow-alloc `fork.rs`).
 //! - **`malloc(0)`** returns a unique 16-byte block; `free(NULL)` is a no-op;
-//!   pointers we did not allocate are ignored by `free` (a program may free
+//!   pointers outside our heap are ignored by `free` (a program may free
 //!   memory the loader got before we were there).
-//! - **Errors**: out of memory or an overflowing `calloc`/`reallocarray`
-//!   product give NULL with `errno = ENOMEM`; bad alignments give `EINVAL`.
+//! - **Double and invalid frees** of large blocks (and of pointers into our
+//!   heap that no block covers) abort with `burrow-alloc: double free or
+//!   invalid pointer 0x… (free)`, as glibc aborts; small objects are
+//!   checked with the `debug-free` feature (see *Double frees* in
+//!   burrow-alloc). `tests/c/double_free.c` checks it under the preload.
+//! - **Errors**: out of memory, a size no object can have (over
+//!   `PTRDIFF_MAX`, or wrapping when rounded up to its alignment or to
+//!   pages) or an overflowing `calloc`/`reallocarray` product give NULL with
+//!   `errno = ENOMEM` (`posix_memalign` returns `ENOMEM`) — never a smaller
+//!   block; a refused `realloc` leaves the old block as it was. Bad
+//!   alignments give `EINVAL`. Every size computation here and in
+//!   burrow-alloc is checked arithmetic (see *Sizes near the top of the
+//!   address space* in burrow-alloc); `tests/c/edges.c` walks
+//!   `SIZE_MAX - k`, k < 4096, through every function under the preload.
 //! - **No background thread** unless `BURROW_ALLOC_SCAVENGER=1`: a C program
 //!   does not expect an extra thread, so idle pages are released at the
 //!   heap's slow paths (after `BURROW_ALLOC_DECAY_MS`, default 1000).

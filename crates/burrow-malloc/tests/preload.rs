@@ -100,17 +100,23 @@ fn cfile(name: &str) -> PathBuf {
 /// Compiles `src` with gcc (no preload); None with a printed reason if gcc
 /// is absent.
 fn compile(src: &str, out: &Path) -> Option<PathBuf> {
-    let Some(gcc) = which("gcc") else {
-        eprintln!("SKIP: gcc not on PATH");
+    compile_with("gcc", src, out)
+}
+
+/// Compiles `src` with `compiler` (no preload); None with a printed reason
+/// if it is absent.
+fn compile_with(compiler: &str, src: &str, out: &Path) -> Option<PathBuf> {
+    let Some(cc) = which(compiler) else {
+        eprintln!("SKIP: {compiler} not on PATH");
         return None;
     };
-    let st = Command::new(gcc)
+    let st = Command::new(cc)
         .args(["-O1", "-pthread", "-o"])
         .arg(out)
         .arg(cfile(src))
         .status()
-        .expect("gcc");
-    assert!(st.success(), "gcc {src} failed");
+        .expect(compiler);
+    assert!(st.success(), "{compiler} {src} failed");
     Some(out.to_path_buf())
 }
 
@@ -222,5 +228,81 @@ fn c_api_edge_cases() {
         .lines()
         .any(|l| l.ends_with(" 0") && !l.starts_with("usable(NULL)"));
     assert!(!failed, "a check failed under preload:\n{text}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `tests/c/edges.c`: sizes from `SIZE_MAX - 4095` to `SIZE_MAX` through
+/// every allocation function (every power-of-two alignment up to 1 GiB for
+/// the aligned ones) and overflowing `calloc`/`reallocarray` products are
+/// refused with NULL and `ENOMEM`, as glibc refuses them.
+#[test]
+fn c_sizes_near_size_max_are_refused() {
+    let d = tmpdir("edges");
+    let Some(bin) = compile("edges.c", &d.join("edges")) else {
+        return;
+    };
+    same_output(|| Command::new(&bin), "edges.c");
+    let out = run(Command::new(&bin), true, Duration::from_secs(120));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let why = format!(
+        "under preload: {}\n{text}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "edges.c failed {why}");
+    assert_eq!(
+        text.lines().filter(|l| l.ends_with(" ok")).count(),
+        10,
+        "a function handed out a block {why}"
+    );
+    assert!(
+        text.contains("calloc(1, SIZE_MAX) NULL: 1 ENOMEM: 1"),
+        "calloc(1, SIZE_MAX) {why}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `tests/c/edges_new.cpp`: C++ `new char[SIZE_MAX - k]` throws
+/// `std::bad_alloc` under the preload, as without it.
+#[test]
+fn cxx_new_near_size_max_throws() {
+    let d = tmpdir("edges-new");
+    let Some(bin) = compile_with("g++", "edges_new.cpp", &d.join("edges_new")) else {
+        return;
+    };
+    same_output(|| Command::new(&bin), "edges_new.cpp");
+    let out = run(Command::new(&bin), true, Duration::from_secs(60));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("bad_alloc 4096, returned 0"),
+        "new[] returned a block under preload: {text}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `tests/c/double_free.c`: a double free of a 256 KiB block dies by
+/// `SIGABRT` with a message naming the block, within the time limit.
+#[test]
+fn c_double_free_of_a_large_block_aborts() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = tmpdir("double-free");
+    let Some(bin) = compile("double_free.c", &d.join("double_free")) else {
+        return;
+    };
+    let out = run(Command::new(&bin), true, Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let why = format!("{}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "not aborted: {why}"
+    );
+    let addr = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("block="))
+        .unwrap_or_else(|| panic!("no block printed: {why}"));
+    let msg = format!("burrow-alloc: double free or invalid pointer {addr} (free)");
+    assert!(stderr.contains(&msg), "no '{msg}': {why}");
     let _ = std::fs::remove_dir_all(&d);
 }
