@@ -116,37 +116,25 @@
 
 mod chan;
 mod clock;
-mod g;
-mod idle;
-mod local;
+mod kernel;
 mod loom;
-mod m;
-mod park;
-mod runq;
-mod runtime;
-mod sched;
 pub mod sync;
-mod task;
 // Timers (issue 5): per-P heaps, sleep, and the internal contract
 // (`add_timer`/`del_timer`) that channels and sync build on.
 pub mod time;
 mod timer;
 
-#[cfg(all(test, loom))]
-mod loom_runq;
-#[cfg(all(test, not(loom)))]
-mod runq_tests;
-
 pub use chan::{
     IntoIter, Iter, Receiver, RecvTimeoutError, SendError, SendTimeoutError, Sender, Ticker, Timer,
     TryIter, TryRecvError, TrySendError, after, chan, tick,
 };
-pub use local::LocalKey;
-pub use park::{Ready, WaitReason, park};
-pub use runtime::{
-    BuildError, Builder, MAXPROCS_ENV, Runtime, current_id, go, maxprocs, num_goroutine, yield_now,
+pub use kernel::local::LocalKey;
+pub use kernel::park::{Ready, WaitReason, park};
+pub use kernel::runtime::{
+    BuildError, Builder, DEFAULT_DEADLOCK_GRACE, MAXPROCS_ENV, RunError, Runtime, current_id, go,
+    maxprocs, num_goroutine, yield_now,
 };
-pub use task::{JoinHandle, Panic};
+pub use kernel::task::{JoinHandle, Panic};
 
 /// What `select!` expands to; not a stable API.
 #[doc(hidden)]
@@ -154,14 +142,12 @@ pub mod __private {
     pub use crate::chan::{RecvCase, SelectCase, Selected, SendCase, select_impl};
 }
 
-// Timers and deadlock detection (issue 5).
-pub use runtime::{DEFAULT_DEADLOCK_GRACE, RunError};
 pub use time::{sleep, sleep_until};
 
 /// Go's scheduler constants, for tests and docs.
 pub mod consts {
     /// Slots in a P's local run queue.
-    pub const RUNQ_SIZE: usize = crate::runq::RUNQ_CAP;
+    pub const RUNQ_SIZE: usize = crate::kernel::runq::RUNQ_CAP;
     /// Every this many schedules a P checks the global queue first.
-    pub const GLOBAL_CHECK_PERIOD: u32 = crate::m::GLOBAL_CHECK_PERIOD;
+    pub const GLOBAL_CHECK_PERIOD: u32 = crate::kernel::m::GLOBAL_CHECK_PERIOD;
 }

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use crate::clock::{instant_of, nanos};
-use crate::m::{current_g, with_m};
-use crate::park::{Ready, WaitReason, park};
+use crate::kernel::m::{current_g, with_m};
+use crate::kernel::park::{Ready, WaitReason, park};
 use crate::timer::{TimerFn, TimerKey, add_fallback};
 
 /// Runs `f` at or after `when`, then every `period` if given: the timer

@@ -89,6 +89,7 @@
 
 mod handles;
 mod lock;
+pub(crate) mod parker;
 mod select;
 mod timers;
 pub(crate) mod waiter;
@@ -101,8 +102,9 @@ mod tests;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::loom::{AtomicUsize, Unparker};
+use crate::loom::AtomicUsize;
 use lock::{Guard, Lock};
+use parker::Unparker;
 use waiter::{Slot, Sudog, Waiter};
 
 pub use handles::{
@@ -395,8 +397,8 @@ impl<T> Chan<T> {
         #[cfg(not(loom))]
         // SAFETY: the handle goes only into our entry, under the lock we
         // hold, and `park` gets that lock's flag.
-        if let Some((ready, lp)) = unsafe { crate::park::LockedPark::for_current() } {
-            let w = Waiter::new_local_with(crate::loom::Unparker::from_ready(ready));
+        if let Some((ready, lp)) = unsafe { crate::kernel::park::LockedPark::for_current() } {
+            let w = Waiter::new_local_with(Unparker::from_ready(ready));
             // SAFETY: `w` and `slot` outlive the entry: we resume only
             // after a claimer popped it under the lock and woke us.
             let sg = unsafe { Sudog::local(&w, slot) };

@@ -5,7 +5,8 @@
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use crate::loom::{AtomicUsize, Ordering, Parker, Unparker, UnsafeCell, prepare_park};
+use super::parker::{Parker, Unparker, prepare_park};
+use crate::loom::{AtomicUsize, Ordering, UnsafeCell};
 
 /// Claim state: nobody has claimed the waiter yet.
 pub(crate) const WAITING: usize = usize::MAX;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::mutex::MutexGuard;
 use super::sema::{Waiter, lock};
-use crate::park::{WaitReason, park};
+use crate::kernel::park::{WaitReason, park};
 use crate::time::add_timer;
 use crate::timer::del_timer;
 

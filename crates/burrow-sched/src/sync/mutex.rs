@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::sema::Sema;
-use crate::park::WaitReason;
+use crate::kernel::park::WaitReason;
 
 /// State bit: the mutex is locked.
 const LOCKED: i32 = 1;
@@ -58,7 +58,7 @@ fn can_spin(iter: u32) -> bool {
     if n <= 1 {
         return false;
     }
-    crate::m::with_m(|m| {
+    crate::kernel::m::with_m(|m| {
         let Some(m) = m else {
             return true; // a plain thread: spin as on any multicore
         };

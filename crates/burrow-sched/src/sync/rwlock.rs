@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::mutex::RawMutex;
 use super::sema::Sema;
-use crate::park::WaitReason;
+use crate::kernel::park::WaitReason;
 
 /// Subtracted from `reader_count` by a writer: readers that see a
 /// negative count know a writer is pending and park (Go's

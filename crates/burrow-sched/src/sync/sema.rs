@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdGuard};
 
-use crate::park::{Ready, WaitReason, park};
+use crate::kernel::park::{Ready, WaitReason, park};
 
 /// One parked waiter: its wake handle and the hand-off flag.
 ///
@@ -189,9 +189,9 @@ impl Sema {
             w.ticket.store(true, Ordering::Release);
         }
         ready.ready();
-        if ticket && crate::runtime::current_id().is_some() {
+        if ticket && crate::kernel::runtime::current_id().is_some() {
             // Go's goyield: the waiter sits in our runnext; let it run.
-            crate::runtime::yield_now();
+            crate::kernel::runtime::yield_now();
         }
     }
 }

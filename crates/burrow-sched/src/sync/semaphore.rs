@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Mutex as StdMutex;
 
 use super::sema::lock;
-use crate::park::{Ready, WaitReason, park};
+use crate::kernel::park::{Ready, WaitReason, park};
 
 /// The semaphore's state; any thread, under `Semaphore::state`.
 struct State {

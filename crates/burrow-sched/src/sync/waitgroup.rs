@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::sema::Sema;
-use crate::park::WaitReason;
+use crate::kernel::park::WaitReason;
 
 /// The counter lives in the high 32 bits of the state word.
 const COUNTER_SHIFT: u32 = 32;

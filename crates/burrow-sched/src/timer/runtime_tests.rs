@@ -216,7 +216,7 @@ fn periodic_rearm_wakes_a_later_sleeper() {
                         // sleeps on the 60 s timer (bounded).
                         let end = Instant::now() + Duration::from_secs(2);
                         while Instant::now() < end {
-                            let until = crate::m::with_m(|m| {
+                            let until = crate::kernel::m::with_m(|m| {
                                 m.map_or(0, |m| m.rt.sleeper_until.load(Ordering::SeqCst))
                             });
                             if until != 0 {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use loom::thread;
 
-use crate::runq::{GlobalQueue, RUNQ_CAP, RunItem, local};
+use crate::kernel::runq::{GlobalQueue, RUNQ_CAP, RunItem, local};
 
 /// Items are boxed usizes; the queues move the pointers.
 struct Item(Box<usize>);

@@ -70,7 +70,7 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::park::{Ready, WaitReason, park};
+use crate::kernel::park::{Ready, WaitReason, park};
 
 /// Slot state bit: a joiner's `Ready` is stored.
 const WAITER: u8 = 1;
@@ -361,7 +361,7 @@ fn report_detached<T>(value: Option<Result<T, Panic>>) {
 }
 
 /// The runner's reference to a task, held by a run queue (as a
-/// [`crate::g::Runnable::Task`]) and then by the G that runs it. Dropping it
+/// [`crate::kernel::g::Runnable::Task`]) and then by the G that runs it. Dropping it
 /// without running completes the join slot as abandoned.
 pub(crate) struct TaskRef(NonNull<Header>);
 

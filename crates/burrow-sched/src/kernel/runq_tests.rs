@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 
 use proptest::prelude::*;
 
-use crate::runq::{GlobalQueue, Local, RUNQ_CAP, RunItem, Steal, local};
+use crate::kernel::runq::{GlobalQueue, Local, RUNQ_CAP, RunItem, Steal, local};
 
 /// Items are boxed u32s; the queues move the pointers.
 struct Item(Box<u32>);

@@ -13,7 +13,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::m::current_g;
+use crate::kernel::m::current_g;
 
 /// Next key index (0 means "not assigned yet", so indexes start at 1).
 static NEXT_KEY: AtomicUsize = AtomicUsize::new(1);

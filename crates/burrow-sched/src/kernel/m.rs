@@ -19,7 +19,7 @@
 //!    runs the victims' due timers (Go's `stealWork`).
 //! 6. A spinning M, while another P runs goroutines, watches for work for
 //!    up to 50 µs (*The idle spin* below).
-//! 7. Release the P and sleep ([`crate::idle::stopm`]): the first idle M
+//! 7. Release the P and sleep ([`crate::kernel::idle::stopm`]): the first idle M
 //!    while timers are pending sleeps on its note until the earliest timer
 //!    of all Ps (*The timer sleeper* in `idle.rs`); the netpoll issue turns
 //!    that wait into a blocking poll with the same deadline (the second
@@ -71,8 +71,10 @@ use std::sync::atomic::Ordering;
 use corosensei::CoroutineResult;
 
 use crate::clock::now_nanos;
-use crate::g::{GPtr, Runnable, Switch, status};
-use crate::sched::{MNote, PCore, Shared};
+use crate::kernel::g::{GPtr, Runnable, Switch, status};
+use crate::kernel::idle::MNote;
+use crate::kernel::p::PCore;
+use crate::kernel::sched::Shared;
 
 /// Global-queue fairness period (Go: 61, a prime so that it does not
 /// resonate with the program's own periods).
@@ -170,7 +172,7 @@ pub(crate) fn mstart(rt: &'static Shared, note: Arc<MNote>) {
         }
         // find_runnable released the P. Go's stopm: sleep until handed a
         // P (or until the next timer), or exit on shutdown.
-        next = crate::idle::stopm(&ctx, &note);
+        next = crate::kernel::idle::stopm(&ctx, &note);
     }
     CURRENT_M.with(|c| c.set(ptr::null()));
     rt.pool.flush_thread_cache();

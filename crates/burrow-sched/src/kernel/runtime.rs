@@ -6,11 +6,11 @@ use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock};
 
-use crate::g::{Runnable, Switch};
-use crate::idle::MainState;
-use crate::m::{current_g, switch_to_scheduler, with_m};
-use crate::sched::Shared;
-use crate::task::{JoinHandle, new_task};
+use crate::kernel::g::{Runnable, Switch};
+use crate::kernel::idle::MainState;
+use crate::kernel::m::{current_g, switch_to_scheduler, with_m};
+use crate::kernel::sched::Shared;
+use crate::kernel::task::{JoinHandle, new_task};
 
 /// Environment variable that sets the default number of Ps (Go's
 /// `GOMAXPROCS`). An explicit [`Builder::maxprocs`] wins over it.

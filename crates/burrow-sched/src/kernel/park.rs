@@ -46,9 +46,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::g::{GPtr, ParkCommit, Switch, status};
-use crate::m;
-use crate::sched::Shared;
+use crate::kernel::g::{GPtr, ParkCommit, Switch, status};
+use crate::kernel::m;
+use crate::kernel::sched::Shared;
 
 /// Park word state: no handle outstanding.
 const IDLE: u64 = 0;

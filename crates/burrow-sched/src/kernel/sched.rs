@@ -4,6 +4,9 @@
 //! outside thread) performs: put a G in a queue, wake an idle P, recycle a
 //! G, shut down.
 //!
+//! The P itself (its shared face and its core) is in `p.rs`; the idle
+//! lists and the M's note in `idle.rs`.
+//!
 //! # Spinning Ms
 //!
 //! This is Go's "Worker thread parking/unparking" rule (runtime/proc.go):
@@ -22,219 +25,25 @@
 //! a SeqCst fence between their store and their loads (a Dekker pair), so
 //! at least one of them sees the other: the work is never stranded.
 //!
-//! # The P: a core that moves, and a shared face
-//!
-//! A P is split by who may touch it (tokio's `Core` and `Shared`):
-//!
-//! - [`PCore`]: what only the P's holder touches: the owner handle of its
-//!   run queue (`runq::Local`), its schedule tick, its free Gs, its
-//!   goroutine-id cache and live-goroutine count. It is one owned value
-//!   (`Box<PCore>`) that moves between Ms: the idle list holds it while
-//!   the P is idle, [`MNote`] carries it to the M that is handed the P,
-//!   and that M keeps it in its context. Holding the value *is* owning the
-//!   P, so the owner-only operations take `&mut PCore` and need no unsafe
-//!   promise.
-//! - [`P`]: what others touch: the steal handle of its run queue, the
-//!   schedule tick and goroutine count as the owner last published them,
-//!   and its timer heap (any thread, under its own lock). It stays in
-//!   `Shared::ps` for the runtime's life.
-//!
 //! # Locks
 //!
 //! `sched` (Go's `sched.lock`) guards the idle P and M lists and the
 //! shutdown transition. The global run queue and the global G free list
 //! have their own locks; no code holds two of these at once.
 
-use std::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
-};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering, fence};
 
 use crossbeam_utils::CachePadded;
 
-use crate::g::{G, GFree, GFreeGlobal, GPtr, Runnable};
-use crate::idle::MainWait;
-use crate::m::{self, with_m};
-use crate::runq::{self, GlobalQueue, RUNQ_CAP};
-use crate::timer::PTimers;
+use crate::kernel::g::{G, GFreeGlobal, GPtr, Runnable};
+use crate::kernel::idle::{Idle, MNote, MainWait};
+use crate::kernel::m::{self, with_m};
+use crate::kernel::p::{P, PCore};
+use crate::kernel::runq::{GlobalQueue, RUNQ_CAP};
 
 /// Goroutine ids a P takes from the global counter at a time (Go: 16).
 const GOID_BATCH: u64 = 16;
-
-/// The shared face of a P (Go's `p`, the fields others read): see *The P:
-/// a core that moves, and a shared face*.
-pub(crate) struct P {
-    /// Index in `Shared::ps`.
-    pub(crate) id: usize,
-    /// The steal handle of this P's run queue (the owner handle is in its
-    /// [`PCore`]).
-    pub(crate) runq: runq::Steal<Runnable>,
-    /// The owner's schedule tick as last published (one store per
-    /// schedule), for a thief deciding whether the owner has run its
-    /// `runnext` meanwhile (`grab_into` in `runq.rs`).
-    pub(crate) schedtick: AtomicU32,
-    /// Goroutines spawned minus goroutines exited on this P (may be
-    /// negative: a G often exits on another P than the one that spawned
-    /// it), as the owner last published it. Go keeps no global live-G
-    /// counter either: a shared one is one contended cache line per spawn
-    /// and per exit (`skynet_1m` with 16 Ps got slower than with 8 because
-    /// of it).
-    ngoroutine: AtomicI64,
-    /// This P's timer heap (Go's `pp.timers`): any thread, under its own
-    /// lock. See `timer/mod.rs`.
-    pub(crate) timers: PTimers,
-}
-
-/// The part of a P only its holder touches, moved between Ms as one value
-/// (see *The P: a core that moves, and a shared face*).
-pub(crate) struct PCore {
-    /// Index in `Shared::ps` of this P's shared face.
-    pub(crate) id: usize,
-    /// The owner handle of the run queue and `runnext`.
-    pub(crate) runq: runq::Local<Runnable>,
-    /// Schedules so far; drives the 1-in-61 global check. Published to
-    /// [`P::schedtick`].
-    tick: u32,
-    /// Free Gs with their stacks (see *Warm stacks* in `g.rs`).
-    pub(crate) gfree: GFree,
-    /// Goroutine id cache `[next, end)`.
-    goid_next: u64,
-    goid_end: u64,
-    /// See [`P::ngoroutine`], published there.
-    ngoroutine: i64,
-}
-
-impl PCore {
-    /// Advances and publishes the schedule tick; returns the old value.
-    pub(crate) fn tick(&mut self, p: &P) -> u32 {
-        let t = self.tick;
-        self.tick = t.wrapping_add(1);
-        // Relaxed: a hint for thieves (see `P::schedtick`).
-        p.schedtick.store(self.tick, Ordering::Relaxed);
-        t
-    }
-}
-
-/// A sleeping M's mailbox (Go's `m.park` note plus `m.nextp`).
-pub(crate) struct MNote {
-    state: Mutex<MWake>,
-    cv: Condvar,
-}
-
-#[derive(Default)]
-struct MWake {
-    /// The P handed to this M, and whether it starts spinning.
-    nextp: Option<(Box<PCore>, bool)>,
-    /// Shut down: exit the thread.
-    exit: bool,
-    /// The timer sleeper was kicked: an earlier timer was added.
-    kicked: bool,
-}
-
-/// How [`MNote::wait_until`] ended.
-pub(crate) enum NoteWake {
-    /// Handed a P (and whether to spin).
-    P(Box<PCore>, bool),
-    /// Shut down: exit the thread.
-    Exit,
-    /// Kicked ([`MNote::kick`]) or the deadline passed: the caller must
-    /// look at the clock to tell which.
-    Woken,
-}
-
-impl MNote {
-    pub(crate) fn new(nextp: Option<(Box<PCore>, bool)>) -> Arc<MNote> {
-        Arc::new(MNote {
-            state: Mutex::new(MWake {
-                nextp,
-                ..MWake::default()
-            }),
-            cv: Condvar::new(),
-        })
-    }
-
-    /// Sleeps until handed a P (`Some`) or told to exit (`None`).
-    pub(crate) fn wait(&self) -> Option<(Box<PCore>, bool)> {
-        let mut s = self.state.lock().expect("M note poisoned");
-        loop {
-            if let Some(p) = s.nextp.take() {
-                return Some(p);
-            }
-            if s.exit {
-                return None;
-            }
-            s = self.cv.wait(s).expect("M note poisoned");
-        }
-    }
-
-    /// Sleeps until handed a P, told to exit, kicked, or `deadline`.
-    pub(crate) fn wait_until(&self, deadline: std::time::Instant) -> NoteWake {
-        let mut s = self.state.lock().expect("M note poisoned");
-        loop {
-            if let Some((p, spinning)) = s.nextp.take() {
-                return NoteWake::P(p, spinning);
-            }
-            if s.exit {
-                return NoteWake::Exit;
-            }
-            if std::mem::take(&mut s.kicked) {
-                return NoteWake::Woken;
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return NoteWake::Woken;
-            }
-            s = self
-                .cv
-                .wait_timeout(s, deadline - now)
-                .expect("M note poisoned")
-                .0;
-        }
-    }
-
-    /// Forgets a kick meant for an earlier sleeper role of this M. Called
-    /// under the sched lock when the M takes the role, so a kick that
-    /// arrives after the previous role ended (`sleeper_done`) cannot cut
-    /// the new wait short (review finding 1). A kick that arrives after
-    /// this, for the new role, still wakes it.
-    pub(crate) fn clear_kick(&self) {
-        self.state.lock().expect("M note poisoned").kicked = false;
-    }
-
-    /// Wakes a [`MNote::wait_until`] early. A stale kick (one that lands
-    /// after the wait it was meant for ended) can still wake a later wait
-    /// early: callers of `wait_until` must check the clock, not trust
-    /// `NoteWake::Woken` to mean the deadline passed.
-    pub(crate) fn kick(&self) {
-        self.state.lock().expect("M note poisoned").kicked = true;
-        self.cv.notify_one();
-    }
-
-    fn give(&self, p: Box<PCore>, spinning: bool) {
-        self.state.lock().expect("M note poisoned").nextp = Some((p, spinning));
-        self.cv.notify_one();
-    }
-
-    pub(crate) fn exit(&self) {
-        self.state.lock().expect("M note poisoned").exit = true;
-        self.cv.notify_one();
-    }
-}
-
-/// Under `Shared::sched`.
-pub(crate) struct Idle {
-    /// Idle Ps, their cores held here (Go's `sched.pidle`).
-    pub(crate) pidle: Vec<Box<PCore>>,
-    /// Sleeping Ms (Go's `sched.midle`).
-    pub(crate) midle: Vec<Arc<MNote>>,
-    /// The M sleeping until the next timer or the deadlock grace, not in
-    /// `midle` (see *The timer sleeper* in `idle.rs`).
-    pub(crate) sleeper: Option<Arc<MNote>>,
-    /// Ps ever taken from `pidle`: the deadlock detector's change counter.
-    pub(crate) ptakes: u64,
-    /// A deadlock was reported; do not watch for another.
-    pub(crate) deadlock_reported: bool,
-}
 
 /// One runtime's scheduler (Go's `schedt` plus `allp`). Leaked on creation:
 /// handles ([`crate::Ready`]) and Ms refer to it as `&'static`, so a late
@@ -293,28 +102,7 @@ impl Shared {
         abort_on_panic: bool,
         deadlock_grace: Option<std::time::Duration>,
     ) -> &'static Shared {
-        let (ps, cores): (Vec<P>, Vec<Box<PCore>>) = (0..maxprocs)
-            .map(|id| {
-                let (steal, local) = runq::local();
-                let p = P {
-                    id,
-                    runq: steal,
-                    schedtick: AtomicU32::new(0),
-                    ngoroutine: AtomicI64::new(0),
-                    timers: PTimers::default(),
-                };
-                let core = Box::new(PCore {
-                    id,
-                    runq: local,
-                    tick: 0,
-                    gfree: GFree::default(),
-                    goid_next: 0,
-                    goid_end: 0,
-                    ngoroutine: 0,
-                });
-                (p, core)
-            })
-            .unzip();
+        let (ps, cores): (Vec<P>, Vec<Box<PCore>>) = (0..maxprocs).map(P::new).unzip();
         let shared: &'static Shared = Box::leak(Box::new(Shared {
             ps: ps.into_boxed_slice(),
             global: GlobalQueue::new(),
@@ -361,11 +149,7 @@ impl Shared {
     /// lock with every P idle), a snapshot otherwise.
     pub(crate) fn num_goroutine(&self) -> usize {
         let n = self.ngoroutine.load(Ordering::Relaxed)
-            + self
-                .ps
-                .iter()
-                .map(|p| p.ngoroutine.load(Ordering::Relaxed))
-                .sum::<i64>();
+            + self.ps.iter().map(P::ngoroutine).sum::<i64>();
         n.max(0) as usize
     }
 
@@ -373,14 +157,7 @@ impl Shared {
     /// `core`, or without a P (`None`).
     pub(crate) fn count_goroutine(&self, core: Option<&mut PCore>, delta: i64) {
         match core {
-            Some(core) => {
-                core.ngoroutine += delta;
-                // Relaxed: a count; readers that need it exact read it
-                // after taking the sched lock the owner released.
-                self.ps[core.id]
-                    .ngoroutine
-                    .store(core.ngoroutine, Ordering::Relaxed);
-            }
+            Some(core) => core.count_goroutine(&self.ps[core.id], delta),
             None => {
                 self.ngoroutine.fetch_add(delta, Ordering::Relaxed);
             }
@@ -391,16 +168,11 @@ impl Shared {
     /// given.
     pub(crate) fn next_goid(&self, core: Option<&mut PCore>) -> u64 {
         match core {
-            Some(c) => {
-                if c.goid_next < c.goid_end {
-                    c.goid_next += 1;
-                    return c.goid_next - 1;
-                }
+            Some(c) => c.take_goid().unwrap_or_else(|| {
                 let base = self.goid_gen.fetch_add(GOID_BATCH, Ordering::Relaxed);
-                c.goid_next = base + 1;
-                c.goid_end = base + GOID_BATCH;
+                c.refill_goids(base, GOID_BATCH);
                 base
-            }
+            }),
             None => self.goid_gen.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -581,11 +353,11 @@ impl Shared {
     pub(crate) fn bind_task(
         &self,
         core: &mut PCore,
-        task: crate::task::TaskRef,
-    ) -> Result<GPtr, crate::task::TaskRef> {
+        task: crate::kernel::task::TaskRef,
+    ) -> Result<GPtr, crate::kernel::task::TaskRef> {
         match core.gfree.get(&self.gfree, self.pool) {
             Ok(g) => {
-                crate::g::bind(g, task);
+                crate::kernel::g::bind(g, task);
                 Ok(g)
             }
             Err(e) => {

@@ -80,9 +80,131 @@ use std::sync::atomic::{Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::clock::{instant_of, nanos, now_nanos};
-use crate::m::MCtx;
-use crate::sched::{Idle, MNote, NoteWake, PCore, Shared};
+use crate::kernel::m::MCtx;
+use crate::kernel::p::PCore;
+use crate::kernel::sched::Shared;
 use crate::timer::fallback_live;
+
+/// A sleeping M's mailbox (Go's `m.park` note plus `m.nextp`).
+pub(crate) struct MNote {
+    state: Mutex<MWake>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct MWake {
+    /// The P handed to this M, and whether it starts spinning.
+    nextp: Option<(Box<PCore>, bool)>,
+    /// Shut down: exit the thread.
+    exit: bool,
+    /// The timer sleeper was kicked: an earlier timer was added.
+    kicked: bool,
+}
+
+/// How [`MNote::wait_until`] ended.
+pub(crate) enum NoteWake {
+    /// Handed a P (and whether to spin).
+    P(Box<PCore>, bool),
+    /// Shut down: exit the thread.
+    Exit,
+    /// Kicked ([`MNote::kick`]) or the deadline passed: the caller must
+    /// look at the clock to tell which.
+    Woken,
+}
+
+impl MNote {
+    pub(crate) fn new(nextp: Option<(Box<PCore>, bool)>) -> Arc<MNote> {
+        Arc::new(MNote {
+            state: Mutex::new(MWake {
+                nextp,
+                ..MWake::default()
+            }),
+            cv: Condvar::new(),
+        })
+    }
+
+    /// Sleeps until handed a P (`Some`) or told to exit (`None`).
+    pub(crate) fn wait(&self) -> Option<(Box<PCore>, bool)> {
+        let mut s = self.state.lock().expect("M note poisoned");
+        loop {
+            if let Some(p) = s.nextp.take() {
+                return Some(p);
+            }
+            if s.exit {
+                return None;
+            }
+            s = self.cv.wait(s).expect("M note poisoned");
+        }
+    }
+
+    /// Sleeps until handed a P, told to exit, kicked, or `deadline`.
+    pub(crate) fn wait_until(&self, deadline: std::time::Instant) -> NoteWake {
+        let mut s = self.state.lock().expect("M note poisoned");
+        loop {
+            if let Some((p, spinning)) = s.nextp.take() {
+                return NoteWake::P(p, spinning);
+            }
+            if s.exit {
+                return NoteWake::Exit;
+            }
+            if std::mem::take(&mut s.kicked) {
+                return NoteWake::Woken;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return NoteWake::Woken;
+            }
+            s = self
+                .cv
+                .wait_timeout(s, deadline - now)
+                .expect("M note poisoned")
+                .0;
+        }
+    }
+
+    /// Forgets a kick meant for an earlier sleeper role of this M. Called
+    /// under the sched lock when the M takes the role, so a kick that
+    /// arrives after the previous role ended (`sleeper_done`) cannot cut
+    /// the new wait short (review finding 1). A kick that arrives after
+    /// this, for the new role, still wakes it.
+    pub(crate) fn clear_kick(&self) {
+        self.state.lock().expect("M note poisoned").kicked = false;
+    }
+
+    /// Wakes a [`MNote::wait_until`] early. A stale kick (one that lands
+    /// after the wait it was meant for ended) can still wake a later wait
+    /// early: callers of `wait_until` must check the clock, not trust
+    /// `NoteWake::Woken` to mean the deadline passed.
+    pub(crate) fn kick(&self) {
+        self.state.lock().expect("M note poisoned").kicked = true;
+        self.cv.notify_one();
+    }
+
+    pub(crate) fn give(&self, p: Box<PCore>, spinning: bool) {
+        self.state.lock().expect("M note poisoned").nextp = Some((p, spinning));
+        self.cv.notify_one();
+    }
+
+    pub(crate) fn exit(&self) {
+        self.state.lock().expect("M note poisoned").exit = true;
+        self.cv.notify_one();
+    }
+}
+
+/// Under `Shared::sched`.
+pub(crate) struct Idle {
+    /// Idle Ps, their cores held here (Go's `sched.pidle`).
+    pub(crate) pidle: Vec<Box<PCore>>,
+    /// Sleeping Ms (Go's `sched.midle`).
+    pub(crate) midle: Vec<Arc<MNote>>,
+    /// The M sleeping until the next timer or the deadlock grace, not in
+    /// `midle` (see *The timer sleeper* in `idle.rs`).
+    pub(crate) sleeper: Option<Arc<MNote>>,
+    /// Ps ever taken from `pidle`: the deadlock detector's change counter.
+    pub(crate) ptakes: u64,
+    /// A deadlock was reported; do not watch for another.
+    pub(crate) deadlock_reported: bool,
+}
 
 /// How the main goroutine ended, as seen by `Runtime::try_run`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

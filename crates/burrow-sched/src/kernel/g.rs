@@ -62,9 +62,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use corosensei::stack::StackPointer;
 use corosensei::{Coroutine, Yielder};
 
-use crate::local::LocalSlots;
-use crate::runq::RunItem;
-use crate::task::TaskRef;
+use crate::kernel::local::LocalSlots;
+use crate::kernel::runq::RunItem;
+use crate::kernel::task::TaskRef;
 
 /// Goroutine states (Go's `_Grunnable`...). Stored in [`G::status`].
 pub(crate) mod status {
@@ -433,7 +433,7 @@ impl GFree {
     pub(crate) fn put(&mut self, global: &GFreeGlobal, g: GPtr) {
         g.g().goid.store(0, Ordering::Relaxed);
         g.g().status.store(status::IDLE, Ordering::Relaxed);
-        crate::park::retire(g);
+        crate::kernel::park::retire(g);
         self.list.push(g);
         if self.list.len() >= GFREE_LOCAL_MAX {
             // Spill the front half: the back is what ran here last, with

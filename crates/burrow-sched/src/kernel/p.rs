@@ -1,0 +1,136 @@
+//! P: a processor, the right to run goroutines (Go's `p`), split by who
+//! may touch it.
+//!
+//! # The P: a core that moves, and a shared face
+//!
+//! A P is split by who may touch it (tokio's `Core` and `Shared`):
+//!
+//! - [`PCore`]: what only the P's holder touches: the owner handle of its
+//!   run queue (`runq::Local`), its schedule tick, its free Gs, its
+//!   goroutine-id cache and live-goroutine count. It is one owned value
+//!   (`Box<PCore>`) that moves between Ms: the idle list holds it while
+//!   the P is idle, [`MNote`] carries it to the M that is handed the P,
+//!   and that M keeps it in its context. Holding the value *is* owning the
+//!   P, so the owner-only operations take `&mut PCore` and need no unsafe
+//!   promise.
+//! - [`P`]: what others touch: the steal handle of its run queue, the
+//!   schedule tick and goroutine count as the owner last published them,
+//!   and its timer heap (any thread, under its own lock). It stays in
+//!   `Shared::ps` for the runtime's life.
+//!
+
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+
+use crate::kernel::g::{GFree, Runnable};
+use crate::kernel::runq;
+use crate::timer::PTimers;
+
+/// The shared face of a P (Go's `p`, the fields others read): see *The P:
+/// a core that moves, and a shared face*.
+pub(crate) struct P {
+    /// Index in `Shared::ps`.
+    pub(crate) id: usize,
+    /// The steal handle of this P's run queue (the owner handle is in its
+    /// [`PCore`]).
+    pub(crate) runq: runq::Steal<Runnable>,
+    /// The owner's schedule tick as last published (one store per
+    /// schedule), for a thief deciding whether the owner has run its
+    /// `runnext` meanwhile (`grab_into` in `runq.rs`).
+    pub(crate) schedtick: AtomicU32,
+    /// Goroutines spawned minus goroutines exited on this P (may be
+    /// negative: a G often exits on another P than the one that spawned
+    /// it), as the owner last published it. Go keeps no global live-G
+    /// counter either: a shared one is one contended cache line per spawn
+    /// and per exit (`skynet_1m` with 16 Ps got slower than with 8 because
+    /// of it).
+    ngoroutine: AtomicI64,
+    /// This P's timer heap (Go's `pp.timers`): any thread, under its own
+    /// lock. See `timer/mod.rs`.
+    pub(crate) timers: PTimers,
+}
+
+/// The part of a P only its holder touches, moved between Ms as one value
+/// (see *The P: a core that moves, and a shared face*).
+pub(crate) struct PCore {
+    /// Index in `Shared::ps` of this P's shared face.
+    pub(crate) id: usize,
+    /// The owner handle of the run queue and `runnext`.
+    pub(crate) runq: runq::Local<Runnable>,
+    /// Schedules so far; drives the 1-in-61 global check. Published to
+    /// [`P::schedtick`].
+    tick: u32,
+    /// Free Gs with their stacks (see *Warm stacks* in `g.rs`).
+    pub(crate) gfree: GFree,
+    /// Goroutine id cache `[next, end)`.
+    goid_next: u64,
+    goid_end: u64,
+    /// See [`P::ngoroutine`], published there.
+    ngoroutine: i64,
+}
+
+impl PCore {
+    /// Advances and publishes the schedule tick; returns the old value.
+    pub(crate) fn tick(&mut self, p: &P) -> u32 {
+        let t = self.tick;
+        self.tick = t.wrapping_add(1);
+        // Relaxed: a hint for thieves (see `P::schedtick`).
+        p.schedtick.store(self.tick, Ordering::Relaxed);
+        t
+    }
+}
+
+impl P {
+    /// A new P `id`: its shared face and its core.
+    pub(crate) fn new(id: usize) -> (P, Box<PCore>) {
+        let (steal, local) = runq::local();
+        let p = P {
+            id,
+            runq: steal,
+            schedtick: AtomicU32::new(0),
+            ngoroutine: AtomicI64::new(0),
+            timers: PTimers::default(),
+        };
+        let core = Box::new(PCore {
+            id,
+            runq: local,
+            tick: 0,
+            gfree: GFree::default(),
+            goid_next: 0,
+            goid_end: 0,
+            ngoroutine: 0,
+        });
+        (p, core)
+    }
+
+    /// Live goroutines counted on this P, as its owner last published.
+    pub(crate) fn ngoroutine(&self) -> i64 {
+        // Relaxed: a count (see `Shared::num_goroutine`).
+        self.ngoroutine.load(Ordering::Relaxed)
+    }
+}
+
+impl PCore {
+    /// Counts a goroutine started (`delta` 1) or exited (-1) here and
+    /// publishes the count to `p`, this core's shared face.
+    pub(crate) fn count_goroutine(&mut self, p: &P, delta: i64) {
+        self.ngoroutine += delta;
+        // Relaxed: a count; readers that need it exact read it after
+        // taking the sched lock the owner released.
+        p.ngoroutine.store(self.ngoroutine, Ordering::Relaxed);
+    }
+
+    /// The next id of this P's batch, if the batch is not used up.
+    pub(crate) fn take_goid(&mut self) -> Option<u64> {
+        (self.goid_next < self.goid_end).then(|| {
+            self.goid_next += 1;
+            self.goid_next - 1
+        })
+    }
+
+    /// Starts a new batch of ids `[base + 1, base + n)` after handing out
+    /// `base`.
+    pub(crate) fn refill_goids(&mut self, base: u64, n: u64) {
+        self.goid_next = base + 1;
+        self.goid_end = base + n;
+    }
+}
