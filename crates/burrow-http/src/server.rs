@@ -258,11 +258,20 @@ where
                 );
                 let _ = w.finish();
             }
+            let body_complete = req.body().is_complete();
+            drop(req);
+            if !body_complete || !rd.buffered().is_empty() {
+                linger(&wire, &mut rd);
+            }
             return Ok(());
         }
 
         if !w.head_sent() {
             match req.body().error() {
+                Some(BodyError::Truncated) if w.untouched() => {
+                    // The client closed mid-body: nobody to answer.
+                    return Ok(());
+                }
                 Some(e) if w.untouched() => {
                     let (status, text) = match e {
                         BodyError::TooLarge { .. } => (
@@ -287,10 +296,18 @@ where
             Err(e) if is_timeout(&e) || is_disconnect(&e) => return Ok(()),
             Err(e) => return Err(e),
         };
-        if !reusable || !req.body_mut().discard_rest(MAX_DISCARD_BYTES) {
+        let body_done = reusable && req.body_mut().discard_rest(MAX_DISCARD_BYTES);
+        let body_complete = req.body().is_complete();
+        drop(req);
+        if !body_done {
+            if !body_complete || !rd.buffered().is_empty() {
+                // Unread input (a body, pipelined requests) must not turn
+                // our close into a reset that destroys the response: see
+                // *Closing*.
+                linger(&wire, &mut rd);
+            }
             return Ok(());
         }
-        drop(req);
         rd.shrink();
     }
 }
@@ -352,10 +369,15 @@ fn error_and_close<S: Conn, R: Read>(
     {
         return Ok(());
     }
-    // Lingering close: half-close, then read until EOF, the limit or the
-    // deadline, whichever first.
+    linger(wire, rd);
+    Ok(())
+}
+
+/// The lingering close (see *Closing*): half-close, then read and discard
+/// until EOF, [`MAX_DISCARD_BYTES`] or [`LINGER`], whichever comes first.
+fn linger<S: Conn, R: Read>(wire: &Wire<S>, rd: &mut ConnReader<R>) {
     if wire.shutdown_write().is_err() {
-        return Ok(());
+        return;
     }
     wire.set_read_deadline(Some(Instant::now() + LINGER));
     let mut discarded = 0u64;
@@ -369,7 +391,6 @@ fn error_and_close<S: Conn, R: Read>(
             }
         }
     }
-    Ok(())
 }
 
 /// Go's `http.Server`: a handler, a configuration, and an accept loop.
