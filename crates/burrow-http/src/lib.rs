@@ -51,10 +51,31 @@
 //! close are in `server.rs`; when the head is committed and how the body
 //! is framed, in `response.rs`.
 //!
+//! # Alternatives we rejected
+//!
+//! - *Handlers as `Fn(&mut ResponseWriter, &Request)`* with the body behind
+//!   interior mutability, so a shared reference could read it: it hides a
+//!   mutation behind `&` and buys nothing; `&mut Request` says "this reads".
+//! - *Async handlers* (hyper's model): the runtime's point is Go's model,
+//!   blocking-style code on goroutines whose sockets park. Handlers here
+//!   call `read` and `write` and never see a future.
+//! - *Splitting the stream into a reader and a writer* (`try_clone`): not
+//!   every `Read + Write` can be cloned. One connection is served by one
+//!   goroutine, so the body and the response writer share the stream
+//!   through a `RefCell` borrowed per call (`Wire` in `conn.rs`).
+//! - *Our own head parser*: httparse already is the strict, fuzzed one.
+//! - *Always chunked, or always buffered*: small bodies are buffered to get
+//!   a `Content-Length` (HTTP/1.0 keep-alive needs it, clients prefer it);
+//!   large or flushed ones stream, as Go's `chunkWriter` decides.
+//!
 //! # Bad input
 //!
 //! Every malformed or ambiguous head is answered and the connection closed:
-//! after it we cannot know where the next request would start.
+//! after it we cannot know where the next request would start, and a guess
+//! that differs from a proxy's is request smuggling. Closing is *lingering*
+//! (half-close, then discard input for up to [`LINGER`]) so the answer is
+//! not destroyed by a reset. The full table, with the tests that check it,
+//! is in `docs/http.md`; in short:
 //!
 //! | input                                                  | status | connection |
 //! |--------------------------------------------------------|--------|------------|
@@ -79,6 +100,9 @@
 //! | 404, 405, redirects from [`ServeMux`]                  | as is  | open       |
 //! | handler left at most 256 KiB of body unread            | as is  | open       |
 //!
+//! Go closes silently on every read timeout; we answer 408 when part of a
+//! head had arrived (RFC 9110 §15.5.9) and close silently when none had.
+//!
 //! # Until burrow-net
 //!
 //! Nothing here blocks in a way the runtime must know about: the crate only
@@ -88,6 +112,31 @@
 //! [`Conn`] (deadlines are native there), its listener implements
 //! [`Listener`], and [`Server::serve`] is given a spawner that starts a
 //! goroutine per connection. See `docs/http.md`.
+//!
+//! # Example: the seeds' program
+//!
+//! ```no_run
+//! use std::io::Write;
+//! use burrow_http::{ServeMux, Server};
+//!
+//! let mut mux = ServeMux::new();
+//! mux.must_handle_func("/", |w, _| {
+//!     writeln!(w, "hello world").unwrap();
+//! });
+//! mux.must_handle_func("/about", |w, _| {
+//!     writeln!(w, "About page").unwrap();
+//! });
+//! let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
+//! // Interim: a thread per connection until burrow-net's sockets park.
+//! Server::new(mux).serve_threads(&listener)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Dependencies
+//!
+//! `http` (the shared vocabulary types) and `httparse` (the head parser),
+//! both explained above. The `Date` header is formatted here (`date.rs`,
+//! thirty lines) rather than with another crate.
 
 mod body;
 mod bufio;
