@@ -93,19 +93,30 @@ pub(crate) enum ReadHeadError {
 
 /// Reads one request head from `rd`, growing its buffer until the head is
 /// complete, and consumes it. The body (if any) is left in `rd`.
+///
+/// httparse is only run once the bytes may hold a whole head (see
+/// [`HeadScan`]): a client trickling a 1 MiB head a byte per packet must
+/// not cost a parse of everything so far per byte.
 pub(crate) fn read_request_head<R: Read>(
     rd: &mut ConnReader<R>,
     limits: HeadLimits,
 ) -> Result<RequestHead, ReadHeadError> {
+    let mut scan = HeadScan::default();
     loop {
         if !rd.buffered().is_empty() {
-            match parse_request_head(rd.buffered_mut(), limits) {
-                Ok(Some((head, len))) => {
-                    rd.consume(len);
-                    return Ok(head);
+            let may_be_complete = scan
+                .advance(rd.buffered(), limits)
+                .map_err(ReadHeadError::Reject)?;
+            if may_be_complete {
+                match parse_request_head(rd.buffered_mut(), limits) {
+                    Ok(Some((head, len))) => {
+                        rd.consume(len);
+                        return Ok(head);
+                    }
+                    // Only empty lines so far: keep reading.
+                    Ok(None) => {}
+                    Err(r) => return Err(ReadHeadError::Reject(r)),
                 }
-                Ok(None) => {}
-                Err(r) => return Err(ReadHeadError::Reject(r)),
             }
         }
         let partial = !rd.buffered().is_empty();
@@ -120,6 +131,64 @@ pub(crate) fn read_request_head<R: Read>(
             Ok(_) => {}
             Err(err) => return Err(ReadHeadError::Io { err, partial }),
         }
+    }
+}
+
+/// What is known about a head still arriving, so each byte is examined a
+/// bounded number of times however the head is split across reads.
+/// Offsets are into `ConnReader::buffered()`, whose start does not move
+/// while a head is read (nothing is consumed before it is complete).
+#[derive(Debug, Default)]
+struct HeadScan {
+    /// Bytes already searched for the blank line that ends a head.
+    searched: usize,
+    /// Bytes already scanned for the end of the request line.
+    line_scanned: usize,
+    /// Where the request line starts (after any leading empty lines).
+    line_start: Option<usize>,
+    /// The request line is complete and within the limit.
+    line_done: bool,
+}
+
+impl HeadScan {
+    /// Looks at the bytes that arrived since the last call. `Ok(true)`:
+    /// the head may be complete (worth parsing); `Ok(false)`: more is
+    /// needed; `Err`: a limit is already passed (414 or 431).
+    fn advance(&mut self, buf: &[u8], limits: HeadLimits) -> Result<bool, Reject> {
+        let line_limit = limits.max_uri_bytes + REQUEST_LINE_SLACK;
+        while !self.line_done && self.line_scanned < buf.len() {
+            let (i, b) = (self.line_scanned, buf[self.line_scanned]);
+            match self.line_start {
+                None if b != b'\r' && b != b'\n' => self.line_start = Some(i),
+                Some(start) if b == b'\n' => {
+                    if i - start > line_limit {
+                        return Err(uri_too_long());
+                    }
+                    self.line_done = true;
+                }
+                _ => {}
+            }
+            self.line_scanned += 1;
+        }
+        if let (false, Some(start)) = (self.line_done, self.line_start) {
+            if buf.len() - start > line_limit {
+                return Err(uri_too_long());
+            }
+        }
+        // A blank line ends the head: "\n\r\n" or "\n\n" (httparse also
+        // takes bare LF line ends). Look back 2 bytes for one split by a read.
+        let from = self.searched.saturating_sub(2);
+        let tail = &buf[from..];
+        let found =
+            tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n");
+        self.searched = buf.len();
+        if found {
+            return Ok(true);
+        }
+        if buf.len() > limits.max_header_bytes {
+            return Err(too_large());
+        }
+        Ok(false)
     }
 }
 

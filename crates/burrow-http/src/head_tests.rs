@@ -1,7 +1,10 @@
 //! Unit tests for request-head parsing: one per rule in `head.rs`, each
 //! asserting the status a bad head gets or the fields a good one yields.
 
+use std::io::{self, Read};
+
 use super::*;
+use crate::bufio::ConnReader;
 
 const LIMITS: HeadLimits = HeadLimits {
     max_header_bytes: 1 << 20,
@@ -213,4 +216,59 @@ fn content_length_parser() {
     );
     assert_eq!(parse_content_length(b"18446744073709551616"), None);
     assert_eq!(parse_content_length(b"4 2"), None);
+}
+
+/// Returns one byte per read: the worst split a head can arrive in.
+struct Trickle<'a>(&'a [u8]);
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match (self.0.split_first(), out.first_mut()) {
+            (Some((b, rest)), Some(o)) => {
+                *o = *b;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+fn read_trickled(raw: &[u8], limits: HeadLimits) -> Result<RequestHead, ReadHeadError> {
+    read_request_head(&mut ConnReader::new(Trickle(raw)), limits)
+}
+
+#[test]
+fn a_head_arriving_a_byte_at_a_time_is_read_once_complete() {
+    let raw = b"\r\n\r\nPOST /t HTTP/1.1\r\nHost: a\r\nX: 1\r\nContent-Length: 2\r\n\r\nhi";
+    let h = read_trickled(raw, LIMITS).expect("complete head");
+    assert_eq!(h.parts.uri.path(), "/t");
+    assert_eq!(h.framing, Framing::Length(2));
+    let bare_lf = b"GET /lf HTTP/1.1\nHost: a\n\n";
+    assert_eq!(
+        read_trickled(bare_lf, LIMITS).unwrap().parts.uri.path(),
+        "/lf"
+    );
+}
+
+#[test]
+fn trickled_heads_still_meet_the_limits() {
+    let small = HeadLimits {
+        max_header_bytes: 4096,
+        max_uri_bytes: 256,
+    };
+    let status = |raw: &[u8]| match read_trickled(raw, small) {
+        Err(ReadHeadError::Reject(r)) => r.status.as_u16(),
+        other => panic!("expected a reject, got {other:?}"),
+    };
+    // Neither ever completes: the limits must fire on their own.
+    assert_eq!(status(format!("GET /{}", "a".repeat(1000)).as_bytes()), 414);
+    let long_line = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(1000));
+    assert_eq!(status(long_line.as_bytes()), 414);
+    let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}", "v".repeat(8000));
+    assert_eq!(status(big.as_bytes()), 431);
+    assert!(matches!(
+        read_trickled(b"GET / HTTP/1.1\r\nHost: a\r\n", small),
+        Err(ReadHeadError::Io { partial: true, .. })
+    ));
 }
