@@ -49,6 +49,22 @@ pub trait Conn: Read + Write {
     }
 }
 
+/// A borrowed connection is one too, so a caller can keep its stream:
+/// `serve_conn(&mut stream, ..)`.
+impl<S: Conn + ?Sized> Conn for &mut S {
+    fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        (**self).set_read_deadline(deadline)
+    }
+
+    fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        (**self).set_write_deadline(deadline)
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        (**self).shutdown_write()
+    }
+}
+
 /// The shortest timeout handed to `SO_RCVTIMEO`/`SO_SNDTIMEO`: zero means
 /// "no timeout" to the kernel and is refused by std.
 const MIN_SOCKET_TIMEOUT: Duration = Duration::from_micros(1);

@@ -127,6 +127,14 @@ impl<'c> ResponseWriter<'c> {
     /// and does not count as the final one.
     pub fn write_header(&mut self, status: StatusCode) {
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            if status == StatusCode::CONTINUE {
+                // Only where the client waits for it, and only once (the
+                // body's first read would send it otherwise).
+                if self.cont.get() != ContinueState::Pending {
+                    return;
+                }
+                self.cont.set(ContinueState::Sent);
+            }
             if self.mode.is_none() {
                 let mut out = Vec::new();
                 put_status_and_headers(&mut out, status, &self.header);
@@ -374,6 +382,8 @@ impl Write for ResponseWriter<'_> {
         if data.is_empty() {
             return Ok(0);
         }
+        // As in Go, the first write fixes the status (200 if none was set).
+        self.status.get_or_insert(StatusCode::OK);
         match self.mode {
             Some(BodyMode::NoBody) => {
                 self.sent += data.len() as u64;

@@ -375,3 +375,39 @@ fn path_values_reach_the_handler() {
     );
     assert_eq!(text(&r[0]), "42");
 }
+
+#[test]
+fn the_first_write_fixes_the_status() {
+    let late = handler_fn(|w, _| {
+        w.write_all(b"body").unwrap();
+        w.write_header(StatusCode::NOT_FOUND);
+    });
+    let r = serve_and_parse(
+        &late,
+        &config(),
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        &[GET],
+    );
+    assert_eq!(
+        r[0].status(),
+        200,
+        "write_header after a write is ignored, as in Go"
+    );
+}
+
+#[test]
+fn an_explicit_100_is_sent_once() {
+    let h = handler_fn(|w, r| {
+        w.write_header(StatusCode::CONTINUE);
+        let mut body = String::new();
+        r.body_mut().read_to_string(&mut body).unwrap();
+        w.write_all(body.as_bytes()).unwrap();
+    });
+    let input = b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nok";
+    let r = serve_and_parse(&h, &config(), input, &[Method::PUT]);
+    assert_eq!(
+        r[0].extensions().get::<crate::client::Interim>().unwrap().0,
+        [100]
+    );
+    assert_eq!(text(&r[0]), "ok");
+}
