@@ -1,0 +1,271 @@
+//! The byte streams a server is served over and a client talks through:
+//! the [`Conn`] and [`Listener`] traits, their implementations for std's
+//! sockets, and the connection's private [`Wire`] that applies deadlines.
+//!
+//! # Deadlines, not timeouts
+//!
+//! Go's `net.Conn` has `SetReadDeadline(t)`: every read after `t` fails with
+//! a timeout, however many reads it takes to get there. That is what a server
+//! needs: a client that trickles one byte a second must still hit
+//! `read_header_timeout`. burrow-net's sockets will have exactly this (a time
+//! point, error kind `TimedOut`). std's `TcpStream` only has a per-call
+//! timeout (`SO_RCVTIMEO`). The [`Conn`] implementation for it converts the
+//! deadline to the time left at the moment of the call, and [`Wire`]
+//! re-applies the deadline before *every* read and write, so the sum of
+//! many slow reads can never outlast it. For burrow-net the re-application
+//! is a store into the socket's pollDesc; for std it is one `setsockopt`.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A bidirectional byte stream an HTTP/1 connection runs over.
+///
+/// The deadline methods have Go's `net.Conn` meaning: `Some(t)` makes every
+/// read (or write) that is still blocked at `t`, or starts after it, fail
+/// with `ErrorKind::TimedOut` (std's sockets report `WouldBlock`; both are
+/// taken as a timeout); `None` removes the deadline. The defaults do nothing,
+/// so an in-memory stream implements `Conn` with an empty `impl` block and
+/// simply never times out.
+pub trait Conn: Read + Write {
+    /// Sets (or clears) the deadline for reads.
+    fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        let _ = deadline;
+        Ok(())
+    }
+
+    /// Sets (or clears) the deadline for writes.
+    fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        let _ = deadline;
+        Ok(())
+    }
+
+    /// Half-closes the stream: the peer reads end-of-file after what was
+    /// written, while this side can still read. Used for the lingering close
+    /// after an error response (see *Closing* in `server.rs`).
+    fn shutdown_write(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A borrowed connection is one too, so a caller can keep its stream:
+/// `serve_conn(&mut stream, ..)`.
+impl<S: Conn + ?Sized> Conn for &mut S {
+    fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        (**self).set_read_deadline(deadline)
+    }
+
+    fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        (**self).set_write_deadline(deadline)
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        (**self).shutdown_write()
+    }
+}
+
+/// The shortest timeout handed to `SO_RCVTIMEO`/`SO_SNDTIMEO`: zero means
+/// "no timeout" to the kernel and is refused by std.
+const MIN_SOCKET_TIMEOUT: Duration = Duration::from_micros(1);
+
+/// The per-call timeout that approximates `deadline` now.
+fn timeout_until(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| {
+        d.saturating_duration_since(Instant::now())
+            .max(MIN_SOCKET_TIMEOUT)
+    })
+}
+
+impl Conn for TcpStream {
+    fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.set_read_timeout(timeout_until(deadline))
+    }
+
+    fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.set_write_timeout(timeout_until(deadline))
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+#[cfg(unix)]
+impl Conn for std::os::unix::net::UnixStream {
+    fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.set_read_timeout(timeout_until(deadline))
+    }
+
+    fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.set_write_timeout(timeout_until(deadline))
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+/// Where a [`Server`](crate::Server) gets its connections: Go's
+/// `net.Listener`, reduced to `accept`.
+///
+/// Implemented for std's `TcpListener` (and `UnixListener` on unix); burrow-net's
+/// listener implements it by returning its goroutine-parking stream.
+pub trait Listener {
+    /// The stream type of an accepted connection.
+    type Conn: Conn + Send + 'static;
+
+    /// Blocks (or parks the goroutine) until a connection arrives.
+    fn accept(&self) -> io::Result<Self::Conn>;
+}
+
+impl Listener for TcpListener {
+    type Conn = TcpStream;
+
+    fn accept(&self) -> io::Result<TcpStream> {
+        let (stream, _) = TcpListener::accept(self)?;
+        // Go sets TCP_NODELAY on every TCP connection: a response is written
+        // in one or two writes and must not wait for the previous ACK.
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+}
+
+#[cfg(unix)]
+impl Listener for std::os::unix::net::UnixListener {
+    type Conn = std::os::unix::net::UnixStream;
+
+    fn accept(&self) -> io::Result<Self::Conn> {
+        Ok(std::os::unix::net::UnixListener::accept(self)?.0)
+    }
+}
+
+/// True for the error kinds a read or write reports when its deadline (or
+/// std's per-call timeout) expired.
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
+/// The object-safe face of a connection's [`Wire`], held by the request
+/// [`Body`](crate::Body) (to send `100 Continue`) and the
+/// [`ResponseWriter`](crate::ResponseWriter) at the same time. Every method
+/// takes `&self` and borrows the stream only for the one call, so the two
+/// never hold it together (a connection is served by one goroutine).
+pub(crate) trait Transport {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn write_all(&self, buf: &[u8]) -> io::Result<()>;
+    fn flush(&self) -> io::Result<()>;
+}
+
+/// A connection's stream with its current deadlines.
+///
+/// Owner: the goroutine (thread) serving the connection; the `RefCell` is
+/// never contended, it only lets the body and the response writer share
+/// the stream. See *Deadlines, not timeouts* above.
+pub(crate) struct Wire<S> {
+    stream: RefCell<S>,
+    read_deadline: Cell<Option<Instant>>,
+    write_deadline: Cell<Option<Instant>>,
+    /// Whether the stream holds a read (write) deadline we must clear when
+    /// ours becomes `None`; saves a syscall per read without deadlines.
+    read_armed: Cell<bool>,
+    write_armed: Cell<bool>,
+}
+
+impl<S: Conn> Wire<S> {
+    pub(crate) fn new(stream: S) -> Self {
+        Wire {
+            stream: RefCell::new(stream),
+            read_deadline: Cell::new(None),
+            write_deadline: Cell::new(None),
+            read_armed: Cell::new(false),
+            write_armed: Cell::new(false),
+        }
+    }
+
+    pub(crate) fn set_read_deadline(&self, d: Option<Instant>) {
+        self.read_deadline.set(d);
+    }
+
+    pub(crate) fn set_write_deadline(&self, d: Option<Instant>) {
+        self.write_deadline.set(d);
+    }
+
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        self.stream.borrow().shutdown_write()
+    }
+
+    /// Applies `deadline` to the stream before a call; `Err(TimedOut)` when it
+    /// has already passed.
+    fn arm(
+        &self,
+        deadline: Option<Instant>,
+        armed: &Cell<bool>,
+        set: impl FnOnce(&S, Option<Instant>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        match deadline {
+            Some(d) => {
+                if Instant::now() >= d {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline exceeded"));
+                }
+                set(&self.stream.borrow(), Some(d))?;
+                armed.set(true);
+            }
+            None if armed.get() => {
+                set(&self.stream.borrow(), None)?;
+                armed.set(false);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// Turns std's `WouldBlock` from an expired `SO_RCVTIMEO` into `TimedOut`.
+fn timeout_kind(e: io::Error) -> io::Error {
+    if is_timeout(&e) {
+        io::Error::new(io::ErrorKind::TimedOut, e)
+    } else {
+        e
+    }
+}
+
+impl<S: Conn> Transport for Wire<S> {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm(self.read_deadline.get(), &self.read_armed, |s, d| {
+            s.set_read_deadline(d)
+        })?;
+        loop {
+            match self.stream.borrow_mut().read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r.map_err(timeout_kind),
+            }
+        }
+    }
+
+    fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        self.arm(self.write_deadline.get(), &self.write_armed, |s, d| {
+            s.set_write_deadline(d)
+        })?;
+        self.stream
+            .borrow_mut()
+            .write_all(buf)
+            .map_err(timeout_kind)
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        self.stream.borrow_mut().flush().map_err(timeout_kind)
+    }
+}
+
+/// `Read` over a borrowed [`Transport`], for the connection's buffered reader.
+pub(crate) struct TransportReader<'w>(pub(crate) &'w dyn Transport);
+
+impl Read for TransportReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
