@@ -118,6 +118,7 @@ mod chan;
 mod clock;
 mod kernel;
 mod loom;
+pub mod netpoll;
 pub mod sync;
 // Timers (issue 5): per-P heaps, sleep, and the internal contract
 // (`add_timer`/`del_timer`) that channels and sync build on.

@@ -162,6 +162,20 @@ impl MNote {
         }
     }
 
+    /// What a wait would return now, without waiting (for the sleeper
+    /// that blocked in the netpoller instead of on the note).
+    pub(crate) fn check(&self) -> NoteWake {
+        let mut s = self.state.lock().expect("M note poisoned");
+        if let Some((p, spinning)) = s.nextp.take() {
+            return NoteWake::P(p, spinning);
+        }
+        if s.exit {
+            return NoteWake::Exit;
+        }
+        s.kicked = false;
+        NoteWake::Woken
+    }
+
     /// Forgets a kick meant for an earlier sleeper role of this M. Called
     /// under the sched lock when the M takes the role, so a kick that
     /// arrives after the previous role ended (`sleeper_done`) cannot cut
@@ -194,12 +208,18 @@ impl MNote {
 /// Under `Shared::sched`.
 pub(crate) struct Idle {
     /// Idle Ps, their cores held here (Go's `sched.pidle`).
+    // Boxed: a core moves between this list, an M's note and an M's
+    // context as one pointer, at every idle transition.
+    #[allow(clippy::vec_box)]
     pub(crate) pidle: Vec<Box<PCore>>,
     /// Sleeping Ms (Go's `sched.midle`).
     pub(crate) midle: Vec<Arc<MNote>>,
     /// The M sleeping until the next timer or the deadlock grace, not in
     /// `midle` (see *The timer sleeper* in `idle.rs`).
     pub(crate) sleeper: Option<Arc<MNote>>,
+    /// Whether the sleeper blocks in the netpoller (a kick must then
+    /// also break its poll).
+    pub(crate) sleeper_polls: bool,
     /// Ps ever taken from `pidle`: the deadlock detector's change counter.
     pub(crate) ptakes: u64,
     /// A deadlock was reported; do not watch for another.
@@ -258,7 +278,14 @@ enum IdleAction {
     Park,
     /// Be the sleeper until `until` (runtime clock); with `Some(ptakes)`,
     /// watching for a deadlock rather than a timer.
-    Sleep { until: u64, watch: Option<u64> },
+    /// With `poll`, block in the netpoller instead of on the note
+    /// (goroutines wait on I/O; see `poller.rs`); `until == u64::MAX`
+    /// then means no timer: poll until an event or a wake.
+    Sleep {
+        until: u64,
+        watch: Option<u64>,
+        poll: bool,
+    },
 }
 
 impl Shared {
@@ -290,8 +317,17 @@ impl Shared {
             self.wakep();
         } else if when < until {
             let idle = self.sched.lock().expect("sched lock poisoned");
-            if let Some(note) = &idle.sleeper {
-                note.kick();
+            self.kick_sleeper(&idle);
+        }
+    }
+
+    /// Wakes the sleeper early (an earlier timer, or its timer gone):
+    /// its note, and its poll if it blocks in one. Under the sched lock.
+    fn kick_sleeper(&self, idle: &Idle) {
+        if let Some(note) = &idle.sleeper {
+            note.kick();
+            if idle.sleeper_polls {
+                self.netpoll.wake();
             }
         }
     }
@@ -300,10 +336,9 @@ impl Shared {
     /// idle, no queued G, no pending timer, and goroutines alive. Called
     /// under the sched lock (`idle`).
     ///
-    /// POLLER HOOK: when the netpoller is wired in, goroutines waiting on
-    /// I/O must make this false (Go: an M blocked in netpoll counts as
-    /// running, so `checkdead` stays quiet), or an idle server would be
-    /// reported as deadlocked after the grace.
+    /// Goroutines parked on I/O make this false (Go: an M blocked in
+    /// netpoll counts as running, so `checkdead` stays quiet): an idle
+    /// server is not deadlocked.
     fn nothing_can_run(&self, idle: &Idle) -> bool {
         // SeqCst fence: order the reads below after whatever the caller
         // published (its P release, its sleeper role).
@@ -313,6 +348,7 @@ impl Shared {
             && self.ps.iter().all(|p| p.runq.is_empty())
             && self.live_next_timer().is_none()
             && fallback_live() == 0
+            && !self.netpoll.has_waiters()
             && self.num_goroutine() > 0
     }
 
@@ -326,8 +362,19 @@ impl Shared {
             // `timer_added` (our earlier store: the P release).
             fence(Ordering::SeqCst);
             let mut action = None;
+            let poll = self.netpoll.has_waiters();
             if let Some(until) = self.live_next_timer() {
-                action = Some(IdleAction::Sleep { until, watch: None });
+                action = Some(IdleAction::Sleep {
+                    until,
+                    watch: None,
+                    poll,
+                });
+            } else if poll {
+                action = Some(IdleAction::Sleep {
+                    until: u64::MAX,
+                    watch: None,
+                    poll,
+                });
             } else if let Some(grace) = self.deadlock_grace
                 && !idle.deadlock_reported
                 && self.nothing_can_run(&idle)
@@ -339,13 +386,15 @@ impl Shared {
                 action = Some(IdleAction::Sleep {
                     until,
                     watch: Some(idle.ptakes),
+                    poll: false,
                 });
             }
-            if let Some(IdleAction::Sleep { until, .. }) = action {
+            if let Some(IdleAction::Sleep { until, poll, .. }) = action {
                 // A kick left over from this M's previous role must not
                 // cut this wait short (under the sched lock, as kicks are).
                 note.clear_kick();
                 idle.sleeper = Some(note.clone());
+                idle.sleeper_polls = poll;
                 // SeqCst: read by `timer_added` (Dekker pair).
                 self.sleeper_until.store(until, Ordering::SeqCst);
                 // Re-read the heaps after publishing the role: an adder
@@ -359,6 +408,7 @@ impl Shared {
                     return IdleAction::Sleep {
                         until: now_first,
                         watch: None,
+                        poll,
                     };
                 }
                 return action.expect("matched above");
@@ -370,13 +420,15 @@ impl Shared {
         // or start the deadlock watch (review finding 5). A delete itself
         // never kicks (it stays one CAS); this M is the one that ran the
         // deleting goroutine, or a later one.
-        if let Some(sleeper) = &idle.sleeper
-            && idle.pidle.len() == self.maxprocs
-        {
+        if idle.sleeper.is_some() && idle.pidle.len() == self.maxprocs {
             // SeqCst: written under the sched lock, which we hold.
             let until = self.sleeper_until.load(Ordering::SeqCst);
-            if self.live_next_timer().is_none_or(|w| w > until) {
-                sleeper.kick();
+            // A sleeper polling with no timer is where it should be while
+            // goroutines wait on I/O.
+            let polls_for_io =
+                idle.sleeper_polls && until == u64::MAX && self.netpoll.has_waiters();
+            if !polls_for_io && self.live_next_timer().is_none_or(|w| w > until) {
+                self.kick_sleeper(&idle);
             }
         }
         idle.midle.push(note.clone());
@@ -429,8 +481,33 @@ pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(Box<PCore>, bool)>
         match rt.idle_decide(note) {
             IdleAction::Exit => return None,
             IdleAction::Park => return note.wait(),
-            IdleAction::Sleep { until, watch } => {
-                let woke = note.wait_until(instant_of(until));
+            IdleAction::Sleep { until, watch, poll } => {
+                let woke = if poll {
+                    let got = poll_blocking(ctx, until);
+                    let woke = note.check();
+                    if got {
+                        // Go's findRunnable after `netpoll(delay)`: take an
+                        // idle P and run what the poll readied on it, or
+                        // hand it to the global queue (and a woken M).
+                        rt.sleeper_done(note);
+                        let core = match woke {
+                            NoteWake::Exit => return None,
+                            NoteWake::P(core, _) => Some(core),
+                            NoteWake::Woken => rt.pidleget(),
+                        };
+                        if let Some(core) = core {
+                            *ctx.p.borrow_mut() = Some(core);
+                            ctx.ready_polled();
+                            let core = ctx.p.borrow_mut().take().expect("set above");
+                            return Some((core, false));
+                        }
+                        ctx.ready_polled();
+                        continue;
+                    }
+                    woke
+                } else {
+                    note.wait_until(instant_of(until))
+                };
                 rt.sleeper_done(note);
                 match woke {
                     NoteWake::Exit => return None,
@@ -441,7 +518,7 @@ pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(Box<PCore>, bool)>
                 if let Some(ptakes) = watch {
                     // Only a watch that lasted the whole grace may report:
                     // a kick (an earlier timer, or a stale one) ends it
-                    // early, and we just decide again (review finding 1).
+                    // early, and we just decide again.
                     if now >= until {
                         rt.check_deadlock(ptakes);
                     }
@@ -465,4 +542,13 @@ pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(Box<PCore>, bool)>
             }
         }
     }
+}
+
+/// The sleeper's blocking poll, until runtime-clock time `until`
+/// (`u64::MAX`: no timer). Returns whether goroutines became ready (left
+/// in the M's events buffer for [`MCtx::ready_polled`]).
+fn poll_blocking(ctx: &MCtx, until: u64) -> bool {
+    let timeout = (until != u64::MAX)
+        .then(|| instant_of(until).saturating_duration_since(std::time::Instant::now()));
+    ctx.poll(timeout)
 }

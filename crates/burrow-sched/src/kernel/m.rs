@@ -71,9 +71,12 @@ use std::sync::atomic::Ordering;
 use corosensei::CoroutineResult;
 
 use crate::clock::now_nanos;
+use burrow_netpoll::Events;
+
 use crate::kernel::g::{GPtr, Runnable, Switch, status};
 use crate::kernel::idle::MNote;
 use crate::kernel::p::PCore;
+use crate::kernel::park::Ready;
 use crate::kernel::sched::Shared;
 
 /// Global-queue fairness period (Go: 61, a prime so that it does not
@@ -105,6 +108,8 @@ pub(crate) struct MCtx {
     spin_until: Cell<Option<std::time::Instant>>,
     /// xorshift state for victim order.
     rng: Cell<u64>,
+    /// This M's netpoll buffer, made at its first poll.
+    events: RefCell<Option<Events<Ready>>>,
 }
 
 thread_local! {
@@ -161,6 +166,7 @@ pub(crate) fn mstart(rt: &'static Shared, note: Arc<MNote>) {
         spinning: Cell::new(false),
         spin_until: Cell::new(None),
         rng: Cell::new(seed()),
+        events: RefCell::new(None),
     };
     CURRENT_M.with(|c| c.set(&ctx));
     let mut next = note.wait();
@@ -198,6 +204,28 @@ impl MCtx {
             .borrow_mut()
             .as_deref_mut()
             .expect("the scheduler loop holds a P"))
+    }
+
+    /// Polls the runtime's netpoller (`timeout` as in
+    /// [`NetPoll::poll_and_ready`]'s; `Some(ZERO)` does not block) into
+    /// this M's buffer; returns whether goroutines became ready. They are
+    /// readied by [`MCtx::ready_polled`].
+    pub(crate) fn poll(&self, timeout: Option<std::time::Duration>) -> bool {
+        let mut ev = self.events.borrow_mut();
+        let ev = ev.get_or_insert_with(Events::new);
+        self.rt.netpoll.poll(ev, timeout)
+    }
+
+    /// Readies the goroutines the last [`MCtx::poll`] found, into this M's
+    /// P if it holds one (Go's `injectglist`). The P's core must not be
+    /// borrowed.
+    pub(crate) fn ready_polled(&self) {
+        let mut ev = self.events.borrow_mut();
+        if let Some(ev) = ev.as_mut() {
+            for ready in ev.drain_waiters() {
+                ready.ready();
+            }
+        }
     }
 
     fn rand(&self) -> u64 {
@@ -240,27 +268,48 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
         }
         let found = ctx.with_core(|core| {
             let tick = core.tick(p);
+            if tick % GLOBAL_CHECK_PERIOD == 0 && rt.netpoll.should_poll() {
+                return Err(());
+            }
             if tick % GLOBAL_CHECK_PERIOD == 0
                 && rt.global.len() > 0
                 && let Some(r) = rt.globrunqget(core, 1)
             {
-                return Some(r);
+                return Ok(Some(r));
             }
             if let Some((r, _)) = core.runq.pop() {
-                return Some(r);
+                return Ok(Some(r));
             }
             if rt.global.len() > 0 {
-                return rt.globrunqget(core, 0);
+                return Ok(rt.globrunqget(core, 0));
             }
-            None
+            Ok(None)
         });
-        if let Some(r) = found {
-            ctx.reset_spinning();
-            return Some(r);
+        match found {
+            Ok(Some(r)) => {
+                ctx.reset_spinning();
+                return Some(r);
+            }
+            Ok(None) => {}
+            Err(()) => {
+                // The periodic poll (see *Who polls* in `poller.rs`): the
+                // readied goroutines queue behind this P's work.
+                if ctx.poll(Some(std::time::Duration::ZERO)) {
+                    ctx.ready_polled();
+                }
+                continue 'top;
+            }
         }
-        // POLLER HOOK (non-blocking netpoll): see the module docs.
-        // Nothing is registered until the netpoll issue. (Due timers ran
-        // at the top of the loop, as in Go's findRunnable.)
+        // The netpoller, without blocking (Go's findRunnable: after the
+        // local and global queues, before stealing). What it readies lands
+        // in this P's queue. (Due timers ran at the top of the loop.)
+        if rt.netpoll.should_poll() && ctx.poll(Some(std::time::Duration::ZERO)) {
+            ctx.ready_polled();
+            if let Some((r, _)) = ctx.with_core(|core| core.runq.pop()) {
+                ctx.reset_spinning();
+                return Some(r);
+            }
+        }
 
         // Steal, if spinning is allowed (see *Spinning Ms*).
         let busy = rt.maxprocs - rt.npidle();
@@ -301,9 +350,8 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
             }
             continue 'top;
         }
-        // POLLER HOOK (blocking): the caller's `stopm` sleeps until the
-        // next timer; the netpoll issue makes it block in the poller with
-        // that deadline instead.
+        // The caller's `stopm` sleeps until the next timer, blocking in the
+        // netpoller when goroutines wait on I/O (see `idle.rs`).
         return None;
     }
 }

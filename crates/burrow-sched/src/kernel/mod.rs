@@ -20,6 +20,7 @@ pub(crate) mod local;
 pub(crate) mod m;
 pub(crate) mod p;
 pub(crate) mod park;
+pub(crate) mod poller;
 pub(crate) mod runq;
 pub(crate) mod runtime;
 pub(crate) mod sched;

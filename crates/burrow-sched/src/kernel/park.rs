@@ -135,10 +135,9 @@ pub struct Ready {
 enum Target {
     /// A goroutine of runtime `rt`.
     G { rt: &'static Shared, g: GPtr },
-    /// A goroutine that parks with [`LockedPark::park`]: by the time
-    /// anyone can hold this handle, the G is parked, so `ready` needs no
-    /// park-word handshake.
-    #[cfg_attr(loom, allow(dead_code))] // channels park through loom's `Notify` there
+    /// A goroutine that parks with [`LockedPark::park`] or
+    /// [`park_commit`]: by the time anyone can hold this handle, the G is
+    /// parked, so `ready` needs no park-word handshake.
     Locked { rt: &'static Shared, g: GPtr },
     /// A thread outside any runtime (or a runtime's own thread outside a
     /// goroutine).
@@ -326,6 +325,66 @@ unsafe fn unlock_after_park(g: GPtr, locked: *const ()) -> bool {
     // SAFETY: the caller's promise: the flag outlives the park.
     unsafe { (*locked.cast::<std::sync::atomic::AtomicBool>()).store(false, Ordering::Release) };
     true
+}
+
+/// Parks the current goroutine and, once it has switched out, calls
+/// `commit` on its M with the handle that wakes it (Go's
+/// `gopark(unlockf, lock)` for a caller-defined `unlockf`). `commit`
+/// publishes the handle where the event will find it and returns true, or
+/// returns false (dropping the handle unused) when the goroutine must not
+/// stay parked: it then resumes at once. Returns when woken (or at once
+/// after a false commit).
+///
+/// Whoever takes the handle from where `commit` put it finds a goroutine
+/// that is already parked, so [`Ready::ready`] on it only queues it. The
+/// netpoller's park (`netpoll.rs`) is the user: its commit stores the
+/// handle in a descriptor slot.
+///
+/// `commit` runs on the M, on the M's stack; it must not block, and once
+/// it has published the handle it must not touch anything the goroutine
+/// may free when it runs again (it may already be running on another M).
+/// What it captures is moved onto the M's stack before it is called, so
+/// owned captures (an `Arc`) stay valid to its end.
+///
+/// # Panics
+///
+/// Outside a goroutine.
+pub(crate) fn park_commit<F>(reason: WaitReason, commit: F)
+where
+    F: FnOnce(Ready) -> bool,
+{
+    let (_, g) = m::current_g().expect("park_commit outside a goroutine");
+    let mut slot = Some(commit);
+    // SAFETY: `run_commit::<F>` runs once on our M after the switch; `slot`
+    // lives in this frame, which cannot be left before the commit ran (we
+    // resume only after it, or after a `ready` it published).
+    let pc = unsafe {
+        ParkCommit::new(
+            run_commit::<F>,
+            std::ptr::from_mut(&mut slot).cast::<()>().cast_const(),
+        )
+    };
+    g.g().wait_reason.store(reason as u32, Ordering::Relaxed);
+    m::switch_g_to_scheduler(g, Switch::Park(pc));
+}
+
+/// [`park_commit`]'s commit: takes the closure out of the parked frame
+/// (onto the M's stack) and calls it with the goroutine's handle.
+///
+/// # Safety
+///
+/// `slot` points to the `Option<F>` in `park_commit`'s frame of the
+/// goroutine `g`, which has just switched out and has not been readied.
+unsafe fn run_commit<F: FnOnce(Ready) -> bool>(g: GPtr, slot: *const ()) -> bool {
+    // SAFETY: the caller's promise; nothing else touches the slot until the
+    // goroutine resumes, which needs the handle we are about to hand out.
+    let f = unsafe { (*slot.cast::<Option<F>>().cast_mut()).take() }.expect("commit runs once");
+    let rt = m::with_m(|m| m.map(|m| m.rt)).expect("a commit runs on an M");
+    g.g().status.store(status::WAITING, Ordering::Relaxed);
+    f(Ready {
+        target: Target::Locked { rt, g },
+        generation: 0,
+    })
 }
 
 /// Parks the current goroutine until the [`Ready`] most recently made by

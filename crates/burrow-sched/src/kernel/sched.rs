@@ -40,6 +40,7 @@ use crate::kernel::g::{G, GFreeGlobal, GPtr, Runnable};
 use crate::kernel::idle::{Idle, MNote, MainWait};
 use crate::kernel::m::{self, with_m};
 use crate::kernel::p::{P, PCore};
+use crate::kernel::poller::NetPoll;
 use crate::kernel::runq::{GlobalQueue, RUNQ_CAP};
 
 /// Goroutine ids a P takes from the global counter at a time (Go: 16).
@@ -92,6 +93,8 @@ pub(crate) struct Shared {
     pub(crate) deadlock_grace: Option<std::time::Duration>,
     /// Where `Runtime::try_run` waits for its main goroutine.
     pub(crate) main_wait: MainWait,
+    /// The runtime's netpoller (see `poller.rs`).
+    pub(crate) netpoll: NetPoll,
 }
 
 impl Shared {
@@ -112,6 +115,7 @@ impl Shared {
                 sleeper: None,
                 ptakes: 0,
                 deadlock_reported: false,
+                sleeper_polls: false,
             }),
             npidle: CachePadded::new(AtomicUsize::new(maxprocs)),
             nmspinning: CachePadded::new(AtomicUsize::new(0)),
@@ -128,6 +132,7 @@ impl Shared {
             sleeper_until: AtomicU64::new(0),
             deadlock_grace,
             main_wait: MainWait::default(),
+            netpoll: NetPoll::default(),
         }));
         shared
     }
@@ -394,6 +399,8 @@ impl Shared {
             notes.extend(idle.sleeper.take());
             notes
         };
+        // A sleeper blocked in the netpoller does not see its note.
+        self.netpoll.wake();
         for note in midle {
             note.exit();
         }
