@@ -7,8 +7,8 @@
 //! Go's `net.Conn` has `SetReadDeadline(t)`: every read after `t` fails with
 //! a timeout, however many reads it takes to get there. That is what a server
 //! needs: a client that trickles one byte a second must still hit
-//! `read_header_timeout`. burrow-net's sockets will have exactly this (a time
-//! point, error kind `TimedOut`). std's `TcpStream` only has a per-call
+//! `read_header_timeout`. burrow-net's sockets have exactly this (a time
+//! point, error kind `TimedOut`), and setting one is a store. std's `TcpStream` only has a per-call
 //! timeout (`SO_RCVTIMEO`). The [`Conn`] implementation for it converts the
 //! deadline to the time left at the moment of the call, and [`Wire`]
 //! re-applies the deadline before *every* read and write, so the sum of
@@ -103,6 +103,30 @@ impl Conn for std::os::unix::net::UnixStream {
 
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+}
+
+impl Conn for burrow_net::TcpStream {
+    fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        burrow_net::TcpStream::set_read_deadline(self, deadline);
+        Ok(())
+    }
+
+    fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        burrow_net::TcpStream::set_write_deadline(self, deadline);
+        Ok(())
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+impl Listener for burrow_net::TcpListener {
+    type Conn = burrow_net::TcpStream;
+
+    fn accept(&self) -> io::Result<burrow_net::TcpStream> {
+        burrow_net::TcpListener::accept(self).map(|(s, _)| s)
     }
 }
 

@@ -157,7 +157,8 @@ pub use conn::{Conn, Listener};
 pub use mux::{PatternError, RequestExt, ServeMux};
 pub use response::{BODY_BUFFER, ResponseWriter, error};
 pub use server::{
-    ConnJob, Handler, LINGER, MAX_DISCARD_BYTES, Server, ServerConfig, handler_fn, serve_conn,
+    ConnJob, Handler, LINGER, MAX_DISCARD_BYTES, Server, ServerConfig, handler_fn,
+    listen_and_serve, serve_conn,
 };
 
 /// A request as a handler sees it: the `http` crate's request with a

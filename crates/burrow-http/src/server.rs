@@ -395,11 +395,13 @@ fn linger<S: Conn, R: Read>(wire: &Wire<S>, rd: &mut ConnReader<R>) {
 
 /// Go's `http.Server`: a handler, a configuration, and an accept loop.
 ///
-/// [`serve`](Self::serve) is generic over the [`Listener`] and over how a
-/// connection is run: the caller passes a spawner, so the same loop runs
-/// a goroutine per connection (`|job| { burrow_sched::go(job); }`) once
-/// burrow-net's listener parks instead of blocking, or a thread per
-/// connection on std's sockets today ([`serve_threads`](Self::serve_threads)).
+/// [`serve_goroutines`](Self::serve_goroutines) is Go's `srv.Serve(l)`: the
+/// calling goroutine accepts, and each connection is served by a goroutine
+/// of its own, on burrow-net sockets that park only their goroutine.
+/// [`serve`](Self::serve) is the same loop, generic over the [`Listener`]
+/// and over how a connection is run (the caller passes a spawner), and
+/// [`serve_threads`](Self::serve_threads) runs it with a thread per
+/// connection for std's blocking listeners.
 pub struct Server<H> {
     shared: Arc<Shared<H>>,
 }
@@ -464,19 +466,41 @@ impl<H: Handler + 'static> Server<H> {
                     io::ErrorKind::InvalidInput | io::ErrorKind::NotConnected => return Err(e),
                     _ => {
                         // Out of descriptors or memory: wait for some to be
-                        // freed. A blocking sleep is right on a std listener;
-                        // burrow-net's accept backs off by itself.
+                        // freed (Go's server: 5 ms doubling to 1 s). In a
+                        // goroutine this parks only the accepting
+                        // goroutine; on a plain thread it sleeps the thread.
+                        // Logged once per run of errors, not per retry.
+                        if backoff.is_zero() {
+                            eprintln!(
+                                "burrow-http: accept error: {e}; retrying with backoff \
+                                 (raise `ulimit -n` if it says too many open files)"
+                            );
+                        }
                         backoff = (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX);
-                        eprintln!("burrow-http: accept error: {e}; retrying in {backoff:?}");
-                        std::thread::sleep(backoff);
+                        burrow_sched::sleep(backoff);
                     }
                 },
             }
         }
     }
 
-    /// Interim, until burrow-net: [`serve`](Self::serve) with one OS
-    /// thread per connection, for std's blocking listeners.
+    /// Go's `srv.Serve(l)`: accepts on `listener` in the calling goroutine
+    /// and serves each connection in a goroutine of its own. Call it from
+    /// a goroutine of a running `burrow` runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a goroutine (`burrow_sched::go` needs a runtime).
+    pub fn serve_goroutines<L: Listener>(&self, listener: &L) -> io::Result<()> {
+        self.serve(listener, |job| {
+            // Detached: a connection's goroutine reports its own errors,
+            // and a panic outside the handler is printed with its id.
+            drop(burrow_sched::go(job));
+        })
+    }
+
+    /// [`serve`](Self::serve) with one OS thread per connection, for std's
+    /// blocking listeners (no runtime needed).
     pub fn serve_threads<L: Listener>(&self, listener: &L) -> io::Result<()> {
         self.serve(listener, |job| {
             if let Err(e) = std::thread::Builder::new()
@@ -487,6 +511,30 @@ impl<H: Handler + 'static> Server<H> {
             }
         })
     }
+}
+
+/// Go's `http.ListenAndServe(addr, handler)`: listens on `addr` with
+/// burrow-net and serves it with the default configuration, a goroutine
+/// per connection, forever. Call it from a goroutine (for example in a
+/// `#[burrow::main]` function).
+///
+/// ```no_run
+/// use burrow_http::{ResponseWriter, Request, ServeMux};
+/// # let rt = burrow_sched::Runtime::builder().build().unwrap();
+/// # rt.run(|| {
+/// let mut mux = ServeMux::new();
+/// mux.must_handle_func("/", |w: &mut ResponseWriter, _r: &mut Request| {
+///     let _ = std::io::Write::write_all(w, b"hello world\n");
+/// });
+/// burrow_http::listen_and_serve("127.0.0.1:8080", mux).unwrap();
+/// # });
+/// ```
+pub fn listen_and_serve<H: Handler + 'static>(
+    addr: impl std::net::ToSocketAddrs,
+    handler: H,
+) -> io::Result<()> {
+    let listener = burrow_net::TcpListener::bind(addr)?;
+    Server::new(handler).serve_goroutines(&listener)
 }
 
 #[cfg(test)]

@@ -52,7 +52,11 @@
 //! goroutines still suspended are never resumed and their stacks are
 //! leaked rather than freed (see [`Runtime::run`]).
 
+/// Go's `net/http`: server, `ServeMux` with Go 1.22 patterns, client.
+pub use burrow_http as http;
 pub use burrow_macros::main;
+/// Go's `net`: TCP sockets whose blocking calls park only the goroutine.
+pub use burrow_net as net;
 /// Goroutine synchronisation: Go's `Mutex`, `RWMutex`, `WaitGroup`,
 /// `Once`, `Cond` and a weighted `Semaphore` (see `docs/sync.md`).
 pub use burrow_sched::sync;
