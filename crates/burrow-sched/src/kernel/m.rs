@@ -34,27 +34,25 @@
 //!
 //! # The idle spin
 //!
-//! Deviation from Go, measured on the 2-core VM box: every time an M
-//! gives up its P and another is woken (`wakep`) a little later, the
-//! kernel places the woken thread on a CPU; when the other CPU is busy at
-//! that instant (often with the very M that is going to sleep), it queues
-//! it behind the running M, and the two then share one CPU for
-//! milliseconds while the other CPU idles (the kernel balances a newly
-//! idle CPU only if it stays idle long on average). In 32 KiB-deep
-//! spawn+join on 2 Ps that was 360–420 ns of run-queue delay per goroutine
-//! (`/proc/thread-self/schedstat`), for 520–600 ns of wall time each, and
-//! 1.1–1.2 CPUs used. So a spinning M that found nothing watches the
-//! other Ps' rings and the global queue before it gives up its P, for at
-//! most 50 µs per idle episode ([`IDLE_SPIN`], the order of Linux's
-//! migration cost; the deadline is kept in the M and cleared only when it
-//! finds work or drops its P), and only while another P is running
-//! goroutines (neither idle nor held by a spinning M, re-checked as it
-//! watches): otherwise only a timer or a thread can make work, and it
-//! sleeps at once. It does not watch at all when there are more Ps than
-//! CPUs (it would take a CPU from a running M). At most half the busy Ps
-//! have a spinning M (*Spinning Ms* in `sched.rs`). The run-queue delay
-//! went to 2–5 ns per goroutine and the benchmark's wall time to
-//! 509–533 ns (numbers in `docs/scheduler.md`).
+//! Deviation from Go: every time an M gives up its P and another is woken
+//! (`wakep`) a little later, the kernel places the woken thread on a CPU;
+//! when the other CPU is busy at that instant (often with the very M that
+//! is going to sleep), it queues it behind the running M, and the two
+//! then share one CPU for milliseconds while the other CPU idles (the
+//! kernel balances a newly idle CPU only if it stays idle long on
+//! average). On a 2-core VM that run-queue delay (seen in
+//! `/proc/thread-self/schedstat`) was most of the time of a spawn+join
+//! loop of stack-heavy goroutines on 2 Ps. So a spinning M that found
+//! nothing watches the other Ps' rings and the global queue before it
+//! gives up its P, for at most [`IDLE_SPIN`] per idle episode (the order
+//! of Linux's migration cost; the deadline is kept in the M and cleared
+//! only when it finds work or drops its P), and only while another P is
+//! running goroutines (neither idle nor held by a spinning M, re-checked
+//! as it watches): otherwise only a timer, a socket or a thread can make
+//! work, and it sleeps at once. It does not watch at all when there are
+//! more Ps than CPUs (it would take a CPU from a running M). At most half
+//! the busy Ps have a spinning M (*Spinning Ms* in `sched.rs`). The
+//! measured effect is in `docs/scheduler.md`.
 //!
 //! # Thread-locals of the runtime
 //!
@@ -242,8 +240,7 @@ impl MCtx {
     fn reset_spinning(&self) {
         self.spin_until.set(None);
         if self.spinning.replace(false) {
-            // SeqCst: part of the Dekker pair (see *Spinning Ms*).
-            self.rt.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            self.rt.spin.stop_spinning();
             self.rt.wakep();
         }
     }
@@ -313,10 +310,9 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
 
         // Steal, if spinning is allowed (see *Spinning Ms*).
         let busy = rt.maxprocs - rt.npidle();
-        if ctx.spinning.get() || 2 * rt.nmspinning.load(Ordering::SeqCst) < busy {
+        if ctx.spinning.get() || 2 * rt.spin.nmspinning() < busy {
             if !ctx.spinning.replace(true) {
-                // SeqCst: part of the Dekker pair.
-                rt.nmspinning.fetch_add(1, Ordering::SeqCst);
+                rt.spin.start_spinning();
             }
             if let Some(r) = steal_work(ctx, pid) {
                 ctx.reset_spinning();
@@ -345,8 +341,7 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
             *ctx.p.borrow_mut() = Some(core);
             if was_spinning {
                 ctx.spinning.set(true);
-                // SeqCst: part of the Dekker pair.
-                rt.nmspinning.fetch_add(1, Ordering::SeqCst);
+                rt.spin.start_spinning();
             }
             continue 'top;
         }
@@ -364,8 +359,7 @@ fn drop_p(ctx: &MCtx) {
         ctx.rt.release_p(core);
     }
     if ctx.spinning.replace(false) {
-        // SeqCst: part of the Dekker pair.
-        ctx.rt.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        ctx.rt.spin.stop_spinning();
     }
 }
 
@@ -491,9 +485,8 @@ fn spin_for_work(ctx: &MCtx) -> bool {
         // spinning M (ours included): then it may queue work any moment.
         // With none running, only a timer or a thread can make work: stop
         // watching and sleep, as Go does.
-        // SeqCst loads: the same counters as the Dekker pair in *Spinning
-        // Ms*; here only a hint.
-        if rt.npidle() + rt.nmspinning.load(Ordering::SeqCst) >= rt.maxprocs {
+        // The Dekker pair's counters; here only a hint.
+        if rt.npidle() + rt.spin.nmspinning() >= rt.maxprocs {
             return false;
         }
         // `runnext` is not counted: a thief takes it only after a grace

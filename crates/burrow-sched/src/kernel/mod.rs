@@ -24,8 +24,11 @@ pub(crate) mod poller;
 pub(crate) mod runq;
 pub(crate) mod runtime;
 pub(crate) mod sched;
+pub(crate) mod spinning;
 pub(crate) mod task;
 
+#[cfg(all(test, loom))]
+mod loom_idle;
 #[cfg(all(test, loom))]
 mod loom_runq;
 #[cfg(all(test, not(loom)))]

@@ -63,7 +63,8 @@ const STATE_MASK: u64 = 3;
 /// One generation step (the generation lives above the state bits).
 const GEN_ONE: u64 = 4;
 
-/// Why a goroutine is parked (Go's `waitReason`), shown in dumps.
+/// Why a goroutine is parked (Go's `waitReason`). Each G records it when it
+/// parks (`G::wait_reason`), for the goroutine dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 #[repr(u8)]

@@ -263,19 +263,19 @@ impl Runtime {
 /// set grow: its Gs are cheap (2 KiB stacks, kept by the GC until the next
 /// cycle). Ours are not: past the G free list every spawn took a fresh G on
 /// a cold stack (page faults) and every exit destroyed one (`madvise`), so
-/// 1M spawn+join cost ~2 µs per goroutine and 32 KiB-deep ones ~30 µs.
-/// Yielding puts the spawner at the tail of its queue, behind its children:
+/// spawn+join was several times dearer, and stack-heavy goroutines far
+/// more. Yielding puts the spawner at the tail of its queue, behind its children:
 /// they run (here or on a P that steals them), their Gs return to the free
 /// list with their stacks warm and in cache, and the spawner resumes when
 /// the queue has drained. The live set stays near this bound; the cost is
 /// one yield per this many spawns.
 ///
-/// Measured (docs/scheduler.md), in CPU time per goroutine on the 2-core
-/// box: 8 to 32 all keep the live set small and the stacks warm; 128
-/// makes 32 KiB-deep goroutines ~1.8× dearer (the stacks in flight no
-/// longer fit in L2: 8 × 33 KiB does). 8 costs shallow spawn+join ~20 %
-/// more CPU than 16 (smaller steals, more idle-M wake-ups) and saves deep
-/// ones ~17 %; the deep target is the tight one, so 8.
+/// Why 8 (the measurements are in `docs/scheduler.md`): 8 to 32 all keep
+/// the live set small and the stacks warm; 128 lets the stacks in flight
+/// outgrow L2 for stack-heavy goroutines (8 × 33 KiB fits). Smaller
+/// bounds cost shallow goroutines a little (smaller steals, more idle-M
+/// wake-ups) and save stack-heavy ones more; the stack-heavy case is the
+/// one where we are furthest from free, so 8.
 ///
 /// Rejected: running the child at once (work-first, the parent in
 /// `runnext`): the queue never fills, so other Ps have nothing to steal

@@ -32,7 +32,7 @@
 //! have their own locks; no code holds two of these at once.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
@@ -42,6 +42,7 @@ use crate::kernel::m::{self, with_m};
 use crate::kernel::p::{P, PCore};
 use crate::kernel::poller::NetPoll;
 use crate::kernel::runq::{GlobalQueue, RUNQ_CAP};
+use crate::kernel::spinning::Spinning;
 
 /// Goroutine ids a P takes from the global counter at a time (Go: 16).
 const GOID_BATCH: u64 = 16;
@@ -57,11 +58,9 @@ pub(crate) struct Shared {
     pub(crate) global: GlobalQueue<Runnable>,
     /// Go's `sched.lock`: idle lists and shutdown.
     pub(crate) sched: Mutex<Idle>,
-    /// Number of idle Ps (mirrors `pidle.len()`; read without the lock by
-    /// every `wakep`, so kept off the lines other counters write).
-    npidle: CachePadded<AtomicUsize>,
-    /// Number of spinning Ms. See *Spinning Ms*.
-    pub(crate) nmspinning: CachePadded<AtomicUsize>,
+    /// Idle Ps and spinning Ms, read without the lock by every `wakep`.
+    /// See *Spinning Ms*.
+    pub(crate) spin: Spinning,
     /// Global G free list.
     pub(crate) gfree: GFreeGlobal,
     /// Goroutines started without a P (the main goroutine); the rest are
@@ -117,8 +116,7 @@ impl Shared {
                 deadlock_reported: false,
                 sleeper_polls: false,
             }),
-            npidle: CachePadded::new(AtomicUsize::new(maxprocs)),
-            nmspinning: CachePadded::new(AtomicUsize::new(0)),
+            spin: Spinning::new(maxprocs),
             gfree: GFreeGlobal::default(),
             ngoroutine: AtomicI64::new(0),
             goid_gen: CachePadded::new(AtomicU64::new(1)),
@@ -145,8 +143,7 @@ impl Shared {
 
     /// Number of idle Ps now.
     pub(crate) fn npidle(&self) -> usize {
-        // SeqCst: part of the Dekker pair in *Spinning Ms*.
-        self.npidle.load(Ordering::SeqCst)
+        self.spin.npidle()
     }
 
     /// Live goroutines (Go's `gcount`): exact when no P is running
@@ -248,10 +245,9 @@ impl Shared {
     /// Go's `wakep`: if there is an idle P and no spinning M, starts an M
     /// spinning on it. See *Spinning Ms*.
     pub(crate) fn wakep(&'static self) {
-        // SeqCst fence: the submitter's half of the Dekker pair; orders the
-        // queue publish before the reads below.
-        fence(Ordering::SeqCst);
-        self.wakep_after_sc_publish();
+        if self.spin.claim_spinner() {
+            self.startm(true);
+        }
     }
 
     /// [`Shared::wakep`] without its fence, for a caller whose publish of
@@ -270,20 +266,9 @@ impl Shared {
     /// and SeqCst loads are plain loads), which is Go's cost too: its
     /// `runqput` CASes runnext and `wakep` only loads.
     pub(crate) fn wakep_after_sc_publish(&'static self) {
-        // SeqCst: see above; the Dekker pair in *Spinning Ms*.
-        if self.npidle.load(Ordering::SeqCst) == 0 {
-            return;
+        if self.spin.claim_spinner_after_sc_publish() {
+            self.startm(true);
         }
-        // SeqCst: same pair; only one waker wins the 0 → 1 transition.
-        if self.nmspinning.load(Ordering::SeqCst) != 0
-            || self
-                .nmspinning
-                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        self.startm(true);
     }
 
     /// Go's `startm`: gives an idle P to an idle (or new) M. With
@@ -301,13 +286,12 @@ impl Shared {
         let Some(core) = core else {
             drop(idle);
             if spinning {
-                // SeqCst: undoes our increment; part of the Dekker pair.
-                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+                // Undoes the caller's claim of the spinner slot.
+                self.spin.stop_spinning();
             }
             return;
         };
-        // SeqCst: see `npidle()`.
-        self.npidle.fetch_sub(1, Ordering::SeqCst);
+        self.spin.p_taken();
         idle.ptakes += 1;
         let note = idle.midle.pop();
         drop(idle);
@@ -333,8 +317,7 @@ impl Shared {
     pub(crate) fn release_p(&self, core: Box<PCore>) {
         let mut idle = self.sched.lock().expect("sched lock poisoned");
         idle.pidle.push(core);
-        // SeqCst: the M's half of the Dekker pair in *Spinning Ms*.
-        self.npidle.fetch_add(1, Ordering::SeqCst);
+        self.spin.p_idle();
     }
 
     /// Takes an idle P (for an M that found work while re-checking).
@@ -344,8 +327,7 @@ impl Shared {
             return None;
         }
         let core = idle.pidle.pop()?;
-        // SeqCst: see `npidle()`.
-        self.npidle.fetch_sub(1, Ordering::SeqCst);
+        self.spin.p_taken();
         idle.ptakes += 1;
         Some(core)
     }

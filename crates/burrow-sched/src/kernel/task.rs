@@ -18,12 +18,11 @@
 //! spawn+join loop keeps up to a million of them alive at once (the
 //! handles). Under glibc that meant a lock-free per-thread cache defeated
 //! by cross-thread frees, fastbin consolidation, and the top of the heap
-//! trimmed after each burst and faulted back in on the next: ~20 % of
-//! spawn+join's time in `malloc`/`free` and a quarter of it in the kernel.
+//! trimmed after each burst and faulted back in on the next: a large part
+//! of spawn+join's time went to `malloc`/`free`, much of it in the kernel.
 //! burrow-alloc frees across threads with one CAS onto the span's remote
 //! list and keeps idle pages for a decay (1 s) before its scavenger returns
-//! them. Measured on the 2-core box (`docs/scheduler.md`): spawn+join of
-//! 1M 170 → 105 ns per goroutine, skynet 1M 315 → 215 ms. The mcache is a
+//! them (the measured difference is in `docs/scheduler.md`). The mcache is a
 //! thread-local and a goroutine may change threads at a park: see
 //! [`heap_alloc`] for why that is safe.
 //!

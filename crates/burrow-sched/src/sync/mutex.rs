@@ -63,8 +63,8 @@ fn can_spin(iter: u32) -> bool {
             return true; // a plain thread: spin as on any multicore
         };
         let rt = m.rt;
-        // Relaxed: a heuristic; stale counts only cost a spin or a park.
-        let busy_elsewhere = rt.maxprocs > rt.npidle() + rt.nmspinning.load(Ordering::Relaxed) + 1;
+        // A heuristic: stale counts only cost a spin or a park.
+        let busy_elsewhere = rt.maxprocs > rt.npidle() + rt.spin.nmspinning() + 1;
         busy_elsewhere && m.pid().is_none_or(|p| rt.ps[p].runq.is_empty())
     })
 }
