@@ -240,16 +240,20 @@ pub fn allocate(size: usize, align: usize, bg: bool) -> *mut u8 {
             }
             p
         }
-        None => alloc_large(size, align, bg),
+        None => alloc_large(size, align, bg, false),
     }
 }
 
+/// A large block of `size` bytes; with `roomy` (a `realloc` that must
+/// move), placed where half its size again is free after it, so it can go
+/// on growing in place (see *Contiguous growth* in `heap.rs`).
 #[cold]
-fn alloc_large(size: usize, align: usize, bg: bool) -> *mut u8 {
+fn alloc_large(size: usize, align: usize, bg: bool, roomy: bool) -> *mut u8 {
     let Some(npages) = heap::large_pages(size, align) else {
         return ptr::null_mut();
     };
-    let s = heap::alloc_large(npages, align.max(PAGE_SIZE));
+    let room = if roomy { npages / 2 } else { 0 };
+    let s = heap::alloc_large(npages, align.max(PAGE_SIZE), room);
     if bg && !scavenger::background_running() {
         scavenger::start_background();
     }
@@ -407,7 +411,11 @@ pub unsafe fn reallocate(p: *mut u8, align: usize, new_size: usize, bg: bool) ->
         sys::bad_pointer(p as usize, "realloc");
     }
     let old = usable_size(p);
-    let q = allocate(new_size, align, bg);
+    let q = if class_for(new_size, align).is_none() {
+        alloc_large(new_size, align, bg, new_size > old)
+    } else {
+        allocate(new_size, align, bg)
+    };
     if q.is_null() {
         return q;
     }

@@ -306,3 +306,24 @@ fn c_double_free_of_a_large_block_aborts() {
     assert!(stderr.contains(&msg), "no '{msg}': {why}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `tests/c/realloc_grow.c`: a block grown by `realloc` 64 KiB at a time to
+/// 256 MiB keeps its contents and peaks at about its own size in RSS, as
+/// under glibc (which moves it with `mremap`); see *Contiguous growth* in
+/// burrow-alloc's `heap.rs`.
+#[test]
+fn c_realloc_grows_without_copying() {
+    let d = tmpdir("realloc_grow");
+    let Some(bin) = compile("realloc_grow.c", &d.join("realloc_grow")) else {
+        return;
+    };
+    same_output(|| Command::new(&bin), "realloc_grow.c");
+    let out = run(Command::new(&bin), true, Duration::from_secs(60));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("contents intact") && text.contains("peak RSS within bound"),
+        "under preload:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
