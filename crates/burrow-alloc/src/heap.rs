@@ -26,6 +26,40 @@
 //! coalesces with free neighbours at once. Each free span remembers when it
 //! was freed (`freed_at`) and how many of its pages are already returned to
 //! the OS (`released`): that is what the scavenger works from.
+//!
+//! # Contiguous growth
+//!
+//! A block grown by `realloc` can stay where it is only if the pages after
+//! it are free. Arenas placed wherever the kernel likes (top-down, each
+//! below the last) leave a large block at the end of an arena with no room:
+//! every 64 MiB of growth it was copied to a fresh arena, so growing one
+//! block to 1 GiB copied 7.5 GiB and kept old and new copies resident.
+//!
+//! So the heap grows upward in one run of address space, as Go's does (its
+//! `arenaHints` start at `0xc000000000`): the first arena is asked for at
+//! [`HINT_BASE`] plus a random multiple of 1 GiB (so the heap's address is
+//! not fixed), each later one right after the last (`Heap::hint`), with
+//! `MAP_FIXED_NOREPLACE` so nothing already mapped is ever replaced. When
+//! the hint is taken the arena goes wherever the kernel puts it and the
+//! hint moves to its end. Two things follow:
+//!
+//! - adjacent arenas coalesce into one free span, and the kernel merges
+//!   them into one mapping (one VMA);
+//! - a large block, or a free span after it, that ends at the heap's top
+//!   grows in place by mapping the next arenas right there
+//!   (`resize_large`), so a block that keeps growing at the top is never
+//!   copied.
+//!
+//! A block that cannot grow in place (a live span follows it) is moved
+//! once, to a free run with half its size again of room after it
+//! ([`alloc_large`]'s `room`), so it moves O(log n) times as it grows, not
+//! once per step.
+//!
+//! We do not move pages with `mremap` (glibc's way for blocks that are
+//! their own mapping): inside an arena it splits the arena's mapping into
+//! VMAs that never merge again (a moved anonymous range keeps its old page
+//! offset), and a program that keeps growing buffers would run into the
+//! kernel's limit of 65530 mappings per process.
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
@@ -46,6 +80,12 @@ const PAGES_PER_ARENA: usize = ARENA_BYTES / PAGE_SIZE;
 const ARENA_MAP_LEN: usize = 1 << (48 - ARENA_SHIFT);
 /// Spans up to this many pages have an exact-size free list.
 const MAX_EXACT_PAGES: usize = 128;
+/// Where the first arena is asked for: 32 TiB, far from where Linux puts
+/// executables (about 85 TiB), `mmap` (below the stack, near 128 TiB) and
+/// `brk`, with room above for the heap to grow (see *Contiguous growth*).
+/// A random multiple of 1 GiB up to 4 TiB is added. Where the address space
+/// is smaller the kernel refuses the hint and the heap goes elsewhere.
+const HINT_BASE: usize = 0x2000_0000_0000;
 /// The most pages one request may cover, its alignment slack included:
 /// `isize::MAX` bytes, the most Rust lets one object span (C asks no less).
 /// See *Sizes near the top of the address space* in `lib.rs`.
@@ -75,6 +115,9 @@ pub(crate) struct Heap {
     free_exact: [SpanList; MAX_EXACT_PAGES + 1],
     free_large: SpanList,
     pool: SpanPool,
+    /// Where the next arena is asked for: the end of the last one (see
+    /// *Contiguous growth*); 0 before the first.
+    hint: usize,
 }
 
 /// The page heap. Lock order: a class's mcentral lock is never held while
@@ -83,6 +126,7 @@ pub(crate) static HEAP: SpinLock<Heap> = SpinLock::new(Heap {
     free_exact: [const { SpanList::new() }; MAX_EXACT_PAGES + 1],
     free_large: SpanList::new(),
     pool: SpanPool::new(),
+    hint: 0,
 });
 
 /// Bytes of metadata mapped: arena map, side tables (span structs are
@@ -268,8 +312,18 @@ impl Heap {
         best
     }
 
-    /// Maps new arenas holding at least `npages` and adds them as free.
+    /// Maps new arenas holding at least `npages`, at the heap's hint, and
+    /// adds them as free.
     fn grow(&mut self, npages: usize) -> bool {
+        self.grow_at(None, npages)
+    }
+
+    /// Maps new arenas holding at least `npages` and adds them as free:
+    /// at exactly `at` (arena-aligned) if given, else at the hint or, if
+    /// that is taken, wherever the kernel puts them (see *Contiguous
+    /// growth*). Returns false, with nothing mapped, if it cannot.
+    fn grow_at(&mut self, at: Option<usize>, npages: usize) -> bool {
+        debug_assert!(at.is_none_or(|a| a % ARENA_BYTES == 0));
         let Some(bytes) = npages
             .checked_mul(PAGE_SIZE)
             .and_then(|b| b.checked_next_multiple_of(ARENA_BYTES))
@@ -287,9 +341,20 @@ impl Heap {
             // Release: pairs with the Acquire load in `span_of`.
             ARENA_MAP.store(map, Ordering::Release);
         }
-        let base = sys::map_aligned(bytes, ARENA_BYTES) as usize;
+        if self.hint == 0 {
+            self.hint = first_hint();
+        }
+        let base = match at {
+            Some(a) if sys::map_at(a, bytes) => a,
+            Some(_) => return false,
+            None if sys::map_at(self.hint, bytes) => self.hint,
+            None => sys::map_aligned(bytes, ARENA_BYTES) as usize,
+        };
         if base == 0 {
             return false;
+        }
+        if at.is_none() || at == Some(self.hint) {
+            self.hint = base + bytes;
         }
         // On failure the range goes back to the OS, so a request the OS
         // cannot back in full leaks no address space, and the map entries
@@ -369,13 +434,28 @@ impl Heap {
         }
     }
 
-    /// Allocates `npages` pages aligned to `align` bytes (a power of two).
-    fn alloc_pages(&mut self, npages: usize, align: usize) -> *mut MSpan {
+    /// Allocates `npages` pages aligned to `align` bytes (a power of two),
+    /// from a free run with `room` more free pages after them when the
+    /// heap has one or can grow by one (those stay free, for the block to
+    /// grow into: see *Contiguous growth*).
+    fn alloc_pages(&mut self, npages: usize, align: usize, room: usize) -> *mut MSpan {
         let extra = align_slack_pages(align);
         let Some(want) = npages.checked_add(extra).filter(|&w| w <= MAX_PAGES) else {
             return ptr::null_mut();
         };
-        let mut s = self.find(want);
+        let mut s = ptr::null_mut();
+        if let Some(roomy) = want
+            .checked_add(room)
+            .filter(|&w| room > 0 && w <= MAX_PAGES)
+        {
+            s = self.find(roomy);
+            if s.is_null() && self.grow(roomy) {
+                s = self.find(roomy);
+            }
+        }
+        if s.is_null() {
+            s = self.find(want);
+        }
         if s.is_null() {
             if !self.grow(want) {
                 return ptr::null_mut();
@@ -431,7 +511,7 @@ pub(crate) fn alloc_small_span(class: usize) -> *mut MSpan {
     let sc = CLASSES[class];
     let s = {
         let mut h = HEAP.lock();
-        let s = h.alloc_pages(sc.npages, PAGE_SIZE);
+        let s = h.alloc_pages(sc.npages, PAGE_SIZE, 0);
         if !s.is_null() {
             // SAFETY: the span is ours alone until we publish an object from
             // it; we hold the heap lock for the side table.
@@ -454,6 +534,18 @@ pub(crate) fn alloc_small_span(class: usize) -> *mut MSpan {
     };
     crate::scavenger::tick();
     s
+}
+
+/// The first arena's address: [`HINT_BASE`] plus a random multiple of
+/// 1 GiB below 4 TiB, from the clock and this stack's address (which ASLR
+/// randomises): not secret, just not the same in every process.
+fn first_hint() -> usize {
+    let local = 0u8;
+    let mut x = sys::now_ns() ^ (core::ptr::addr_of!(local) as u64).rotate_left(32);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    HINT_BASE + ((x as usize & 0xfff) << 30)
 }
 
 /// Maps a side table (and, with `DEBUG_FREE`, its allocation bitmap).
@@ -503,11 +595,12 @@ pub(crate) fn large_pages(size: usize, align: usize) -> Option<usize> {
 }
 
 /// Allocates a large object of `npages` pages (from [`large_pages`])
-/// aligned to `align`; returns its span (object at `base`), or null.
-pub(crate) fn alloc_large(npages: usize, align: usize) -> *mut MSpan {
+/// aligned to `align`, if possible with `room` free pages after it (see
+/// [`Heap::alloc_pages`]); returns its span (object at `base`), or null.
+pub(crate) fn alloc_large(npages: usize, align: usize, room: usize) -> *mut MSpan {
     let s = {
         let mut h = HEAP.lock();
-        let s = h.alloc_pages(npages, align);
+        let s = h.alloc_pages(npages, align, room);
         if !s.is_null() {
             // SAFETY: fresh span, ours under the lock.
             unsafe {
@@ -618,7 +711,9 @@ pub(crate) enum Resize {
 }
 
 /// Resizes the large object at `addr` in place to `npages`: shrinking
-/// splits off the tail, growing takes pages from a free neighbour after it.
+/// splits off the tail, growing takes pages from a free neighbour after it,
+/// mapping more at the heap's top when the object or that neighbour ends
+/// there (see *Contiguous growth*).
 ///
 /// # Safety
 /// `addr` is the caller's object, or else no live object at all (that is
@@ -655,10 +750,26 @@ pub(crate) unsafe fn resize_large(addr: usize, npages: usize) -> Resize {
             }
             return done(ok);
         }
-        let after = span_of((*s).base + (*s).bytes());
+        let end = (*s).base + (*s).bytes();
         let need = npages - old;
-        if after.is_null() || after == s || (*after).state != SPAN_FREE || (*after).npages < need {
-            return Resize::NotInPlace;
+        let mut after = span_of(end);
+        let free_after = !after.is_null() && after != s && (*after).state == SPAN_FREE;
+        if !after.is_null() && !free_after {
+            return Resize::NotInPlace; // a live span follows
+        }
+        let have = if free_after { (*after).npages } else { 0 };
+        if have < need {
+            // Short of room: if we (or the free run after us) end at the
+            // heap's top, map the next arenas right there (see *Contiguous
+            // growth*); they merge into the free run after us.
+            let top = end + (have << PAGE_SHIFT);
+            if in_arena(top) || !h.grow_at(Some(top), need - have) {
+                return Resize::NotInPlace;
+            }
+            after = span_of(end);
+            if after.is_null() || (*after).state != SPAN_FREE || (*after).npages < need {
+                return Resize::NotInPlace;
+            }
         }
         h.take(after);
         (*after).state = SPAN_BUSY;

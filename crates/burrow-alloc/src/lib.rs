@@ -55,8 +55,10 @@
 //!   above (TCMalloc's), with immediate coalescing, instead of Go's radix
 //!   tree of page bitmaps, which pays off at much larger heaps.
 //! - **Scavenger by decay.** Free spans idle longer than a decay (default
-//!   1 s) are returned with `MADV_DONTNEED`, inline at heap slow paths and,
-//!   for [`BurrowAlloc`], from a background thread (`scavenger.rs`).
+//!   1 s) are returned with `MADV_DONTNEED`, inline at heap slow paths and
+//!   from a background thread, on by default once the heap holds a few
+//!   MiB, so an idle program's RSS falls too (*Background by default* in
+//!   `scavenger.rs`; `BURROW_ALLOC_SCAVENGER=0` turns the thread off).
 //!
 //! Alignment: every object of a class whose size is a multiple of `A` is
 //! `A`-aligned (spans start on page boundaries), so an aligned request picks
@@ -167,8 +169,9 @@ use sizeclass::class_for;
 /// The allocator as a Rust [`GlobalAlloc`].
 ///
 /// All instances share one process-wide heap. [`BurrowAlloc::new`] starts
-/// the background scavenger on the first slow path, so memory returns to
-/// the OS after a burst even if the program then stops allocating;
+/// the background scavenger once the heap holds a few MiB, so memory
+/// returns to the OS after a burst even if the program then stops
+/// allocating (`BURROW_ALLOC_SCAVENGER=0` turns that off for the process);
 /// [`BurrowAlloc::without_background_scavenger`] only scavenges inline.
 #[derive(Clone, Copy, Debug)]
 pub struct BurrowAlloc {
@@ -228,7 +231,9 @@ unsafe impl GlobalAlloc for BurrowAlloc {
 /// Allocates `size` bytes aligned to `align` (a power of two); null when the
 /// OS refuses memory. `size` 0 gives a unique minimal block.
 ///
-/// `bg` starts the background scavenger on the first slow path.
+/// `bg` allows the background scavenger: a slow path starts it once the
+/// heap is big enough, unless `BURROW_ALLOC_SCAVENGER=0` (see *Background
+/// by default* in `scavenger.rs`).
 #[inline]
 pub fn allocate(size: usize, align: usize, bg: bool) -> *mut u8 {
     match class_for(size, align) {
@@ -240,19 +245,21 @@ pub fn allocate(size: usize, align: usize, bg: bool) -> *mut u8 {
             }
             p
         }
-        None => alloc_large(size, align, bg),
+        None => alloc_large(size, align, bg, false),
     }
 }
 
+/// A large block of `size` bytes; with `roomy` (a `realloc` that must
+/// move), placed where half its size again is free after it, so it can go
+/// on growing in place (see *Contiguous growth* in `heap.rs`).
 #[cold]
-fn alloc_large(size: usize, align: usize, bg: bool) -> *mut u8 {
+fn alloc_large(size: usize, align: usize, bg: bool, roomy: bool) -> *mut u8 {
     let Some(npages) = heap::large_pages(size, align) else {
         return ptr::null_mut();
     };
-    let s = heap::alloc_large(npages, align.max(PAGE_SIZE));
-    if bg && !scavenger::background_running() {
-        scavenger::start_background();
-    }
+    let room = if roomy { npages / 2 } else { 0 };
+    let s = heap::alloc_large(npages, align.max(PAGE_SIZE), room);
+    scavenger::maybe_start(bg);
     if s.is_null() {
         return ptr::null_mut();
     }
@@ -407,7 +414,11 @@ pub unsafe fn reallocate(p: *mut u8, align: usize, new_size: usize, bg: bool) ->
         sys::bad_pointer(p as usize, "realloc");
     }
     let old = usable_size(p);
-    let q = allocate(new_size, align, bg);
+    let q = if class_for(new_size, align).is_none() {
+        alloc_large(new_size, align, bg, new_size > old)
+    } else {
+        allocate(new_size, align, bg)
+    };
     if q.is_null() {
         return q;
     }
@@ -439,7 +450,10 @@ pub fn set_scavenger_decay(d: Duration) {
     scavenger::set_decay_ns(d.as_nanos().min(u64::MAX as u128) as u64);
 }
 
-/// Starts the background scavenger thread if it is not running.
+/// Starts the background scavenger thread now if it is not running,
+/// whatever the heap's size and the environment say (a runtime that wants
+/// it from the start; the allocation paths otherwise start it lazily).
+/// Call it outside any allocator call: the thread's creation allocates.
 pub fn start_background_scavenger() {
     scavenger::start_background();
 }

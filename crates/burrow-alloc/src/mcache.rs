@@ -263,9 +263,7 @@ unsafe fn alloc_slow(mc: *mut MCache, class: usize, bg: bool) -> *mut u8 {
             return fallback_alloc(class);
         }
         let p = refill(mc, class);
-        if bg && !crate::scavenger::background_running() {
-            crate::scavenger::start_background();
-        }
+        crate::scavenger::maybe_start(bg);
         p
     }
 }

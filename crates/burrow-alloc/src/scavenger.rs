@@ -13,11 +13,40 @@
 //!
 //! - **inline**, at the heap's slow paths (span allocation and free): at most
 //!   once per half decay, checked with one clock read (`tick`);
-//! - **background**, a thread started on demand that wakes every half decay,
-//!   so memory returns even when the program stops calling the allocator
-//!   (what the Rust `BurrowAlloc` does by default; `burrow-malloc` does not
-//!   start threads behind a C program's back unless
-//!   `BURROW_ALLOC_SCAVENGER=background`).
+//! - **background**, a thread that wakes every half decay, so memory
+//!   returns while the program is idle and calls no allocator at all (a
+//!   server after a burst, waiting for its next request).
+//!
+//! # Background by default
+//!
+//! Inline scavenging alone leaves a burst's pages resident for as long as
+//! the program stays idle: redis kept 269 MB after `FLUSHALL` until the next
+//! commands came (jemalloc: 21 MB). So the background thread is on by
+//! default, for the C library as for Rust's [`crate::BurrowAlloc`], and
+//! `BURROW_ALLOC_SCAVENGER=0` turns it off for the whole process (then
+//! only inline scavenging runs). An allocator that passes `bg = false`
+//! ([`crate::BurrowAlloc::without_background_scavenger`]) never starts it.
+//!
+//! *When it starts.* Lazily, at an allocation slow path (`maybe_start`),
+//! once the heap holds [`START_BYTES`] resident: a small program (a shell's
+//! children, `ls`) never gets a thread, and a program whose heap grew
+//! large has one before it frees the bulk. Only allocation paths start it,
+//! never `free`: `pthread_create` allocates (the new thread's DTV) and
+//! takes glibc's stack-cache lock, and glibc calls `free` while holding
+//! that lock (freeing cached stacks' DTVs), so a start from `free` could
+//! deadlock. At an allocation slow path the thread's cache is consistent
+//! and glibc holds no non-recursive lock that `pthread_create` needs.
+//!
+//! The thread is named `burrow-scavenge` (see `top -H`).
+//!
+//! *fork.* The thread does not survive `fork`; the child handler marks it
+//! stopped (`forget_background`) and the child starts its own at its first
+//! allocation slow path, by the same rule. A child that execs at once never
+//! starts one.
+//!
+//! What the background thread cannot return: spans still held by an
+//! mcache or parked in an mcentral (a few per class), and spans with one
+//! live object; only free spans in the page heap are released.
 //!
 //! Releasing happens with the heap lock dropped: the scavenger takes spans
 //! out of the free lists (state `SPAN_BUSY`), unlocks, calls `madvise`,
@@ -40,6 +69,20 @@ const BG_OFF: u8 = 0;
 const BG_STARTING: u8 = 1;
 const BG_RUNNING: u8 = 2;
 static BG_STATE: AtomicU8 = AtomicU8::new(BG_OFF);
+
+/// Whether the environment allows the background thread: unknown until
+/// first read, then allowed (`BURROW_ALLOC_SCAVENGER` unset or not `0`) or
+/// not.
+const ENV_UNKNOWN: u8 = 0;
+const ENV_ALLOWED: u8 = 1;
+const ENV_DENIED: u8 = 2;
+static ENV: AtomicU8 = AtomicU8::new(ENV_UNKNOWN);
+
+/// Resident heap bytes (in use plus idle, not released) at which an
+/// allocation slow path starts the background thread (see *Background by
+/// default*). Below this a thread (its stack, two wake-ups a second) costs
+/// more than it could return.
+pub(crate) const START_BYTES: u64 = 4 << 20;
 
 const DEFAULT_DECAY_NS: u64 = 1_000_000_000;
 /// Spans released per lock hold.
@@ -143,6 +186,39 @@ pub(crate) fn scavenge(force: bool) -> u64 {
     }
 }
 
+/// Whether `BURROW_ALLOC_SCAVENGER` allows the background thread (read
+/// once, without allocating).
+fn env_allows() -> bool {
+    match ENV.load(Ordering::Relaxed) {
+        ENV_ALLOWED => true,
+        ENV_DENIED => false,
+        _ => {
+            let allowed = sys::env_u64(c"BURROW_ALLOC_SCAVENGER") != Some(0);
+            ENV.store(
+                if allowed { ENV_ALLOWED } else { ENV_DENIED },
+                Ordering::Relaxed,
+            );
+            allowed
+        }
+    }
+}
+
+/// At an allocation slow path of a caller that allows background
+/// scavenging (`bg`): starts the thread if it is not running, the
+/// environment allows it and the heap holds [`START_BYTES`] resident. The
+/// same rules as [`start_background`] for where it may be called.
+#[inline]
+pub(crate) fn maybe_start(bg: bool) {
+    if !bg || background_running() {
+        return;
+    }
+    let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let resident = r(&stats::HEAP_SYS).saturating_sub(r(&stats::HEAP_RELEASED));
+    if resident >= START_BYTES && env_allows() {
+        start_background();
+    }
+}
+
 /// Starts the background scavenger thread if it is not running. Call only
 /// where the allocator holds no lock and no thread cache is mid-update: the
 /// thread start allocates.
@@ -183,12 +259,18 @@ pub(crate) fn background_running() -> bool {
     BG_STATE.load(Ordering::Relaxed) == BG_RUNNING
 }
 
-/// After `fork`, the child has no scavenger thread.
+/// After `fork`, the child has no scavenger thread; its next allocation
+/// slow path starts one (see *Background by default*).
 pub(crate) fn forget_background() {
     BG_STATE.store(BG_OFF, Ordering::Relaxed);
 }
 
+/// The background thread's name (`/proc/PID/task/TID/comm`, `top -H`).
+const THREAD_NAME: &core::ffi::CStr = c"burrow-scavenge";
+
 extern "C" fn background(_: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, THREAD_NAME.as_ptr()) };
     loop {
         let half = decay_ns() / 2;
         let ts = libc::timespec {

@@ -31,6 +31,39 @@ pub(crate) fn map(len: usize) -> *mut u8 {
     }
 }
 
+/// Maps `len` bytes of fresh zeroed memory at exactly `addr` if nothing is
+/// mapped anywhere in `[addr, addr + len)`; returns whether it did.
+///
+/// `MAP_FIXED_NOREPLACE` (Linux 4.17) refuses an occupied range instead of
+/// replacing it; older kernels ignore the flag and treat `addr` as a hint,
+/// so a mapping placed elsewhere is unmapped again and counts as refused.
+pub(crate) fn map_at(addr: usize, len: usize) -> bool {
+    // SAFETY: NOREPLACE never touches an existing mapping; a hint at worst
+    // gives a fresh range elsewhere, which we unmap below.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE
+                | libc::MAP_ANONYMOUS
+                | libc::MAP_NORESERVE
+                | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return false;
+    }
+    if p as usize != addr {
+        // SAFETY: the range the kernel just gave us instead; nobody uses it.
+        unsafe { libc::munmap(p, len) };
+        return false;
+    }
+    true
+}
+
 /// Maps `len` bytes aligned to `align` (a power of two), or returns null.
 pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
     let Some(over) = len.checked_add(align) else {

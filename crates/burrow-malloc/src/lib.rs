@@ -37,9 +37,15 @@
 //!   burrow-alloc is checked arithmetic (see *Sizes near the top of the
 //!   address space* in burrow-alloc); `tests/c/edges.c` walks
 //!   `SIZE_MAX - k`, k < 4096, through every function under the preload.
-//! - **No background thread** unless `BURROW_ALLOC_SCAVENGER=1`: a C program
-//!   does not expect an extra thread, so idle pages are released at the
-//!   heap's slow paths (after `BURROW_ALLOC_DECAY_MS`, default 1000).
+//! - **Idle memory goes back to the OS.** Free pages are released after
+//!   `BURROW_ALLOC_DECAY_MS` (default 1000) by a background thread, started
+//!   at an allocation once the heap holds a few MiB (so small programs
+//!   never get one) and started again lazily in a `fork` child; so RSS
+//!   falls while the program is idle. `BURROW_ALLOC_SCAVENGER=0` keeps the
+//!   process free of that thread (for programs that must stay
+//!   single-threaded, e.g. to `unshare(CLONE_NEWUSER)`); idle pages are then
+//!   released only at the heap's slow paths. See *Background by default*
+//!   in burrow-alloc's `scavenger.rs`.
 //!
 //! The library holds TLS (the mcache) in the static TLS block, which is what
 //! `LD_PRELOAD` and linking at start-up give; loading it with `dlopen` is not
@@ -47,30 +53,15 @@
 
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicU8, Ordering};
 
 use burrow_alloc::{allocate, allocate_zeroed, deallocate, reallocate, usable_size};
 
 /// glibc's `malloc` alignment on 64-bit targets (`max_align_t`).
 const MIN_ALIGN: usize = 16;
 
-static BG: AtomicU8 = AtomicU8::new(2);
-
-/// Whether to run the background scavenger (`BURROW_ALLOC_SCAVENGER=1`).
-fn bg() -> bool {
-    match BG.load(Ordering::Relaxed) {
-        0 => false,
-        1 => true,
-        _ => {
-            // SAFETY: getenv with a valid C string; it does not allocate.
-            let v = unsafe { libc::getenv(c"BURROW_ALLOC_SCAVENGER".as_ptr()) };
-            // SAFETY: getenv returns null or a NUL-terminated string.
-            let on = !v.is_null() && unsafe { *v } == b'1' as libc::c_char;
-            BG.store(u8::from(on), Ordering::Relaxed);
-            on
-        }
-    }
-}
+/// Every call allows the background scavenger (`BURROW_ALLOC_SCAVENGER=0`
+/// turns it off inside burrow-alloc).
+const BG: bool = true;
 
 fn set_errno(e: i32) {
     // SAFETY: __errno_location returns this thread's errno slot.
@@ -78,7 +69,7 @@ fn set_errno(e: i32) {
 }
 
 fn alloc_or_enomem(size: usize, align: usize) -> *mut c_void {
-    let p = allocate(size, align, bg());
+    let p = allocate(size, align, BG);
     if p.is_null() {
         set_errno(libc::ENOMEM);
     }
@@ -103,7 +94,7 @@ pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
         set_errno(libc::ENOMEM);
         return ptr::null_mut();
     };
-    let p = allocate_zeroed(total, MIN_ALIGN, bg());
+    let p = allocate_zeroed(total, MIN_ALIGN, BG);
     if p.is_null() {
         set_errno(libc::ENOMEM);
     }
@@ -137,7 +128,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     }
     // SAFETY: the C contract of realloc; our blocks are MIN_ALIGN-aligned or
     // more, and keeping MIN_ALIGN is what C asks.
-    let q = unsafe { reallocate(p.cast(), MIN_ALIGN, size, bg()) };
+    let q = unsafe { reallocate(p.cast(), MIN_ALIGN, size, BG) };
     if q.is_null() {
         set_errno(libc::ENOMEM);
     }
@@ -170,7 +161,7 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
     if !align.is_power_of_two() || align % core::mem::size_of::<usize>() != 0 {
         return libc::EINVAL;
     }
-    let p = allocate(size, align.max(MIN_ALIGN), bg());
+    let p = allocate(size, align.max(MIN_ALIGN), BG);
     if p.is_null() {
         return libc::ENOMEM;
     }

@@ -306,3 +306,53 @@ fn c_double_free_of_a_large_block_aborts() {
     assert!(stderr.contains(&msg), "no '{msg}': {why}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `tests/c/realloc_grow.c`: a block grown by `realloc` 64 KiB at a time to
+/// 256 MiB keeps its contents and peaks at about its own size in RSS, as
+/// under glibc (which moves it with `mremap`); see *Contiguous growth* in
+/// burrow-alloc's `heap.rs`.
+#[test]
+fn c_realloc_grows_without_copying() {
+    let d = tmpdir("realloc_grow");
+    let Some(bin) = compile("realloc_grow.c", &d.join("realloc_grow")) else {
+        return;
+    };
+    same_output(|| Command::new(&bin), "realloc_grow.c");
+    let out = run(Command::new(&bin), true, Duration::from_secs(60));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("contents intact") && text.contains("peak RSS within bound"),
+        "under preload:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `tests/c/idle_return.c`: after a 256 MiB burst is freed, RSS falls back
+/// while the program sits idle and calls no allocator (glibc trims its
+/// heap at once; we release through the background scavenger, on by
+/// default). With `BURROW_ALLOC_SCAVENGER=0` it stays, which shows the
+/// thread did the work.
+#[test]
+fn c_rss_returns_while_idle() {
+    let d = tmpdir("idle_return");
+    let Some(bin) = compile("idle_return.c", &d.join("idle_return")) else {
+        return;
+    };
+    same_output(|| Command::new(&bin), "idle_return.c");
+    let out = run(Command::new(&bin), true, Duration::from_secs(60));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("burst resident") && text.contains("rss returned while idle"),
+        "under preload:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut off = Command::new(&bin);
+    off.env("BURROW_ALLOC_SCAVENGER", "0");
+    let out = run(off, true, Duration::from_secs(60));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("rss stayed while idle"),
+        "with BURROW_ALLOC_SCAVENGER=0: {out:?}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
