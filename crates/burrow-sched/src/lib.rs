@@ -135,6 +135,7 @@ pub use kernel::runtime::{
     BuildError, Builder, DEFAULT_DEADLOCK_GRACE, MAXPROCS_ENV, RunError, Runtime, current_id, go,
     maxprocs, num_goroutine, yield_now,
 };
+pub use kernel::syscall::{MAX_THREADS_ENV, ThreadLimit, blocking};
 pub use kernel::task::{JoinHandle, Panic};
 
 /// What `select!` expands to; not a stable API.

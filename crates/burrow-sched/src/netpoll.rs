@@ -215,11 +215,25 @@ impl PollFd {
         if let Some(reg) = self.reg.get() {
             return Ok(std::ptr::eq(reg.rt, rt).then_some(reg));
         }
-        let desc = rt
-            .netpoll
-            .poller()?
-            .register(self.fd, Interest::BOTH)
-            .map_err(io::Error::other)?;
+        let desc = match rt.netpoll.poller()?.register(self.fd, Interest::BOTH) {
+            Ok(desc) => desc,
+            Err(e) => {
+                // A reader and a writer racing to register: the loser's
+                // `register` is refused (the fd is already in the poller),
+                // and the winner's registration is the one to use.
+                // The winner stores its registration right after its
+                // `register` returns, so the loser waits for that store.
+                if matches!(e, burrow_netpoll::Error::AlreadyRegistered { .. }) {
+                    for _ in 0..10_000 {
+                        if let Some(reg) = self.reg.get() {
+                            return Ok(std::ptr::eq(reg.rt, rt).then_some(reg));
+                        }
+                        std::thread::yield_now();
+                    }
+                }
+                return Err(io::Error::other(e));
+            }
+        };
         let reg = Registration { rt, desc };
         match self.reg.set(reg) {
             Ok(()) => {}

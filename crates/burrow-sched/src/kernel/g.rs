@@ -76,6 +76,9 @@ pub(crate) mod status {
     pub(crate) const RUNNING: u32 = 2;
     /// Parked, waiting for its [`crate::Ready`].
     pub(crate) const WAITING: u32 = 3;
+    /// In a blocking call with its M, its P parked for sysmon to hand off
+    /// (`syscall.rs`).
+    pub(crate) const SYSCALL: u32 = 4;
     /// Finished; about to go to a free list.
     pub(crate) const DEAD: u32 = 5;
 }
@@ -88,6 +91,9 @@ pub(crate) enum Switch {
     /// Park me: once my context is saved, run this commit on the M (Go's
     /// `gopark(unlockf, lock)`). See [`ParkCommit`].
     Park(ParkCommit),
+    /// Back from a blocking call and no P to be had: put me on the global
+    /// queue; the M, which holds no P, goes to sleep (`syscall.rs`).
+    Reacquire,
     /// The task finished: recycle me.
     Exit,
 }

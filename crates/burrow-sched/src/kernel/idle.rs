@@ -212,6 +212,9 @@ pub(crate) struct Idle {
     // context as one pointer, at every idle transition.
     #[allow(clippy::vec_box)]
     pub(crate) pidle: Vec<Box<PCore>>,
+    /// Spare Ps not lent out (see *Starvation* in `sysmon.rs`).
+    #[allow(clippy::vec_box)]
+    pub(crate) spare: Vec<Box<PCore>>,
     /// Sleeping Ms (Go's `sched.midle`).
     pub(crate) midle: Vec<Arc<MNote>>,
     /// The M sleeping until the next timer or the deadlock grace, not in
@@ -344,6 +347,8 @@ impl Shared {
         // published (its P release, its sleeper role).
         fence(Ordering::SeqCst);
         idle.pidle.len() == self.maxprocs
+            && idle.spare.len() == self.maxprocs
+            && self.nsyscall.load(Ordering::Relaxed) == 0
             && self.global.len() == 0
             && self.ps.iter().all(|p| p.runq.is_empty())
             && self.live_next_timer().is_none()

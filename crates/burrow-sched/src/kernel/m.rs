@@ -173,9 +173,15 @@ pub(crate) fn mstart(rt: &'static Shared, note: Arc<MNote>) {
         ctx.spinning.set(spinning);
         while let Some(g) = find_runnable(&ctx) {
             execute(&ctx, g);
+            if ctx.p.borrow().is_none() {
+                // The goroutine came back from a blocking call whose P
+                // was handed off, and found none (`syscall.rs`).
+                break;
+            }
         }
-        // find_runnable released the P. Go's stopm: sleep until handed a
-        // P (or until the next timer), or exit on shutdown.
+        // find_runnable released the P (or a blocking call lost it). Go's
+        // stopm: sleep until handed a P (or until the next timer), or exit
+        // on shutdown.
         next = crate::kernel::idle::stopm(&ctx, &note);
     }
     CURRENT_M.with(|c| c.set(ptr::null()));
@@ -263,39 +269,32 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
         if p.timers.next_when_relaxed() != 0 {
             rt.run_timers(pid, now_nanos());
         }
+        let tick = ctx.with_core(|core| core.tick(p));
+        let periodic = tick % GLOBAL_CHECK_PERIOD == 0;
+        if periodic && rt.netpoll.should_poll() && ctx.poll(Some(std::time::Duration::ZERO)) {
+            // The periodic poll (see *Who polls* in `poller.rs`): the
+            // readied goroutines queue behind this P's work, and the
+            // global-queue check below still runs on this tick.
+            ctx.ready_polled();
+        }
         let found = ctx.with_core(|core| {
-            let tick = core.tick(p);
-            if tick % GLOBAL_CHECK_PERIOD == 0 && rt.netpoll.should_poll() {
-                return Err(());
-            }
-            if tick % GLOBAL_CHECK_PERIOD == 0
+            if periodic
                 && rt.global.len() > 0
                 && let Some(r) = rt.globrunqget(core, 1)
             {
-                return Ok(Some(r));
-            }
-            if let Some((r, _)) = core.runq.pop() {
-                return Ok(Some(r));
-            }
-            if rt.global.len() > 0 {
-                return Ok(rt.globrunqget(core, 0));
-            }
-            Ok(None)
-        });
-        match found {
-            Ok(Some(r)) => {
-                ctx.reset_spinning();
                 return Some(r);
             }
-            Ok(None) => {}
-            Err(()) => {
-                // The periodic poll (see *Who polls* in `poller.rs`): the
-                // readied goroutines queue behind this P's work.
-                if ctx.poll(Some(std::time::Duration::ZERO)) {
-                    ctx.ready_polled();
-                }
-                continue 'top;
+            if let Some((r, _)) = core.runq.pop() {
+                return Some(r);
             }
+            if rt.global.len() > 0 {
+                return rt.globrunqget(core, 0);
+            }
+            None
+        });
+        if let Some(r) = found {
+            ctx.reset_spinning();
+            return Some(r);
         }
         // The netpoller, without blocking (Go's findRunnable: after the
         // local and global queues, before stealing). What it readies lands
@@ -446,6 +445,12 @@ fn execute(ctx: &MCtx, r: Runnable) {
                 ctx.curg.set(Some(g));
                 // SAFETY: as above; we still hold it.
                 co = unsafe { g.g().inner().co.take() }.expect("coroutine put back above");
+            }
+            CoroutineResult::Yield(Switch::Reacquire) => {
+                g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
+                rt.global.push(Runnable::G(g));
+                rt.wakep();
+                return;
             }
             CoroutineResult::Yield(Switch::Exit) => {
                 g.g().status.store(status::DEAD, Ordering::Relaxed);

@@ -25,6 +25,8 @@ pub(crate) mod runq;
 pub(crate) mod runtime;
 pub(crate) mod sched;
 pub(crate) mod spinning;
+pub(crate) mod syscall;
+pub(crate) mod sysmon;
 pub(crate) mod task;
 
 #[cfg(all(test, loom))]

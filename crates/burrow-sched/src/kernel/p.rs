@@ -19,7 +19,7 @@
 //!   `Shared::ps` for the runtime's life.
 //!
 
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use crate::kernel::g::{GFree, Runnable};
 use crate::kernel::runq;
@@ -47,6 +47,20 @@ pub(crate) struct P {
     /// This P's timer heap (Go's `pp.timers`): any thread, under its own
     /// lock. See `timer/mod.rs`.
     pub(crate) timers: PTimers,
+    /// The P's core while its M is in a blocking call (Go's `_Psyscall`),
+    /// null otherwise: the M parks it here on entry and takes it back on
+    /// exit; sysmon may take it first and hand it to another M. Whoever
+    /// swaps it out owns it. See *Blocking calls* in `syscall.rs`.
+    pub(crate) syscall: AtomicPtr<PCore>,
+    /// When the blocking call began (runtime clock), for sysmon.
+    pub(crate) syscall_when: AtomicU64,
+    /// Set by sysmon when the goroutine on this P has run for
+    /// `FORCE_PREEMPT` without a runtime call; runtime calls that can
+    /// yield honour it (see *Starvation* in `sysmon.rs`).
+    pub(crate) preempt: AtomicBool,
+    /// A spare P: lent by sysmon to run the work of a P starved by a long
+    /// goroutine, never on the idle list (see *Starvation* in `sysmon.rs`).
+    pub(crate) spare: bool,
 }
 
 /// The part of a P only its holder touches, moved between Ms as one value
@@ -69,19 +83,24 @@ pub(crate) struct PCore {
 }
 
 impl PCore {
-    /// Advances and publishes the schedule tick; returns the old value.
+    /// Advances and publishes the schedule tick; returns the old value. A
+    /// schedule also ends any preemption request (the long goroutine has
+    /// switched out).
     pub(crate) fn tick(&mut self, p: &P) -> u32 {
         let t = self.tick;
         self.tick = t.wrapping_add(1);
-        // Relaxed: a hint for thieves (see `P::schedtick`).
+        // Relaxed: a hint for thieves and sysmon (see `P::schedtick`).
         p.schedtick.store(self.tick, Ordering::Relaxed);
+        if p.preempt.load(Ordering::Relaxed) {
+            p.preempt.store(false, Ordering::Relaxed);
+        }
         t
     }
 }
 
 impl P {
-    /// A new P `id`: its shared face and its core.
-    pub(crate) fn new(id: usize) -> (P, Box<PCore>) {
+    /// A new P `id` (a spare one if `spare`): its shared face and its core.
+    pub(crate) fn new(id: usize, spare: bool) -> (P, Box<PCore>) {
         let (steal, local) = runq::local();
         let p = P {
             id,
@@ -89,6 +108,10 @@ impl P {
             schedtick: AtomicU32::new(0),
             ngoroutine: AtomicI64::new(0),
             timers: PTimers::default(),
+            syscall: AtomicPtr::new(std::ptr::null_mut()),
+            syscall_when: AtomicU64::new(0),
+            preempt: AtomicBool::new(false),
+            spare,
         };
         let core = Box::new(PCore {
             id,

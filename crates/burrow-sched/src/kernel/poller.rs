@@ -37,7 +37,7 @@
 //! path polls only while there are some.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -59,6 +59,8 @@ pub(crate) struct NetPoll {
     waiters: AtomicUsize,
     /// An M is blocked in `poll` (Go's `sched.lastpoll == 0`).
     blocked: AtomicBool,
+    /// When a poll last returned (runtime clock), for sysmon.
+    last_poll: AtomicU64,
 }
 
 impl NetPoll {
@@ -103,6 +105,11 @@ impl NetPoll {
         }
     }
 
+    /// When a poll last returned (runtime clock; 0: never).
+    pub(crate) fn last_poll(&self) -> u64 {
+        self.last_poll.load(Ordering::Relaxed)
+    }
+
     /// Whether an M is blocked in `poll` now.
     pub(crate) fn is_blocked(&self) -> bool {
         // Relaxed: a hint (a non-blocking poll that runs beside a blocking
@@ -141,6 +148,9 @@ impl NetPoll {
         if blocking {
             self.blocked.store(false, Ordering::Relaxed);
         }
+        // Relaxed: a hint for sysmon.
+        self.last_poll
+            .store(crate::clock::now_nanos(), Ordering::Relaxed);
         // An error (EINTR) delivers nothing; the caller decides again.
         r.is_ok() && !events.waiters().is_empty()
     }

@@ -189,6 +189,11 @@ impl<T> Inner<T> {
 }
 
 impl<T: RunItem> Steal<T> {
+    /// Items in the ring plus `runnext`, as seen now (may be stale at once).
+    pub(crate) fn len(&self) -> usize {
+        self.q.len()
+    }
+
     /// Whether the ring looks empty (`runnext` not counted): a hint for a
     /// spinning M, which steals `runnext` only after a grace.
     pub(crate) fn ring_is_empty(&self) -> bool {
@@ -205,6 +210,11 @@ impl<T: RunItem> Local<T> {
     /// Items in the ring plus `runnext`.
     pub(crate) fn len(&self) -> usize {
         self.q.len()
+    }
+
+    /// Whether the queue is empty (ring and `runnext`).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.q.len() == 0
     }
 
     /// Adds `item` at the tail, or to `runnext` when `next` is true (the old

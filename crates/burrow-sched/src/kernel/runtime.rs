@@ -10,6 +10,7 @@ use crate::kernel::g::{Runnable, Switch};
 use crate::kernel::idle::MainState;
 use crate::kernel::m::{current_g, switch_to_scheduler, with_m};
 use crate::kernel::sched::Shared;
+use crate::kernel::syscall::{DEFAULT_MAX_THREADS, MAX_THREADS_ENV};
 use crate::kernel::task::{JoinHandle, new_task};
 
 /// Environment variable that sets the default number of Ps (Go's
@@ -53,6 +54,7 @@ pub struct Builder {
     stack_size: Option<usize>,
     abort_on_panic: bool,
     deadlock_grace: Option<std::time::Duration>,
+    max_threads: Option<usize>,
 }
 
 impl Default for Builder {
@@ -62,6 +64,7 @@ impl Default for Builder {
             stack_size: None,
             abort_on_panic: false,
             deadlock_grace: Some(DEFAULT_DEADLOCK_GRACE),
+            max_threads: None,
         }
     }
 }
@@ -107,6 +110,15 @@ impl Builder {
         self
     }
 
+    /// The most threads the runtime may use: one per P plus one per
+    /// goroutine in a [`crate::blocking`] call (Go's
+    /// `debug.SetMaxThreads`). A blocking call beyond it fails with
+    /// [`crate::ThreadLimit`]. Default: `BURROW_MAX_THREADS`, else 10,000.
+    pub fn max_threads(mut self, n: usize) -> Builder {
+        self.max_threads = Some(n);
+        self
+    }
+
     /// Builds the runtime. No thread starts until [`Runtime::run`].
     pub fn build(self) -> Result<Runtime, BuildError> {
         let maxprocs = match self.maxprocs {
@@ -118,8 +130,23 @@ impl Builder {
             None => burrow_stack::Pool::global(),
             Some(bytes) => pool_for(bytes)?,
         };
+        let max_threads = match self.max_threads {
+            Some(n) => n,
+            None => match std::env::var(MAX_THREADS_ENV) {
+                Ok(v) => v.trim().parse::<usize>().map_err(|_| {
+                    BuildError::Maxprocs(format!("{MAX_THREADS_ENV}={v:?} is not a number"))
+                })?,
+                Err(_) => DEFAULT_MAX_THREADS,
+            },
+        };
         Ok(Runtime {
-            shared: Shared::new(maxprocs, pool, self.abort_on_panic, self.deadlock_grace),
+            shared: Shared::new(
+                maxprocs,
+                pool,
+                self.abort_on_panic,
+                self.deadlock_grace,
+                max_threads,
+            ),
         })
     }
 }
@@ -234,6 +261,7 @@ impl Runtime {
             let _finish = Finish(rt);
             main()
         };
+        crate::kernel::sysmon::start(rt);
         let goid = rt.next_goid(None);
         let (task, handle) = new_task(goid, rt.abort_on_panic, Location::caller(), main);
         rt.count_goroutine(None, 1);
@@ -306,30 +334,46 @@ where
     T: Send + 'static,
 {
     let site = Location::caller();
-    // `on_g`: called by a goroutine, not by the M's scheduler context
-    // (runtime code holding a P, such as a timer firing, may spawn too,
-    // but cannot yield).
-    let (rt, on_g, queued) = with_m(|m| {
+    let (rt, yield_after, handle) = with_m(|m| {
         let m = m.expect("burrow_sched::go called outside a burrow runtime");
         let rt = m.rt;
         let mut core = m.p.borrow_mut();
-        let core = core
-            .as_deref_mut()
-            .expect("burrow_sched::go called outside a goroutine");
+        let Some(core) = core.as_deref_mut() else {
+            // An M without a P: a goroutine inside a blocking call
+            // (`syscall.rs`). The new goroutine goes to the global queue.
+            let goid = rt.next_goid(None);
+            let (task, handle) = new_task(goid, rt.abort_on_panic, site, f);
+            rt.count_goroutine(None, 1);
+            rt.global.push(Runnable::Task(task));
+            return (rt, None, handle);
+        };
         let goid = rt.next_goid(Some(&mut *core));
         let (task, handle) = new_task(goid, rt.abort_on_panic, site, f);
         rt.count_goroutine(Some(&mut *core), 1);
         rt.runqput(core, Runnable::Task(task), true);
-        (rt, m.curg.get().is_some(), (core.runq.len(), handle))
+        // `on_g`: called by a goroutine, not by the M's scheduler context
+        // (runtime code holding a P, such as a timer firing, may spawn
+        // too, but cannot yield).
+        let on_g = m.curg.get().is_some();
+        let yield_now = on_g
+            && (core.runq.len() >= SPAWN_YIELD_QUEUE
+                // Relaxed: sysmon's hint (see *Starvation* in `sysmon.rs`).
+                || rt.ps[core.id].preempt.load(Ordering::Relaxed));
+        (rt, Some(yield_now), handle)
     });
-    let (queued, handle) = queued;
-    // No fence: `runqput` into `runnext` is a SeqCst swap, the submitter's
-    // half of the spinning-M Dekker pair by itself (as in `ready_g`; see
-    // `Shared::wakep_after_sc_publish`).
-    rt.wakep_after_sc_publish();
-    if on_g && queued >= SPAWN_YIELD_QUEUE {
-        // Back-pressure: see `SPAWN_YIELD_QUEUE`.
-        switch_to_scheduler(Switch::Yield);
+    match yield_after {
+        // The global queue's push: `wakep` with its fence.
+        None => rt.wakep(),
+        Some(yield_now) => {
+            // No fence: `runqput` into `runnext` is a SeqCst swap, the
+            // submitter's half of the spinning-M Dekker pair by itself (as
+            // in `ready_g`; see `Shared::wakep_after_sc_publish`).
+            rt.wakep_after_sc_publish();
+            if yield_now {
+                // Back-pressure (see `SPAWN_YIELD_QUEUE`), or sysmon asked.
+                switch_to_scheduler(Switch::Yield);
+            }
+        }
     }
     handle
 }

@@ -43,6 +43,7 @@ use crate::kernel::p::{P, PCore};
 use crate::kernel::poller::NetPoll;
 use crate::kernel::runq::{GlobalQueue, RUNQ_CAP};
 use crate::kernel::spinning::Spinning;
+use crate::kernel::sysmon::SysmonNote;
 
 /// Goroutine ids a P takes from the global counter at a time (Go: 16).
 const GOID_BATCH: u64 = 16;
@@ -94,6 +95,12 @@ pub(crate) struct Shared {
     pub(crate) main_wait: MainWait,
     /// The runtime's netpoller (see `poller.rs`).
     pub(crate) netpoll: NetPoll,
+    /// Goroutines in blocking calls (`syscall.rs`): each holds a thread.
+    pub(crate) nsyscall: AtomicUsize,
+    /// The thread cap (`Builder::max_threads`).
+    pub(crate) max_threads: usize,
+    /// Where sysmon sleeps (`sysmon.rs`).
+    pub(crate) sysmon: SysmonNote,
 }
 
 impl Shared {
@@ -103,13 +110,20 @@ impl Shared {
         pool: burrow_stack::Pool,
         abort_on_panic: bool,
         deadlock_grace: Option<std::time::Duration>,
+        max_threads: usize,
     ) -> &'static Shared {
-        let (ps, cores): (Vec<P>, Vec<Box<PCore>>) = (0..maxprocs).map(P::new).unzip();
+        // Ps `0..maxprocs`, then as many spares (see *Starvation* in
+        // `sysmon.rs`).
+        let (ps, mut cores): (Vec<P>, Vec<Box<PCore>>) = (0..2 * maxprocs)
+            .map(|id| P::new(id, id >= maxprocs))
+            .unzip();
+        let spares = cores.split_off(maxprocs);
         let shared: &'static Shared = Box::leak(Box::new(Shared {
             ps: ps.into_boxed_slice(),
             global: GlobalQueue::new(),
             sched: Mutex::new(Idle {
                 pidle: cores.into_iter().rev().collect(),
+                spare: spares,
                 midle: Vec::new(),
                 sleeper: None,
                 ptakes: 0,
@@ -131,8 +145,16 @@ impl Shared {
             deadlock_grace,
             main_wait: MainWait::default(),
             netpoll: NetPoll::default(),
+            nsyscall: AtomicUsize::new(0),
+            max_threads,
+            sysmon: SysmonNote::default(),
         }));
         shared
+    }
+
+    /// Live M threads.
+    pub(crate) fn threads(&self) -> usize {
+        self.nm_alive.load(Ordering::Relaxed)
     }
 
     /// Whether the runtime is shutting down.
@@ -293,6 +315,17 @@ impl Shared {
         };
         self.spin.p_taken();
         idle.ptakes += 1;
+        self.startm_with(idle, core, spinning);
+    }
+
+    /// Runs `core`'s P on an idle M, or a new one (Go's `startm(pp, ..)`).
+    /// Takes the sched lock guard to pop an idle M under it.
+    pub(crate) fn startm_with(
+        &'static self,
+        mut idle: std::sync::MutexGuard<'_, Idle>,
+        core: Box<PCore>,
+        spinning: bool,
+    ) {
         let note = idle.midle.pop();
         drop(idle);
         match note {
@@ -316,6 +349,12 @@ impl Shared {
     /// then sleeps or re-checks for work; see `find_runnable`).
     pub(crate) fn release_p(&self, core: Box<PCore>) {
         let mut idle = self.sched.lock().expect("sched lock poisoned");
+        if self.ps[core.id].spare {
+            // A spare goes back to sysmon's reserve, never to the idle
+            // list (see *Starvation* in `sysmon.rs`).
+            idle.spare.push(core);
+            return;
+        }
         idle.pidle.push(core);
         self.spin.p_idle();
     }
@@ -383,6 +422,7 @@ impl Shared {
         };
         // A sleeper blocked in the netpoller does not see its note.
         self.netpoll.wake();
+        self.sysmon.stop();
         for note in midle {
             note.exit();
         }
@@ -405,7 +445,9 @@ impl Shared {
                 self.maxprocs,
                 "an exiting runtime owns all Ps"
             );
-            std::mem::take(&mut idle.pidle)
+            let mut cores = std::mem::take(&mut idle.pidle);
+            cores.append(&mut idle.spare);
+            cores
         };
         let mut queued = Vec::new();
         let mut gs = Vec::new();

@@ -1,0 +1,306 @@
+//! sysmon: the runtime's monitor thread (Go's `sysmon` in `proc.go`). It
+//! runs without a P, wakes every 20 µs while it finds things to do and
+//! backs off to 10 ms when it does not (Go's rule: after 50 idle rounds,
+//! double the sleep), and:
+//!
+//! - **retakes Ps from blocking calls** (*Blocking calls* in `syscall.rs`):
+//!   a call that has lasted a tick, when its P has work or nobody else is
+//!   looking for work, or any call past 10 ms, loses its P to another M;
+//! - **relieves Ps starved by a long goroutine** (*Starvation* below);
+//! - **polls the network** when nobody has for 10 ms, so a runtime whose
+//!   Ps never run out of work still sees its sockets;
+//! - prints **schedtrace** lines (`BURROW_DEBUG=schedtrace=MS`).
+//!
+//! # Starvation
+//!
+//! Go preempts a goroutine that has run 10 ms: first by a flag checked at
+//! function entry, then (since 1.14) by a signal. We have neither: Rust
+//! code has no safe points the runtime can insert, and a signal handler
+//! cannot switch stacks under Rust code that may hold a thread-local
+//! borrow, an allocator's per-thread cache or a lock (none of which is
+//! async-signal-safe). A signal design would need every such state to be
+//! re-entrant or masked, and goroutine code compiled with checks at loop
+//! back-edges; see `docs/sysmon.md`.
+//!
+//! What we do instead: when a P's schedule tick has not moved for 10 ms
+//! (one goroutine has run that long) and the P has work waiting (its run
+//! queue, the global queue, or due timers), sysmon
+//!
+//! 1. sets the P's `preempt` flag, which the runtime calls that may yield
+//!    (`go`, `yield_now`, parks, socket I/O, blocking calls) honour by
+//!    yielding, and
+//! 2. lends a *spare P* to a new (or idle) M, which steals the starved P's
+//!    queue and runs its due timers, so its other goroutines run while the
+//!    long one keeps its M.
+//!
+//! There is one spare per P, never on the idle list; a spare M that finds
+//! nothing gives its spare back. So while a goroutine computes without
+//! runtime calls, the runtime may run up to twice `maxprocs` goroutines at
+//! once, as Go runs more threads than Ps while goroutines are in system
+//! calls: a long computation is treated like a blocking call.
+
+use std::io::Write;
+use std::sync::atomic::{Ordering, fence};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use burrow_netpoll::Events;
+
+use crate::clock::now_nanos;
+use crate::kernel::p::PCore;
+use crate::kernel::park::Ready;
+use crate::kernel::sched::Shared;
+
+/// sysmon's shortest sleep (Go: 20 µs).
+const SYSMON_MIN: Duration = Duration::from_micros(20);
+/// sysmon's longest sleep (Go: 10 ms).
+const SYSMON_MAX: Duration = Duration::from_millis(10);
+/// Idle rounds before sysmon starts doubling its sleep (Go: 50).
+const SYSMON_IDLE_ROUNDS: u32 = 50;
+/// How long a goroutine may run before its P counts as starved, and how
+/// long a blocking call may last before its P is retaken even when others
+/// are looking for work (Go's `forcePreemptNS`: 10 ms).
+pub(crate) const FORCE_PREEMPT: Duration = Duration::from_millis(10);
+/// How long a blocking call must have lasted before sysmon may retake its
+/// P at all: one sysmon tick.
+const SYSCALL_GRACE: Duration = SYSMON_MIN;
+/// How long the network may go unpolled before sysmon polls it.
+const NETPOLL_MAX_GAP: Duration = Duration::from_millis(10);
+
+/// Where sysmon sleeps between rounds; shutdown wakes it.
+#[derive(Default)]
+pub(crate) struct SysmonNote {
+    stop: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl SysmonNote {
+    /// Sleeps up to `d`; returns false once told to stop.
+    fn sleep(&self, d: Duration) -> bool {
+        let stop = self.stop.lock().expect("sysmon note poisoned");
+        if *stop {
+            return false;
+        }
+        let (stop, _) = self.cv.wait_timeout(stop, d).expect("sysmon note poisoned");
+        !*stop
+    }
+
+    /// Tells sysmon to exit.
+    pub(crate) fn stop(&self) {
+        *self.stop.lock().expect("sysmon note poisoned") = true;
+        self.cv.notify_all();
+    }
+}
+
+/// `BURROW_DEBUG=schedtrace=MS`: the schedtrace period, if set.
+fn schedtrace_period() -> Option<Duration> {
+    let v = std::env::var("BURROW_DEBUG").ok()?;
+    v.split(',').find_map(|kv| {
+        let ms = kv.strip_prefix("schedtrace=")?;
+        ms.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis)
+    })
+}
+
+/// Starts the runtime's sysmon thread.
+pub(crate) fn start(rt: &'static Shared) {
+    let started = std::thread::Builder::new()
+        .name("burrow-sysmon".into())
+        .spawn(move || sysmon(rt));
+    if let Err(e) = started {
+        // The runtime works without it, as before it existed: blocking
+        // calls then keep their P and long goroutines their P's work.
+        eprintln!("burrow: cannot start the sysmon thread: {e}; running without it");
+    }
+}
+
+/// What sysmon remembers of a P between rounds.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    /// The P's schedule tick last time.
+    tick: u32,
+    /// When that tick was first seen (runtime clock).
+    since: u64,
+}
+
+fn sysmon(rt: &'static Shared) {
+    let mut delay = SYSMON_MIN;
+    let mut idle_rounds = 0u32;
+    let mut seen = vec![Seen::default(); rt.maxprocs];
+    let mut events: Events<Ready> = Events::new();
+    let trace = schedtrace_period();
+    let start = now_nanos();
+    let mut next_trace = trace.map(|t| start + t.as_nanos() as u64);
+    while rt.sysmon.sleep(delay) {
+        if rt.is_shutdown() {
+            break;
+        }
+        let now = now_nanos();
+        let mut acted = retake_syscalls(rt, now);
+        acted |= relieve_starved(rt, now, &mut seen);
+        if rt.netpoll.should_poll()
+            && now.saturating_sub(rt.netpoll.last_poll()) >= NETPOLL_MAX_GAP.as_nanos() as u64
+            && rt.netpoll.poll(&mut events, Some(Duration::ZERO))
+        {
+            // No P here: the goroutines go to the global queue and an
+            // idle P is woken for them (`ready_g`).
+            for r in events.drain_waiters() {
+                r.ready();
+            }
+            acted = true;
+        }
+        if let (Some(period), Some(at)) = (trace, next_trace)
+            && now >= at
+        {
+            schedtrace(rt, (now - start) / 1_000_000);
+            next_trace = Some(at + period.as_nanos() as u64);
+        }
+        if acted {
+            idle_rounds = 0;
+            delay = SYSMON_MIN;
+        } else {
+            idle_rounds += 1;
+            if idle_rounds > SYSMON_IDLE_ROUNDS {
+                delay = (delay * 2).min(SYSMON_MAX);
+            }
+        }
+    }
+}
+
+/// Go's `retake` for Ps in blocking calls. Returns whether it retook one.
+fn retake_syscalls(rt: &'static Shared, now: u64) -> bool {
+    let mut retook = false;
+    for p in rt.ps.iter().filter(|p| !p.spare) {
+        // Relaxed: a hint; the swap below decides.
+        if p.syscall.load(Ordering::Relaxed).is_null() {
+            continue;
+        }
+        let lasted = now.saturating_sub(p.syscall_when.load(Ordering::Relaxed));
+        if lasted < SYSCALL_GRACE.as_nanos() as u64 {
+            continue;
+        }
+        // Go: leave a P without local work alone while others look for
+        // work (they will find the global work), unless the call is long.
+        let others_look = rt.spin.nmspinning() + rt.npidle() > 0;
+        if p.runq.is_empty()
+            && rt.global.len() == 0
+            && others_look
+            && lasted < FORCE_PREEMPT.as_nanos() as u64
+        {
+            continue;
+        }
+        // Acquire: pairs with the Release store in `syscall::enter`.
+        let core = p.syscall.swap(std::ptr::null_mut(), Ordering::Acquire);
+        if core.is_null() {
+            continue; // the M came back first
+        }
+        // SAFETY: a non-null slot holds a core leaked by `syscall::enter`;
+        // our swap made it ours.
+        let core = unsafe { Box::from_raw(core) };
+        rt.handoff_p(core);
+        retook = true;
+    }
+    retook
+}
+
+/// *Starvation*: lends a spare P where a goroutine has run for
+/// [`FORCE_PREEMPT`] while work waits. Returns whether it lent one.
+fn relieve_starved(rt: &'static Shared, now: u64, seen: &mut [Seen]) -> bool {
+    let mut lent = false;
+    for (p, s) in rt.ps.iter().zip(seen.iter_mut()) {
+        // Relaxed: a hint (the owner publishes it at every schedule).
+        let tick = p.schedtick.load(Ordering::Relaxed);
+        if tick != s.tick || s.since == 0 {
+            *s = Seen { tick, since: now };
+            continue;
+        }
+        if now.saturating_sub(s.since) < FORCE_PREEMPT.as_nanos() as u64
+            || !p.syscall.load(Ordering::Relaxed).is_null()
+        {
+            continue;
+        }
+        let waiting = !p.runq.is_empty() || rt.global.len() > 0 || p.timers.due(now);
+        if !waiting {
+            continue;
+        }
+        let mut idle = rt.sched.lock().expect("sched lock poisoned");
+        if rt.is_shutdown() || idle.pidle.iter().any(|c| c.id == p.id) {
+            continue; // an idle P: nothing runs long on it
+        }
+        p.preempt.store(true, Ordering::Relaxed);
+        // Once per starvation period: look again only after another one.
+        s.since = now;
+        let Some(spare) = idle.spare.pop() else {
+            continue;
+        };
+        idle.ptakes += 1;
+        rt.spin.start_spinning();
+        rt.startm_with(idle, spare, true);
+        lent = true;
+    }
+    lent
+}
+
+impl Shared {
+    /// Go's `handoffp`: the P of `core` was taken from a goroutine in a
+    /// blocking call; run its work on another M, or put it on the idle
+    /// list.
+    pub(crate) fn handoff_p(&'static self, core: Box<PCore>) {
+        let mut idle = self.sched.lock().expect("sched lock poisoned");
+        if self.is_shutdown() {
+            drop(idle);
+            self.release_p(core);
+            return;
+        }
+        let has_work = !core.runq.is_empty() || self.global.len() > 0;
+        if has_work {
+            idle.ptakes += 1;
+            self.startm_with(idle, core, false);
+            return;
+        }
+        // Nobody looks for work: start a spinning M on it, which will also
+        // take the timer sleeper's role if the P's timers need one.
+        if self.spin.nmspinning() + self.npidle() == 0 {
+            idle.ptakes += 1;
+            self.spin.start_spinning();
+            self.startm_with(idle, core, true);
+            return;
+        }
+        drop(idle);
+        self.release_p(core);
+        // The Dekker pair of *Spinning Ms*, as an M giving up its P does:
+        // work queued before our release must not be stranded.
+        fence(Ordering::SeqCst);
+        if self.global.len() > 0 {
+            self.wakep();
+        }
+    }
+}
+
+/// One `GODEBUG=schedtrace` line, Go's format.
+fn schedtrace(rt: &'static Shared, ms: u64) {
+    let (idleprocs, idlethreads) = {
+        let idle = rt.sched.lock().expect("sched lock poisoned");
+        (idle.pidle.len(), idle.midle.len())
+    };
+    let queues: Vec<String> = rt
+        .ps
+        .iter()
+        .filter(|p| !p.spare)
+        .map(|p| p.runq.len().to_string())
+        .collect();
+    let line = format!(
+        "SCHED {ms}ms: gomaxprocs={} idleprocs={idleprocs} threads={} spinningthreads={} \
+         idlethreads={idlethreads} runqueue={} [{}]\n",
+        rt.maxprocs,
+        // The Ms plus sysmon, as Go counts every M.
+        rt.threads() + 1,
+        rt.spin.nmspinning(),
+        rt.global.len(),
+        queues.join(" "),
+    );
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
