@@ -32,7 +32,10 @@ fn stopped_timer_in_a_p_heap_does_not_hold_back_the_report() {
             });
         (r, t0.elapsed())
     });
-    assert_eq!(r, Err(RunError::Deadlock { parked: 1 }));
+    assert!(
+        matches!(r, Err(RunError::Deadlock { parked: 1, .. })),
+        "{r:?}"
+    );
     assert!(took < Duration::from_secs(10), "reported after {took:?}");
 }
 
@@ -64,6 +67,9 @@ fn sleeper_on_a_timer_stopped_later_is_woken_to_report() {
             });
         (r, t0.elapsed())
     });
-    assert_eq!(r, Err(RunError::Deadlock { parked: 2 }));
+    assert!(
+        matches!(r, Err(RunError::Deadlock { parked: 2, .. })),
+        "{r:?}"
+    );
     assert!(took < Duration::from_secs(10), "reported after {took:?}");
 }

@@ -73,6 +73,20 @@ pub use burrow_sched::{
 /// Goroutine stacks (re-exported for configuration and statistics).
 pub use burrow_stack as stack;
 
+pub mod fs;
+
+/// Blocking calls that hand off their P (Go's `entersyscall`): wrap a std
+/// call that may block the thread in [`blocking`] so the goroutine's
+/// neighbours keep running (see `docs/sysmon.md`).
+pub use burrow_sched::{MAX_THREADS_ENV, ThreadLimit, blocking};
+
+/// Go's `runtime` package: counts, the goroutine dump, yielding.
+pub mod runtime {
+    pub use burrow_sched::{
+        Stats, current_id, dump, maxprocs, num_goroutine, stats, yield_now as gosched,
+    };
+}
+
 // Timers, sleep and deadlock detection (issue 5).
 pub use burrow_sched::{DEFAULT_DEADLOCK_GRACE, RunError, sleep, sleep_until, time};
 

@@ -140,6 +140,7 @@ impl<T: Send> Sender<T> {
 
     /// Sends `v` if that needs no waiting.
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        crate::kernel::runtime::preempt_point();
         let c = &*self.chan;
         let mut s = c.lock();
         match c.try_send_locked(&mut s, v) {
@@ -163,6 +164,7 @@ impl<T: Send> Sender<T> {
     }
 
     fn send_deadline(&self, v: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        crate::kernel::runtime::preempt_point();
         let c = &*self.chan;
         let mut s = c.lock();
         match c.try_send_locked(&mut s, v) {
@@ -241,6 +243,7 @@ impl<T: Send> Receiver<T> {
 
     /// Receives a value if that needs no waiting.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        crate::kernel::runtime::preempt_point();
         let c = &*self.chan;
         let mut s = c.lock();
         match c.try_recv_locked(&mut s) {
@@ -263,6 +266,7 @@ impl<T: Send> Receiver<T> {
     }
 
     fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        crate::kernel::runtime::preempt_point();
         let c = &*self.chan;
         let mut s = c.lock();
         match c.try_recv_locked(&mut s) {

@@ -230,15 +230,16 @@ pub(crate) struct Idle {
 }
 
 /// How the main goroutine ended, as seen by `Runtime::try_run`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) enum MainState {
     /// Still running (or parked).
     #[default]
     Running,
     /// Its closure returned or panicked; its join handle completes next.
     Done,
-    /// A deadlock was detected with this many goroutines alive.
-    Deadlock(usize),
+    /// A deadlock was detected with this many goroutines alive, and this
+    /// goroutine dump.
+    Deadlock(usize, String),
 }
 
 /// Where `Runtime::try_run` waits: set once, by the main goroutine's
@@ -269,7 +270,7 @@ impl MainWait {
         while *s == MainState::Running {
             s = self.cv.wait(s).expect("main wait poisoned");
         }
-        *s
+        s.clone()
     }
 }
 
@@ -463,7 +464,9 @@ impl Shared {
         idle.deadlock_reported = true;
         let n = self.num_goroutine();
         drop(idle);
-        self.main_wait.set(MainState::Deadlock(n));
+        // Go prints every goroutine's state with the report.
+        let dump = self.dump(None);
+        self.main_wait.set(MainState::Deadlock(n, dump));
     }
 
     /// Runs the due timers of every P (the caller's P, if any, receives the

@@ -474,7 +474,7 @@ impl Shared {
         }
         for g in gs {
             // SAFETY: the queues and lists held these Gs; we took them all.
-            unsafe { G::destroy(g) };
+            unsafe { G::destroy(g, &self.gfree.all) };
         }
     }
 }
