@@ -10,8 +10,17 @@
 //! - **polls the network** when nobody has for 10 ms, so a runtime whose
 //!   Ps never run out of work still sees its sockets;
 //! - prints **schedtrace** lines (`BURROW_DEBUG=schedtrace=MS`, with a
-//!   line per P and goroutine under `scheddetail=1`), and
-//! - prints the **goroutine dump** on `SIGQUIT` (`dump.rs`).
+//!   line per P and goroutine under `scheddetail=1`);
+//! - prints the **goroutine dump** on `SIGQUIT` (`dump.rs`);
+//! - does the runtime's **housekeeping** (below).
+//!
+//! # Housekeeping
+//!
+//! Go has one background thread; so do we while a runtime is up. The
+//! stack pool's scavenger (which trims the stacks of goroutines long gone,
+//! `burrow-stack`'s *Temperatures*) runs its rounds from sysmon through a
+//! `PoolDriver`; the pool's own thread starts only when no runtime drives
+//! it (the crate used alone, or after the runtime ends).
 //!
 //! # Starvation
 //!
@@ -68,6 +77,11 @@ pub(crate) const FORCE_PREEMPT: Duration = Duration::from_millis(10);
 const SYSCALL_GRACE: Duration = SYSMON_MIN;
 /// How long the network may go unpolled before sysmon polls it.
 const NETPOLL_MAX_GAP: Duration = Duration::from_millis(10);
+
+/// The longest sysmon waits between two looks at the stack pool: a slot
+/// freed meanwhile is due a decay after its release, so it is trimmed at
+/// most this late.
+const SCAVENGE_MAX: Duration = Duration::from_millis(100);
 
 /// Where sysmon sleeps between rounds; shutdown wakes it.
 #[derive(Default)]
@@ -142,6 +156,10 @@ fn sysmon(rt: &'static Shared) {
     let detail = debug_setting("scheddetail").is_some();
     let start = now_nanos();
     let mut next_trace = trace.map(|t| start + t.as_nanos() as u64);
+    // The stack pool's scavenging runs here while the runtime is up (see
+    // *Housekeeping*).
+    let stacks = rt.pool.drive();
+    let mut next_scavenge = start;
     while rt.sysmon.sleep(delay) {
         if rt.is_shutdown() {
             break;
@@ -160,6 +178,10 @@ fn sysmon(rt: &'static Shared) {
                 r.ready();
             }
             acted = true;
+        }
+        if now >= next_scavenge {
+            let wait = stacks.scavenge().unwrap_or(SCAVENGE_MAX).min(SCAVENGE_MAX);
+            next_scavenge = now + wait.as_nanos() as u64;
         }
         if let (Some(period), Some(at)) = (trace, next_trace)
             && now >= at
