@@ -455,8 +455,19 @@ fn bench_blocking_call(args: &Args) {
             }
         })
     });
-    report(name, &size, "ns/call", Better::Lower, "plain-call", &samples);
-    run_go(name, "sched.go", &[name.to_string(), n.to_string(), s.to_string()]);
+    report(
+        name,
+        &size,
+        "ns/call",
+        Better::Lower,
+        "plain-call",
+        &samples,
+    );
+    run_go(
+        name,
+        "sched.go",
+        &[name.to_string(), n.to_string(), s.to_string()],
+    );
 }
 
 /// The blocking sleep of `blocking_handoff`.
@@ -467,7 +478,10 @@ fn bench_blocking_handoff(args: &Args) {
     let rounds = args.pick(50usize, 10);
     let size = format!("1 P, {rounds} rounds of a 2 ms blocking sleep");
     let s = args.samples(5);
-    let rt = burrow_sched::Runtime::builder().maxprocs(1).build().unwrap();
+    let rt = burrow_sched::Runtime::builder()
+        .maxprocs(1)
+        .build()
+        .unwrap();
     let samples = rt.run(move || {
         sample_n(s, || {
             let lat: Vec<f64> = (0..rounds)
