@@ -1,6 +1,6 @@
-//! Review finding 5 (P heaps): a deleted (stopped) timer still in a P heap
-//! must not hold a deadlock report back until its time, whether the idle
-//! M finds it at the top of a heap or is already sleeping on it.
+//! A deleted (stopped) timer still in a P heap must not hold a deadlock
+//! report back until its time, whether the idle M finds it at the top of
+//! a heap or is already sleeping on it.
 //!
 //! The fallback side (process-global) is in `deadlock_fallback_timers.rs`.
 

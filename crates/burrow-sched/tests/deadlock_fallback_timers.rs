@@ -1,5 +1,5 @@
-//! Review finding 5 (fallback thread, process-global state, so in its own
-//! test binary): a timer added on a plain thread and stopped must not
+//! The fallback thread (process-global state, so in its own test
+//! binary): a timer added on a plain thread and stopped must not
 //! disable deadlock detection for every runtime in the process until its
 //! original deadline. (A *live* fallback timer still holds reports back:
 //! an `after()` made on a thread may be handed to a goroutine and wake it.)

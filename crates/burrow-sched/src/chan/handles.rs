@@ -26,6 +26,7 @@ use crate::loom::Ordering;
 /// });
 /// assert_eq!(got, [0, 1, 2]);
 /// ```
+#[must_use = "a channel is used through its two ends"]
 pub fn chan<T: Send>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let c = Arc::new(Chan::new(cap));
     (Sender { chan: c.clone() }, Receiver { chan: c })

@@ -11,11 +11,9 @@
 //! goroutine parking on the channel switches out holding it and its M
 //! releases it right after, one coroutine switch later: see
 //! `park::LockedPark`), so a waiter is better off spinning briefly than
-//! sleeping. Measured on the
-//! 2-core box (`docs/channels.md`, *Hot-path pass*): ping-pong 1066 → 978
-//! instructions per round trip and ~150 → ~144 CPU ns (1 P);
-//! `chan_throughput_4to4` 11–13 → 36–49 M msgs/s (the futex mutex sent
-//! the Ms to sleep in the kernel on every collision); 1→1 51–59 → 70–76 M.
+//! sleeping: the futex mutex sent the Ms to sleep in the kernel on every
+//! collision, which hurt the many-to-many throughput most (the
+//! measurements are in `docs/channels.md`, *Hot-path pass*).
 //!
 //! Go's `runtime.lock` (lock_futex.go) spins too before it sleeps: up to
 //! four rounds of 30 `PAUSE`s, one `osyield`, then a futex sleep. Here the

@@ -107,7 +107,9 @@ pub(crate) enum Switch {
 /// Two commits exist: the park word's (`park::park`: `ARMED → PARKED`,
 /// false if the handle fired first) and a spin lock's release
 /// (`park::LockedPark`, channels: the waker finds the G only under that
-/// lock; always true). The netpoller's park is meant to be a third.
+/// lock; always true). A third runs a caller's closure
+/// (`park::park_commit`): the netpoller's, which stores the handle in a
+/// descriptor slot.
 /// After a true return the M must not touch the G: its waker may already
 /// be running it on another M.
 #[derive(Clone, Copy, Debug)]

@@ -215,6 +215,7 @@ impl Ready {
     /// A handle for the *next* [`park`] of the current goroutine, or of the
     /// current thread when called outside a goroutine. Any earlier handle
     /// of the same waiter becomes stale.
+    #[must_use = "a park with no handle outstanding can never wake"]
     pub fn for_current() -> Ready {
         match m::current_g() {
             Some((rt, g)) => Ready {

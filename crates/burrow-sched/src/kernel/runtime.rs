@@ -76,6 +76,7 @@ impl Builder {
     /// Number of Ps: goroutines running in parallel. Default:
     /// `BURROW_MAXPROCS`, else the number of CPUs. More Ps than cores
     /// works (the Ms share the cores).
+    #[must_use = "a Builder method returns the changed builder"]
     pub fn maxprocs(mut self, n: usize) -> Builder {
         self.maxprocs = Some(n);
         self
@@ -84,6 +85,7 @@ impl Builder {
     /// Usable bytes per goroutine stack (default 256 KiB; rounded up to
     /// pages). Stacks are reserved address space: a goroutine pays only for
     /// the pages it touches.
+    #[must_use = "a Builder method returns the changed builder"]
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
         self
@@ -92,6 +94,7 @@ impl Builder {
     /// Abort the process when any goroutine panics, as Go does. Default
     /// false: the panic goes to the goroutine's [`JoinHandle`], or is
     /// printed if the handle was dropped.
+    #[must_use = "a Builder method returns the changed builder"]
     pub fn abort_on_panic(mut self, abort: bool) -> Builder {
         self.abort_on_panic = abort;
         self
@@ -108,6 +111,7 @@ impl Builder {
     /// as deadlocked. Raise the grace, or pass `None`, for such programs.
     /// A grace too long to add to [`std::time::Instant::now`]
     /// (`Duration::MAX`) is the same as `None`.
+    #[must_use = "a Builder method returns the changed builder"]
     pub fn deadlock_grace(mut self, grace: Option<std::time::Duration>) -> Builder {
         self.deadlock_grace = grace;
         self
@@ -117,6 +121,7 @@ impl Builder {
     /// goroutine in a [`crate::blocking`] call (Go's
     /// `debug.SetMaxThreads`). A blocking call beyond it fails with
     /// [`crate::ThreadLimit`]. Default: `BURROW_MAX_THREADS`, else 10,000.
+    #[must_use = "a Builder method returns the changed builder"]
     pub fn max_threads(mut self, n: usize) -> Builder {
         self.max_threads = Some(n);
         self
@@ -198,6 +203,7 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// A builder with the defaults.
+    #[must_use]
     pub fn builder() -> Builder {
         Builder::default()
     }
