@@ -452,8 +452,8 @@ unsafe fn reallocate_with(p: *mut u8, align: usize, new_size: usize, bg: bool) -
 }
 
 /// A snapshot of the allocator's statistics (Go's `runtime.ReadMemStats`).
-/// The calling thread's counts are exact; other threads' may lag by up to a
-/// refill (see `stats.rs`).
+/// The calling thread's counts are exact; other threads' may lag by up to
+/// `FLUSH_EVERY` (256) allocations and frees per class (see `stats.rs`).
 pub fn stats() -> MemStats {
     mcache::flush_my_counts();
     stats::snapshot(heap::meta_sys())

@@ -47,7 +47,8 @@
 //! remote free what the owner needs (mimalloc's *delayed free*):
 //!
 //! - [`R_NOTIFY`]: the span is on its owner's *full* list, where the owner
-//!   does not look. The push that sees it does not put its object on the
+//!   does not look (or was, and the owner left the bit set: see *Owned
+//!   spans* in `mcache.rs`). The push that sees it does not put its object on the
 //!   span's list: it swaps the bit for [`R_MOVING`], hands the object to
 //!   the owner's `delayed` list (`mcache::deliver`), which the owner drains
 //!   at its next refill (the span becomes available again), then clears
@@ -187,6 +188,7 @@ impl MSpan {
 /// guards the list.
 pub(crate) struct SpanList {
     pub head: *mut MSpan,
+    tail: *mut MSpan,
 }
 
 // SAFETY: a list is only reached through the lock that owns it.
@@ -196,6 +198,7 @@ impl SpanList {
     pub(crate) const fn new() -> SpanList {
         SpanList {
             head: ptr::null_mut(),
+            tail: ptr::null_mut(),
         }
     }
 
@@ -211,9 +214,29 @@ impl SpanList {
             (*s).next = self.head;
             if !self.head.is_null() {
                 (*self.head).prev = s;
+            } else {
+                self.tail = s;
             }
         }
         self.head = s;
+    }
+
+    /// Pushes `s` at the back.
+    ///
+    /// # Safety
+    /// As for [`SpanList::push`].
+    pub(crate) unsafe fn push_back(&mut self, s: *mut MSpan) {
+        // SAFETY: as in `push`.
+        unsafe {
+            (*s).next = ptr::null_mut();
+            (*s).prev = self.tail;
+            if !self.tail.is_null() {
+                (*self.tail).next = s;
+            } else {
+                self.head = s;
+            }
+        }
+        self.tail = s;
     }
 
     /// Unlinks `s`.
@@ -231,6 +254,8 @@ impl SpanList {
             }
             if !n.is_null() {
                 (*n).prev = p;
+            } else {
+                self.tail = p;
             }
             (*s).next = ptr::null_mut();
             (*s).prev = ptr::null_mut();
