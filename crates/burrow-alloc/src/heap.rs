@@ -65,7 +65,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use crate::lock::SpinLock;
-use crate::sizeclass::{CLASSES, PAGE_SHIFT, PAGE_SIZE};
+use crate::sizeclass::{CLASSES, PAGE_SHIFT, PAGE_SIZE, SPAN_PAGES, span_objects};
 use crate::span::{
     LIST_HEAP, LIST_NONE, MSpan, SPAN_BUSY, SPAN_FREE, SPAN_LARGE, SPAN_SMALL, SpanList, SpanPool,
 };
@@ -509,9 +509,11 @@ impl Heap {
 /// Allocates a span for size class `class`, carved lazily by its owner.
 pub(crate) fn alloc_small_span(class: usize) -> *mut MSpan {
     let sc = CLASSES[class];
+    let npages = SPAN_PAGES[class];
+    let nelems = span_objects(class);
     let s = {
         let mut h = HEAP.lock();
-        let s = h.alloc_pages(sc.npages, PAGE_SIZE, 0);
+        let s = h.alloc_pages(npages, PAGE_SIZE, 0);
         if !s.is_null() {
             // SAFETY: the span is ours alone until we publish an object from
             // it; we hold the heap lock for the side table.
@@ -519,13 +521,13 @@ pub(crate) fn alloc_small_span(class: usize) -> *mut MSpan {
                 (*s).state = SPAN_SMALL;
                 (*s).class = class as u8;
                 (*s).elem_size = sc.size;
-                (*s).nelems = sc.nelems();
+                (*s).nelems = nelems;
                 (*s).bump = (*s).base;
-                (*s).limit = (*s).base + sc.nelems() * sc.size;
+                (*s).limit = (*s).base + nelems * sc.size;
                 (*s).target.store(0, Ordering::Relaxed);
                 (*s).remote.store(0, Ordering::Relaxed);
                 (*s).list = LIST_NONE;
-                for i in 0..sc.npages {
+                for i in 0..npages {
                     set_span((*s).base + (i << PAGE_SHIFT), s);
                 }
             }

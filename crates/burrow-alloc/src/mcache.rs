@@ -122,6 +122,9 @@ pub(crate) struct MCache {
     nempty: [u8; NUM_CLASSES],
     /// Frees that took the remote path since the last flush (stats).
     nremote: u64,
+    /// Set by a refill that took a span from the heap: the heap may have
+    /// grown, so `alloc_slow` checks whether to start the scavenger.
+    grew: bool,
     /// Objects of our full spans freed by other threads (a Treiber stack
     /// linked through the objects): pushed by `deliver` from any thread,
     /// taken whole by the owner.
@@ -146,6 +149,7 @@ impl MCache {
             full: [const { SpanList::new() }; NUM_CLASSES],
             nempty: [0; NUM_CLASSES],
             nremote: 0,
+            grew: false,
             delayed: AtomicPtr::new(ptr::null_mut()),
         }
     }
@@ -388,7 +392,11 @@ unsafe fn collect(s: *mut MSpan) -> *mut u8 {
 unsafe fn to_full(mc: *mut MCache, class: usize, s: *mut MSpan) -> *mut u8 {
     // SAFETY: owner-only fields and lists of `mc`.
     unsafe {
-        (*s).used = (*s).carved() as u32;
+        (*s).used = if (*s).bump == (*s).limit {
+            (*s).nelems
+        } else {
+            (*s).carved()
+        } as u32;
         let mut old = (*s).remote.load(Ordering::Relaxed);
         loop {
             if !r_head(old).is_null() {
@@ -512,7 +520,10 @@ unsafe fn alloc_slow(mc: *mut MCache, class: usize, bg: bool) -> *mut u8 {
             return fallback_alloc(class);
         }
         let p = refill(mc, class);
-        crate::scavenger::maybe_start(bg);
+        if (*mc).grew {
+            (*mc).grew = false;
+            crate::scavenger::maybe_start(bg);
+        }
         p
     }
 }
@@ -595,6 +606,7 @@ unsafe fn refill(mc: *mut MCache, class: usize) -> *mut u8 {
                 continue;
             }
             let s = heap::alloc_small_span(class);
+            (*mc).grew = true;
             if s.is_null() {
                 return ptr::null_mut();
             }
