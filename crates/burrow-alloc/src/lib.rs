@@ -443,8 +443,18 @@ unsafe fn reallocate_with(p: *mut u8, align: usize, new_size: usize, bg: bool) -
     if q.is_null() {
         return q;
     }
-    // SAFETY: both blocks are live and distinct; we copy what both hold.
+    // SAFETY: both blocks are live and distinct. A large block growing
+    // into a large block moves its pages (*Moving a block* in `heap.rs`);
+    // otherwise we copy what both hold.
     unsafe {
+        if class == 0 && new_size > old && old >= heap::MOVE_MIN_BYTES {
+            let s = heap::span_of(p as usize);
+            let bytes = (*s).bytes();
+            if heap::move_large(p as usize, q as usize, bytes) {
+                deallocate(p);
+                return q;
+            }
+        }
         ptr::copy_nonoverlapping(p, q, old.min(new_size));
         deallocate(p);
     }

@@ -22,6 +22,8 @@
 //!   (the mcentral lock for unowned small spans, the heap lock for free
 //!   spans), or by the owner for its cache's lists (`LIST_OWNED_*`).
 //! - `freed_at`, `released`, `needzero`: free spans only, heap lock.
+//! - `remapped`: large spans, heap lock: some of the block's pages were
+//!   moved there by `mremap` (see *Moving a block* in `heap.rs`).
 //!
 //! # The remote word
 //!
@@ -146,6 +148,7 @@ pub(crate) struct MSpan {
     pub prev: *mut MSpan,
     pub freed_at: u64,
     pub released: usize,
+    pub remapped: bool,
 }
 
 impl MSpan {
@@ -170,6 +173,7 @@ impl MSpan {
             prev: ptr::null_mut(),
             freed_at: 0,
             released: 0,
+            remapped: false,
         }
     }
 
