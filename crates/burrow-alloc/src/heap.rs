@@ -531,6 +531,7 @@ pub(crate) fn alloc_small_span(class: usize) -> *mut MSpan {
     let nelems = span_objects(class);
     let s = {
         let mut h = HEAP.lock();
+        stats::SMALL_SPAN_TRIPS.fetch_add(1, Ordering::Relaxed);
         let s = h.alloc_pages(npages, PAGE_SIZE, 0);
         if !s.is_null() {
             // SAFETY: the span is ours alone until we publish an object from
@@ -645,6 +646,7 @@ pub(crate) fn alloc_large(npages: usize, align: usize, room: usize) -> *mut MSpa
 pub(crate) unsafe fn free_span(s: *mut MSpan) {
     {
         let mut h = HEAP.lock();
+        stats::SMALL_SPAN_TRIPS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller gives `s` up; we hold the heap lock.
         unsafe { h.release_span(s) };
     }
