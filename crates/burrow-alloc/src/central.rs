@@ -90,7 +90,12 @@ unsafe fn wait_for_delivery(s: *mut MSpan) {
                 if old & R_NOTIFY == 0
                     || (*s)
                         .remote
-                        .compare_exchange(old, old & !R_NOTIFY, Ordering::Relaxed, Ordering::Relaxed)
+                        .compare_exchange(
+                            old,
+                            old & !R_NOTIFY,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        )
                         .is_ok()
                 {
                     return;

@@ -107,7 +107,10 @@ fn realloc_to_1gib_moves_pages_instead_of_copying() {
         "peak RSS +{} MiB growing to 1 GiB: the block was copied",
         peak >> 20
     );
-    assert!(took < Duration::from_secs(5), "growing to 1 GiB took {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "growing to 1 GiB took {took:?}"
+    );
     // SAFETY: our live blocks, each freed once.
     unsafe {
         deallocate(p);
