@@ -1,11 +1,10 @@
-//! Spawns 1,000,000 goroutines that all park, then wakes and joins them:
+//! Spawns 1,000,000 goroutines that all block on a channel, then closes
+//! it and joins them:
 //! prints the time per goroutine and the peak resident memory per
 //! goroutine (all of them are alive at the peak).
 //!
 //! `cargo run --release --example spawn_million [-- COUNT]`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 fn peak_rss_bytes() -> u64 {
@@ -25,38 +24,28 @@ fn main() {
     let before = peak_rss_bytes();
     let t = Instant::now();
     let (spawned, peak) = rt.run(move || {
-        // Each goroutine parks on its Ready until main releases them all,
-        // so all n are alive at once.
-        let release = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = std::sync::mpsc::channel::<burrow::Ready>();
+        // Go's shape: each goroutine says it is ready, then blocks on a
+        // channel that main closes once all n have said so, so all n are
+        // alive at once.
+        let (ready_tx, ready_rx) = burrow::chan::<()>(1024);
+        let (release_tx, release_rx) = burrow::chan::<()>(0);
         let hs: Vec<_> = (0..n)
             .map(|_| {
-                let tx = tx.clone();
-                let release = release.clone();
+                let (ready_tx, release_rx) = (ready_tx.clone(), release_rx.clone());
                 burrow::go(move || {
-                    // Acquire: pairs with the Release store that lets everyone go.
-                    if !release.load(Ordering::Acquire) {
-                        tx.send(burrow::Ready::for_current()).expect("main listens");
-                        burrow::park(burrow::WaitReason::Other);
-                    }
+                    ready_tx.send(()).expect("main listens");
+                    // None: main closed the channel.
+                    assert!(release_rx.recv().is_none());
                 })
             })
             .collect();
-        drop(tx);
-        let mut readies = Vec::with_capacity(n);
-        while readies.len() < n {
-            readies.push(rx.recv().expect("every goroutine parks once"));
-            if readies.len() % 1024 == 0 {
-                burrow::yield_now();
-            }
+        drop((ready_tx, release_rx));
+        for _ in 0..n {
+            ready_rx.recv().expect("every goroutine reports once");
         }
         let spawned = t.elapsed();
         let peak = peak_rss_bytes();
-        // Release: pairs with the goroutines\' Acquire load of the flag.
-        release.store(true, Ordering::Release);
-        for r in readies {
-            r.ready();
-        }
+        drop(release_tx);
         for h in hs {
             h.join().expect("no panics");
         }

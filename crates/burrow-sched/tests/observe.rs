@@ -112,6 +112,66 @@ fn stats_count_goroutines_ps_and_blocking_calls() {
     assert_eq!(stats(), None, "outside a goroutine");
 }
 
+#[test]
+fn stats_count_switches_and_histogram_stack_use() {
+    const N: usize = 100;
+    // Each goroutine touches this much of its stack before it parks.
+    const DEPTH: usize = 40 * 1024;
+    let (before, during) = bounded(30, "stack stats", || {
+        Runtime::builder().maxprocs(1).build().unwrap().run(|| {
+            let before = stats().unwrap();
+            let (ready_tx, ready) = chan::<()>(N);
+            let (_keep, rx) = chan::<()>(0);
+            let hs: Vec<_> = (0..N)
+                .map(|_| {
+                    let (ready_tx, rx) = (ready_tx.clone(), rx.clone());
+                    go(move || {
+                        let mut buf = [0u8; DEPTH];
+                        for (i, b) in buf.iter_mut().enumerate() {
+                            *b = i as u8;
+                        }
+                        std::hint::black_box(&mut buf);
+                        ready_tx.send(()).unwrap();
+                        rx.recv()
+                    })
+                })
+                .collect();
+            for _ in 0..N {
+                ready.recv().unwrap();
+            }
+            let during = stats().unwrap();
+            drop(_keep);
+            for h in hs {
+                assert!(h.join().unwrap().is_none());
+            }
+            (before, during)
+        })
+    });
+    assert!(
+        during.switches >= before.switches + N as u64,
+        "{N} goroutines ran, switches {} -> {}",
+        before.switches,
+        during.switches
+    );
+    let deep: usize = during
+        .stack_histogram
+        .iter()
+        .filter(|&&(limit, _)| limit >= DEPTH)
+        .map(|&(_, c)| c)
+        .sum();
+    assert!(
+        deep >= N,
+        "{N} goroutines hold {DEPTH} B of stack each: {:?}",
+        during.stack_histogram
+    );
+    assert!(
+        during.stack_resident_bytes >= (N * DEPTH) as u64,
+        "resident {} B for {N} goroutines of {DEPTH} B",
+        during.stack_resident_bytes
+    );
+    assert!(during.stack_bytes_per_goroutine() >= DEPTH as u64);
+}
+
 /// Runs this test binary's test `name` as a child with `CHILD=scenario`
 /// and `env`; returns the child and its stdout/stderr readers.
 fn child(name: &str, scenario: &str, env: &[(&str, &str)]) -> std::process::Child {

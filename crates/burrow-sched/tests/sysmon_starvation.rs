@@ -53,3 +53,37 @@ fn a_tight_loop_does_not_stop_a_ticker() {
         "a 10 ms ticker went {worst:?} without ticking"
     );
 }
+
+/// A long goroutine that does make runtime calls (here `try_recv`, which
+/// never parks) yields at one of them once sysmon flags it, and the yield
+/// is counted in `stats().preemptions`.
+#[test]
+fn a_flagged_goroutine_yields_at_its_next_runtime_call() {
+    let (ticks, preemptions) = bounded(30, "flagged goroutine yields", || {
+        Runtime::builder().maxprocs(1).build().unwrap().run(|| {
+            let done = Arc::new(AtomicBool::new(false));
+            let ticker = {
+                let done = done.clone();
+                go(move || {
+                    let mut n = 0u32;
+                    while !done.load(Ordering::Relaxed) {
+                        burrow_sched::sleep(Duration::from_millis(10));
+                        n += 1;
+                    }
+                    n
+                })
+            };
+            burrow_sched::yield_now();
+            let (_tx, rx) = burrow_sched::chan::<u8>(1);
+            let end = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < end {
+                let _ = rx.try_recv();
+            }
+            done.store(true, Ordering::Relaxed);
+            let ticks = ticker.join().unwrap();
+            (ticks, burrow_sched::stats().unwrap().preemptions)
+        })
+    });
+    assert!(ticks >= 20, "only {ticks} ticks in 500 ms (want ~50)");
+    assert!(preemptions >= 1, "no preemption was honoured");
+}

@@ -72,6 +72,56 @@ pub struct Stats {
     pub handoffs: u64,
     /// Times sysmon found a P starved by a long-running goroutine.
     pub starved: u64,
+    /// Goroutine switches so far, all Ps (each time a P's M switched into
+    /// a goroutine).
+    pub switches: u64,
+    /// Successful steals so far (each takes half a victim's queue, or its
+    /// `runnext`).
+    pub steals: u64,
+    /// Times a goroutine yielded at a runtime call because sysmon flagged
+    /// it as running too long (see *Starvation* in `docs/sysmon.md`).
+    pub preemptions: u64,
+    /// Stack memory resident in RAM, summed over the goroutines listed in
+    /// [`Stats::stack_histogram`] (the kernel's count, `mincore(2)`: the
+    /// pages a goroutine has touched and nobody has released).
+    pub stack_resident_bytes: u64,
+    /// Goroutines by resident stack: `(limit, count)` pairs, ascending,
+    /// each counting the goroutines whose resident stack is at most
+    /// `limit` bytes and above the previous pair's (4 KiB, 8 KiB, ... up
+    /// to the stack size). Only goroutines that have started (have a G)
+    /// are counted; [`Stats::goroutines`] also counts those queued to run.
+    pub stack_histogram: Vec<(usize, usize)>,
+}
+
+impl Stats {
+    /// Average resident stack bytes per started goroutine, or 0 with none.
+    pub fn stack_bytes_per_goroutine(&self) -> u64 {
+        let n: usize = self.stack_histogram.iter().map(|&(_, c)| c).sum();
+        self.stack_resident_bytes.checked_div(n as u64).unwrap_or(0)
+    }
+}
+
+/// Bytes of `[lo, hi)` resident in RAM, by `mincore(2)`; 0 if the kernel
+/// refuses (the range is not mapped).
+fn resident_bytes(lo: usize, hi: usize) -> usize {
+    let page = page_size();
+    let lo = lo & !(page - 1);
+    let pages = (hi - lo).div_ceil(page);
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `vec` has one byte per page of the range, as mincore
+    // requires; the range is this G's stack mapping, and mincore only
+    // reads the page tables.
+    let r = unsafe { libc::mincore(lo as *mut libc::c_void, hi - lo, vec.as_mut_ptr()) };
+    if r != 0 {
+        return 0;
+    }
+    vec.iter().filter(|&&b| b & 1 != 0).count() * page
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(p).unwrap_or(4096)
 }
 
 /// A snapshot of the scheduler of the runtime the caller runs in, or
@@ -165,6 +215,26 @@ fn state(g: &G) -> Option<&'static str> {
 impl Shared {
     /// See [`Stats`].
     pub(crate) fn stats(&self) -> Stats {
+        // Goroutines by resident stack, in power-of-two buckets from 4 KiB.
+        let mut stack_histogram: Vec<(usize, usize)> = Vec::new();
+        let mut stack_resident_bytes = 0u64;
+        self.gfree.all.for_each(|g| {
+            if state(g).is_none() || g.goid.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            let (lo, hi) = g.stack_range();
+            let r = resident_bytes(lo, hi);
+            stack_resident_bytes += r as u64;
+            let mut limit = 4096usize;
+            while limit < r && limit < hi - lo {
+                limit *= 2;
+            }
+            match stack_histogram.iter_mut().find(|(l, _)| *l == limit) {
+                Some((_, c)) => *c += 1,
+                None => stack_histogram.push((limit, 1)),
+            }
+        });
+        stack_histogram.sort_unstable();
         let (idle_procs, idle_threads) = {
             let idle = self.sched.lock().expect("sched lock poisoned");
             (idle.pidle.len(), idle.midle.len())
@@ -187,6 +257,23 @@ impl Shared {
                 .collect(),
             handoffs: self.sysmon.handoffs.load(Ordering::Relaxed),
             starved: self.sysmon.starved.load(Ordering::Relaxed),
+            switches: self
+                .ps
+                .iter()
+                .map(|p| p.switches.load(Ordering::Relaxed))
+                .sum(),
+            steals: self
+                .ps
+                .iter()
+                .map(|p| p.steals.load(Ordering::Relaxed))
+                .sum(),
+            preemptions: self
+                .ps
+                .iter()
+                .map(|p| p.preemptions.load(Ordering::Relaxed))
+                .sum(),
+            stack_resident_bytes,
+            stack_histogram,
         }
     }
 

@@ -261,6 +261,14 @@ impl G {
         Ok(gp)
     }
 
+    /// The usable part of this G's stack, `[bottom, top)`.
+    pub(crate) fn stack_range(&self) -> (usize, usize) {
+        // SAFETY: the stack lives as long as the G (its coroutine owns it
+        // and is dropped only by `destroy`), and `Stack` is read-only here.
+        let s = unsafe { self.stack.as_ref() };
+        (s.bottom() as usize, s.top() as usize)
+    }
+
     /// Where the goroutine on this G was spawned.
     pub(crate) fn spawn_site(&self) -> &'static Location<'static> {
         let p = self.spawn_site.load(Ordering::Relaxed);

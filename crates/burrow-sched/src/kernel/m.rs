@@ -397,6 +397,8 @@ fn steal_work(ctx: &MCtx, pid: usize) -> Option<Runnable> {
                 core.runq
                     .steal_from(&victim.runq, steal_next, Some(&victim.schedtick))
             }) {
+                // Relaxed: a statistic.
+                rt.ps[pid].steals.fetch_add(1, Ordering::Relaxed);
                 return Some(r);
             }
         }

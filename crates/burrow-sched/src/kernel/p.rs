@@ -61,6 +61,14 @@ pub(crate) struct P {
     /// A spare P: lent by sysmon to run the work of a P starved by a long
     /// goroutine, never on the idle list (see *Starvation* in `sysmon.rs`).
     pub(crate) spare: bool,
+    /// Goroutine switches on this P (schedules), as the owner last
+    /// published them; for [`crate::Stats::switches`].
+    pub(crate) switches: AtomicU64,
+    /// Successful steals by this P's M (a batch or a `runnext` each).
+    pub(crate) steals: AtomicU64,
+    /// Times a goroutine on this P yielded at a runtime call because
+    /// sysmon asked it to (see *Starvation* in `sysmon.rs`).
+    pub(crate) preemptions: AtomicU64,
 }
 
 /// The part of a P only its holder touches, moved between Ms as one value
@@ -73,6 +81,8 @@ pub(crate) struct PCore {
     /// Schedules so far; drives the 1-in-61 global check. Published to
     /// [`P::schedtick`].
     tick: u32,
+    /// Schedules so far, wide; published to [`P::switches`].
+    switches: u64,
     /// Free Gs with their stacks (see *Warm stacks* in `g.rs`).
     pub(crate) gfree: GFree,
     /// Goroutine id cache `[next, end)`.
@@ -91,6 +101,9 @@ impl PCore {
         self.tick = t.wrapping_add(1);
         // Relaxed: a hint for thieves and sysmon (see `P::schedtick`).
         p.schedtick.store(self.tick, Ordering::Relaxed);
+        self.switches += 1;
+        // Relaxed: a statistic; only this core's holder writes it.
+        p.switches.store(self.switches, Ordering::Relaxed);
         if p.preempt.load(Ordering::Relaxed) {
             p.preempt.store(false, Ordering::Relaxed);
         }
@@ -112,11 +125,15 @@ impl P {
             syscall_when: AtomicU64::new(0),
             preempt: AtomicBool::new(false),
             spare,
+            switches: AtomicU64::new(0),
+            steals: AtomicU64::new(0),
+            preemptions: AtomicU64::new(0),
         };
         let core = Box::new(PCore {
             id,
             runq: local,
             tick: 0,
+            switches: 0,
             gfree: GFree::default(),
             goid_next: 0,
             goid_end: 0,

@@ -401,7 +401,13 @@ pub(crate) fn preempt_point() {
         m.curg.get()?;
         let pid = m.pid()?;
         // Relaxed: sysmon's hint; a late sight only delays the yield.
-        Some(m.rt.ps[pid].preempt.load(Ordering::Relaxed))
+        let p = &m.rt.ps[pid];
+        let asked = p.preempt.load(Ordering::Relaxed);
+        if asked {
+            // Relaxed: a statistic.
+            p.preemptions.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(asked)
     });
     if asked == Some(true) {
         switch_to_scheduler(Switch::Yield);
