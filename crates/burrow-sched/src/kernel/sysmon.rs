@@ -20,7 +20,12 @@
 //! stack pool's scavenger (which trims the stacks of goroutines long gone,
 //! `burrow-stack`'s *Temperatures*) runs its rounds from sysmon through a
 //! `PoolDriver`; the pool's own thread starts only when no runtime drives
-//! it (the crate used alone, or after the runtime ends).
+//! it (the crate used alone, or after the runtime ends). The allocator's
+//! scavenger (which returns pages free for its decay to the OS) likewise:
+//! while any runtime is up, burrow-alloc's own thread is forbidden
+//! (`set_background_scavenger(false)`) and sysmon calls
+//! `scavenge_decayed` every half decay; when the last runtime ends, the
+//! thread is allowed again and starts as burrow-alloc decides.
 //!
 //! # Starvation
 //!
@@ -147,6 +152,41 @@ struct Seen {
     since: u64,
 }
 
+/// Runtimes whose sysmon drives the allocator's scavenging (see
+/// *Housekeeping*): the first forbids burrow-alloc's own thread, the last
+/// to end allows it again.
+static ALLOC_DRIVERS: Mutex<usize> = Mutex::new(0);
+
+/// One sysmon's share of the allocator's scavenging.
+struct AllocDriver;
+
+impl AllocDriver {
+    fn new() -> AllocDriver {
+        let mut n = ALLOC_DRIVERS.lock().unwrap_or_else(|e| e.into_inner());
+        if *n == 0 {
+            burrow_alloc::set_background_scavenger(false);
+        }
+        *n += 1;
+        AllocDriver
+    }
+
+    /// Releases the pages free for the decay; returns when to come back.
+    fn scavenge(&self) -> Duration {
+        burrow_alloc::scavenge_decayed();
+        (burrow_alloc::scavenger_decay() / 2).max(SYSMON_MAX)
+    }
+}
+
+impl Drop for AllocDriver {
+    fn drop(&mut self) {
+        let mut n = ALLOC_DRIVERS.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            burrow_alloc::set_background_scavenger(true);
+        }
+    }
+}
+
 fn sysmon(rt: &'static Shared) {
     let mut delay = SYSMON_MIN;
     let mut idle_rounds = 0u32;
@@ -160,6 +200,8 @@ fn sysmon(rt: &'static Shared) {
     // *Housekeeping*).
     let stacks = rt.pool.drive();
     let mut next_scavenge = start;
+    let heap = AllocDriver::new();
+    let mut next_heap_scavenge = start;
     while rt.sysmon.sleep(delay) {
         if rt.is_shutdown() {
             break;
@@ -182,6 +224,9 @@ fn sysmon(rt: &'static Shared) {
         if now >= next_scavenge {
             let wait = stacks.scavenge().unwrap_or(SCAVENGE_MAX).min(SCAVENGE_MAX);
             next_scavenge = now + wait.as_nanos() as u64;
+        }
+        if now >= next_heap_scavenge {
+            next_heap_scavenge = now + heap.scavenge().as_nanos() as u64;
         }
         if let (Some(period), Some(at)) = (trace, next_trace)
             && now >= at
