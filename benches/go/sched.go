@@ -111,6 +111,49 @@ func main() {
 				lat = append(lat, float64((<-done).Nanoseconds())/1e3)
 			}
 			v = medianOf(lat)
+		case "fs_read":
+			// 64 goroutines, each reading the file n times.
+			path := os.Args[4]
+			t := time.Now()
+			var wg sync.WaitGroup
+			wg.Add(64)
+			for i := 0; i < 64; i++ {
+				go func() {
+					for k := 0; k < n; k++ {
+						if _, err := os.ReadFile(path); err != nil {
+							panic(err)
+						}
+					}
+					wg.Done()
+				}()
+			}
+			wg.Wait()
+			v = float64(64*n) / time.Since(t).Seconds() / 1e3
+		case "blocking_mix":
+			// 32 pairs, each round a getppid and a channel round trip.
+			t := time.Now()
+			var wg sync.WaitGroup
+			wg.Add(64)
+			for i := 0; i < 32; i++ {
+				a, b := make(chan uint64), make(chan uint64)
+				go func() {
+					for k := 0; k < n; k++ {
+						syscall.Syscall(syscall.SYS_GETPPID, 0, 0, 0)
+						a <- uint64(k)
+						<-b
+					}
+					wg.Done()
+				}()
+				go func() {
+					for k := 0; k < n; k++ {
+						syscall.Syscall(syscall.SYS_GETPPID, 0, 0, 0)
+						b <- <-a
+					}
+					wg.Done()
+				}()
+			}
+			wg.Wait()
+			v = float64(64*n) / time.Since(t).Seconds() / 1e3
 		case "parked_memory":
 			before := rss()
 			var wg sync.WaitGroup
@@ -135,12 +178,19 @@ func main() {
 	}
 	units := map[string]string{"spawn_join_1m": "ns/goroutine", "deepstack_32k": "ns/goroutine",
 		"skynet_1m": "ms", "yield_chain": "ns/yield", "parked_memory": "bytes/goroutine",
-		"blocking_call": "ns/call", "blocking_handoff": "us"}
+		"blocking_call": "ns/call", "blocking_handoff": "us",
+		"fs_read": "k reads/s", "blocking_mix": "k rounds/s"}
 	sizes := map[string]string{"spawn_join_1m": fmt.Sprintf("%d goroutines", n),
 		"deepstack_32k": fmt.Sprintf("%d goroutines", n), "skynet_1m": fmt.Sprintf("%d leaves", n),
 		"yield_chain":   fmt.Sprintf("1000 goroutines x %d yields", n),
 		"parked_memory":    fmt.Sprintf("%d parked goroutines", n),
 		"blocking_call":    fmt.Sprintf("%d getppid calls", n),
-		"blocking_handoff": fmt.Sprintf("1 P, %d rounds of a 2 ms blocking sleep", n)}
-	report(bench, sizes[bench], units[bench], "lower", out)
+		"blocking_handoff": fmt.Sprintf("1 P, %d rounds of a 2 ms blocking sleep", n),
+		"fs_read":          fmt.Sprintf("64 goroutines x %d reads of 4 KiB", n),
+		"blocking_mix":     fmt.Sprintf("32 pairs x %d rounds of getppid + channel round trip", n)}
+	better := "lower"
+	if bench == "fs_read" || bench == "blocking_mix" {
+		better = "higher"
+	}
+	report(bench, sizes[bench], units[bench], better, out)
 }

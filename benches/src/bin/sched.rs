@@ -15,6 +15,13 @@
 //!   while another waits in the P's queue; µs until the waiting one runs
 //!   (sysmon's retake). Go: `syscall.Nanosleep` under `GOMAXPROCS(1)`;
 //!   tokio: one worker, `block_in_place`.
+//! - `fs_read`: 64 goroutines each reading a 4 KiB file in a loop through
+//!   `burrow::fs::read` (the blocking hand-off); k reads/s. Go:
+//!   `os.ReadFile`; tokio: `tokio::fs::read` (its `spawn_blocking` pool).
+//! - `blocking_mix`: 32 pairs of goroutines, each round one short blocking
+//!   call (`getppid`) and one channel round trip with its partner; k
+//!   rounds/s. Go: `syscall.Syscall` and channels; tokio:
+//!   `spawn_blocking` and `tokio::sync::mpsc`.
 //!
 //! Peers: tokio (multi-thread runtime, same worker count), may (where it
 //! survives: it needs one VMA per coroutine and fails near 32k live ones on
@@ -525,6 +532,159 @@ fn bench_blocking_handoff(args: &Args) {
     );
 }
 
+/// Goroutines (tasks) of `fs_read`, and twice the pairs of `blocking_mix`.
+const FS_WORKERS: usize = 64;
+
+/// The small file `fs_read` reads: 4 KiB in the temp dir.
+fn fs_read_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("burrow-bench-fs-read-{}", std::process::id()));
+    std::fs::write(&path, [7u8; 4096]).expect("write the fs_read file");
+    path
+}
+
+fn bench_fs_read(args: &Args) {
+    let name = "fs_read";
+    let per = args.pick(4_000usize, 200);
+    let total = (per * FS_WORKERS) as f64;
+    let size = format!("{FS_WORKERS} goroutines x {per} reads of 4 KiB");
+    let s = args.samples(5);
+    let path = fs_read_file();
+    let p = path.clone();
+    let samples = burrow_rt().run(move || {
+        sample_n(s, || {
+            let t = Instant::now();
+            let hs: Vec<_> = (0..FS_WORKERS)
+                .map(|_| {
+                    let p = p.clone();
+                    go(move || {
+                        for _ in 0..per {
+                            black_box(burrow::fs::read(&p).unwrap());
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+            total / t.elapsed().as_secs_f64() / 1e3
+        })
+    });
+    report(name, &size, "k reads/s", Better::Higher, "burrow", &samples);
+    let rt = tokio_rt();
+    let samples = sample_n(s, || {
+        let p = path.clone();
+        rt.block_on(async move {
+            let t = Instant::now();
+            let hs: Vec<_> = (0..FS_WORKERS)
+                .map(|_| {
+                    let p = p.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..per {
+                            black_box(tokio::fs::read(&p).await.unwrap());
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.await.unwrap();
+            }
+            total / t.elapsed().as_secs_f64() / 1e3
+        })
+    });
+    report(name, &size, "k reads/s", Better::Higher, "tokio", &samples);
+    run_go(
+        name,
+        "sched.go",
+        &[
+            name.to_string(),
+            per.to_string(),
+            s.to_string(),
+            path.display().to_string(),
+        ],
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+fn bench_blocking_mix(args: &Args) {
+    let name = "blocking_mix";
+    let rounds = args.pick(20_000usize, 1_000);
+    let pairs = FS_WORKERS / 2;
+    let total = (rounds * FS_WORKERS) as f64;
+    let size = format!("{pairs} pairs x {rounds} rounds of getppid + channel round trip");
+    let s = args.samples(5);
+    let samples = burrow_rt().run(move || {
+        sample_n(s, || {
+            let t = Instant::now();
+            let mut hs = Vec::with_capacity(FS_WORKERS);
+            for _ in 0..pairs {
+                let (a_tx, a_rx) = burrow_sched::chan::<u64>(0);
+                let (b_tx, b_rx) = burrow_sched::chan::<u64>(0);
+                hs.push(go(move || {
+                    for i in 0..rounds as u64 {
+                        black_box(blocking(getppid).unwrap());
+                        a_tx.send(i).unwrap();
+                        black_box(b_rx.recv().unwrap());
+                    }
+                }));
+                hs.push(go(move || {
+                    for _ in 0..rounds {
+                        black_box(blocking(getppid).unwrap());
+                        let v = a_rx.recv().unwrap();
+                        b_tx.send(v).unwrap();
+                    }
+                }));
+            }
+            for h in hs {
+                h.join().unwrap();
+            }
+            total / t.elapsed().as_secs_f64() / 1e3
+        })
+    });
+    report(
+        name,
+        &size,
+        "k rounds/s",
+        Better::Higher,
+        "burrow",
+        &samples,
+    );
+    let rt = tokio_rt();
+    let samples = sample_n(s, || {
+        rt.block_on(async move {
+            let t = Instant::now();
+            let mut hs = Vec::with_capacity(FS_WORKERS);
+            for _ in 0..pairs {
+                let (a_tx, mut a_rx) = tokio::sync::mpsc::channel::<u64>(1);
+                let (b_tx, mut b_rx) = tokio::sync::mpsc::channel::<u64>(1);
+                hs.push(tokio::spawn(async move {
+                    for i in 0..rounds as u64 {
+                        black_box(tokio::task::spawn_blocking(getppid).await.unwrap());
+                        a_tx.send(i).await.unwrap();
+                        black_box(b_rx.recv().await.unwrap());
+                    }
+                }));
+                hs.push(tokio::spawn(async move {
+                    for _ in 0..rounds {
+                        black_box(tokio::task::spawn_blocking(getppid).await.unwrap());
+                        let v = a_rx.recv().await.unwrap();
+                        b_tx.send(v).await.unwrap();
+                    }
+                }));
+            }
+            for h in hs {
+                h.await.unwrap();
+            }
+            total / t.elapsed().as_secs_f64() / 1e3
+        })
+    });
+    report(name, &size, "k rounds/s", Better::Higher, "tokio", &samples);
+    run_go(
+        name,
+        "sched.go",
+        &[name.to_string(), rounds.to_string(), s.to_string()],
+    );
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("--child-parked") {
@@ -553,5 +713,11 @@ fn main() {
     }
     if args.wants("blocking_handoff") {
         bench_blocking_handoff(&args);
+    }
+    if args.wants("fs_read") {
+        bench_fs_read(&args);
+    }
+    if args.wants("blocking_mix") {
+        bench_blocking_mix(&args);
     }
 }
