@@ -11,7 +11,11 @@
 //! holds a goroutine it prints Go's header line, the goroutine id and its
 //! state (`running`, `runnable`, `syscall`, or why it waits: `chan
 //! receive`, `IO wait`, `sync.Mutex.Lock`, ...), then where it was
-//! spawned. The calling goroutine also gets its stack trace.
+//! spawned. A goroutine that has waited a minute or more says so, as
+//! Go's does (`[chan receive, 3 minutes]`): sysmon notes when it first
+//! sees each wait (every `WAIT_SWEEP`, 10 s; the dump looks too), so the
+//! figure is good to that precision. The calling goroutine also gets its
+//! stack trace.
 //!
 //! What Go prints and we do not: the stack of a goroutine other than the
 //! caller. Go's garbage collector must walk every stack anyway, so its
@@ -39,6 +43,7 @@ use std::fmt::Write as _;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::clock::now_nanos;
 use crate::kernel::g::{G, status};
 use crate::kernel::m::current_g;
 use crate::kernel::park::WaitReason;
@@ -202,6 +207,17 @@ fn caller_trace() -> String {
 }
 
 /// A G's state as the dump prints it, or None for a G with no goroutine.
+/// Go's `, N minutes` after a wait reason, for waits of a minute or more
+/// (Go's exact words, plural even for one); empty below.
+pub(crate) fn wait_minutes(waited_nanos: u64) -> String {
+    let minutes = waited_nanos / 60_000_000_000;
+    if minutes == 0 {
+        String::new()
+    } else {
+        format!(", {minutes} minutes")
+    }
+}
+
 fn state(g: &G) -> Option<&'static str> {
     Some(match g.status.load(Ordering::Relaxed) {
         status::RUNNABLE => "runnable",
@@ -283,6 +299,7 @@ impl Shared {
         let mut out = String::new();
         let mut listed = 0usize;
         let mut lines: Vec<(u64, String)> = Vec::new();
+        let now = now_nanos();
         self.gfree.all.for_each(|g| {
             let goid = g.goid.load(Ordering::Relaxed);
             let Some(state) = state(g) else { return };
@@ -290,7 +307,10 @@ impl Shared {
                 return;
             }
             let site = g.spawn_site();
-            let mut s = format!("goroutine {goid} [{state}]:\n");
+            let waited = g
+                .note_wait(now)
+                .map_or(0, |since| now.saturating_sub(since));
+            let mut s = format!("goroutine {goid} [{state}{}]:\n", wait_minutes(waited));
             if Some(goid) == current {
                 s.push_str(&caller_trace());
             }
@@ -403,5 +423,18 @@ pub(crate) fn check_sigquit(rt: &Shared) {
             let _ = e.flush();
         }
         std::process::exit(2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wait_minutes;
+
+    #[test]
+    fn waits_under_a_minute_say_nothing_and_longer_ones_say_minutes_as_go_does() {
+        assert_eq!(wait_minutes(0), "");
+        assert_eq!(wait_minutes(59_999_999_999), "");
+        assert_eq!(wait_minutes(60_000_000_000), ", 1 minutes");
+        assert_eq!(wait_minutes(3 * 60_000_000_000 + 5), ", 3 minutes");
     }
 }

@@ -208,6 +208,13 @@ pub(crate) struct G {
     /// [`crate::WaitReason`] as u8, while waiting. Written by the G
     /// before it parks; read by anyone (the goroutine dump).
     pub(crate) wait_reason: AtomicU32,
+    /// Parks so far (see [`G::set_waiting`]): tells one wait from the next.
+    parks: AtomicU32,
+    /// The wait [`G::note_wait`] last saw (`parks << 1 | 1`; 0: none) and
+    /// when it first saw it (runtime clock): how long the goroutine has
+    /// waited, to the sweep's precision, as Go's `gp.waitsince`.
+    wait_key: AtomicU64,
+    wait_since: AtomicU64,
     /// Where the current goroutine was spawned (a `&'static Location`).
     /// Written by [`bind`]; read by anyone (the goroutine dump).
     spawn_site: AtomicPtr<Location<'static>>,
@@ -242,6 +249,9 @@ impl G {
             status: AtomicU32::new(status::IDLE),
             park: AtomicU64::new(0),
             wait_reason: AtomicU32::new(0),
+            parks: AtomicU32::new(0),
+            wait_key: AtomicU64::new(0),
+            wait_since: AtomicU64::new(0),
             spawn_site: AtomicPtr::new(std::ptr::from_ref(Location::caller()).cast_mut()),
             allg_index: AtomicUsize::new(usize::MAX),
             stack: stack_ptr,
@@ -259,6 +269,39 @@ impl G {
         unsafe { gp.g().inner().co = Some(co) };
         all.add(gp);
         Ok(gp)
+    }
+
+    /// Marks the G waiting; every park's commit calls it, on the M the G
+    /// has just switched out of.
+    pub(crate) fn set_waiting(&self) {
+        // Relaxed, and a load and a store: only this commit writes `parks`
+        // (the G is switched out and not yet readied); the sweep reads it
+        // as a hint.
+        self.parks.store(
+            self.parks.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+        self.status.store(status::WAITING, Ordering::Relaxed);
+    }
+
+    /// If the G is waiting, when it was first seen in this wait (runtime
+    /// clock): `now` if this is the first look. sysmon looks every
+    /// `WAIT_SWEEP` and the dump at each call, so a wait's start is known
+    /// to that precision (Go stamps `waitsince` at garbage collections).
+    /// Two lookers racing store nearly the same time; either is right.
+    pub(crate) fn note_wait(&self, now: u64) -> Option<u64> {
+        if self.status.load(Ordering::Relaxed) != status::WAITING {
+            return None;
+        }
+        // Relaxed throughout: a statistic, and a torn pair only misdates
+        // one wait by a sweep.
+        let key = (u64::from(self.parks.load(Ordering::Relaxed)) << 1) | 1;
+        if self.wait_key.load(Ordering::Relaxed) != key {
+            self.wait_since.store(now, Ordering::Relaxed);
+            self.wait_key.store(key, Ordering::Relaxed);
+            return Some(now);
+        }
+        Some(self.wait_since.load(Ordering::Relaxed))
     }
 
     /// The usable part of this G's stack, `[bottom, top)`.

@@ -345,7 +345,7 @@ impl LockedPark {
 /// `locked` points to the `AtomicBool` of a spin lock held (and
 /// forgotten) by the goroutine `g`, which has just switched out.
 unsafe fn unlock_after_park(g: GPtr, locked: *const ()) -> bool {
-    g.g().status.store(status::WAITING, Ordering::Relaxed);
+    g.g().set_waiting();
     // Release: publishes the G's saved context and status to whoever takes
     // the lock next, the only thread that can find and ready it. From this
     // store on we must not touch `g`.
@@ -407,7 +407,7 @@ unsafe fn run_commit<F: FnOnce(Ready) -> bool>(g: GPtr, slot: *const ()) -> bool
     // goroutine resumes, which needs the handle we are about to hand out.
     let f = unsafe { (*slot.cast::<Option<F>>().cast_mut()).take() }.expect("commit runs once");
     let rt = m::with_m(|m| m.map(|m| m.rt)).expect("a commit runs on an M");
-    g.g().status.store(status::WAITING, Ordering::Relaxed);
+    g.g().set_waiting();
     f(Ready {
         target: Target::Locked { rt, g },
         generation: 0,
@@ -458,7 +458,7 @@ pub fn park(reason: WaitReason) {
 /// `g` has just switched out with this commit; `_arg` is unused.
 unsafe fn commit_park(g: GPtr, _arg: *const ()) -> bool {
     let word = &g.g().park;
-    g.g().status.store(status::WAITING, Ordering::Relaxed);
+    g.g().set_waiting();
     // Relaxed load; the CAS below carries the ordering.
     let w = word.load(Ordering::Relaxed);
     if w & STATE_MASK == ARMED

@@ -83,6 +83,11 @@ const SYSCALL_GRACE: Duration = SYSMON_MIN;
 /// How long the network may go unpolled before sysmon polls it.
 const NETPOLL_MAX_GAP: Duration = Duration::from_millis(10);
 
+/// How often sysmon notes which goroutines wait, for the dump's `N
+/// minutes` (see `dump.rs`). A sweep walks every G under the registry's
+/// lock, so it is rare.
+const WAIT_SWEEP: Duration = Duration::from_secs(10);
+
 /// The longest sysmon waits between two looks at the stack pool: a slot
 /// freed meanwhile is due a decay after its release, so it is trimmed at
 /// most this late.
@@ -202,6 +207,7 @@ fn sysmon(rt: &'static Shared) {
     let mut next_scavenge = start;
     let heap = AllocDriver::new();
     let mut next_heap_scavenge = start;
+    let mut next_wait_sweep = start;
     while rt.sysmon.sleep(delay) {
         if rt.is_shutdown() {
             break;
@@ -224,6 +230,12 @@ fn sysmon(rt: &'static Shared) {
         if now >= next_scavenge {
             let wait = stacks.scavenge().unwrap_or(SCAVENGE_MAX).min(SCAVENGE_MAX);
             next_scavenge = now + wait.as_nanos() as u64;
+        }
+        if now >= next_wait_sweep {
+            rt.gfree.all.for_each(|g| {
+                g.note_wait(now);
+            });
+            next_wait_sweep = now + WAIT_SWEEP.as_nanos() as u64;
         }
         if now >= next_heap_scavenge {
             next_heap_scavenge = now + heap.scavenge().as_nanos() as u64;
