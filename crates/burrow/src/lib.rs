@@ -110,15 +110,23 @@ macro_rules! go {
 }
 
 /// Used by `#[burrow::main]`: builds a runtime with the defaults and runs
-/// `main` as its main goroutine.
+/// `main` as its main goroutine. A deadlock ends the program as it ends a
+/// Go program: `fatal error: all goroutines are asleep - deadlock!` and
+/// the goroutine dump on stderr, exit status 2.
 #[doc(hidden)]
 pub fn __run_main<F, T>(main: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    Runtime::builder()
+    let rt = Runtime::builder()
         .build()
-        .unwrap_or_else(|e| panic!("burrow: cannot build the runtime: {e}"))
-        .run(main)
+        .unwrap_or_else(|e| panic!("burrow: cannot build the runtime: {e}"));
+    match rt.try_run(main) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("fatal error: {e}");
+            std::process::exit(2);
+        }
+    }
 }
