@@ -174,8 +174,7 @@ pub(crate) fn mstart(rt: &'static Shared, note: Arc<MNote>) {
         *ctx.p.borrow_mut() = Some(core);
         ctx.spinning.set(spinning);
         while let Some(g) = find_runnable(&ctx) {
-            execute(&ctx, g);
-            if ctx.p.borrow().is_none() {
+            if !execute(&ctx, g) {
                 // The goroutine came back from a blocking call whose P
                 // was handed off, and found none (`syscall.rs`).
                 break;
@@ -254,6 +253,24 @@ impl MCtx {
     }
 }
 
+/// `runnext`, the local ring, then the global queue; with `global_first`
+/// (the 1-in-61 tick) one goroutine of the global queue before all that.
+fn local_then_global(rt: &Shared, core: &mut PCore, global_first: bool) -> Option<Runnable> {
+    if global_first
+        && rt.global.len() > 0
+        && let Some(r) = rt.globrunqget(core, 1)
+    {
+        return Some(r);
+    }
+    if let Some((r, _)) = core.runq.pop() {
+        return Some(r);
+    }
+    if rt.global.len() > 0 {
+        return rt.globrunqget(core, 0);
+    }
+    None
+}
+
 /// Go's `findRunnable`: the next goroutine for this M's P, or None after
 /// the P was released (nothing to do, or shutting down).
 fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
@@ -271,29 +288,25 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
         if p.timers.next_when_relaxed() != 0 {
             rt.run_timers(pid, now_nanos());
         }
-        let tick = ctx.with_core(|core| core.tick(p));
-        let periodic = tick % GLOBAL_CHECK_PERIOD == 0;
-        if periodic && rt.netpoll.should_poll() && ctx.poll(Some(std::time::Duration::ZERO)) {
-            // The periodic poll (see *Who polls* in `poller.rs`): the
-            // readied goroutines queue behind this P's work, and the
-            // global-queue check below still runs on this tick.
-            ctx.ready_polled();
-        }
-        let found = ctx.with_core(|core| {
-            if periodic
-                && rt.global.len() > 0
-                && let Some(r) = rt.globrunqget(core, 1)
-            {
-                return Some(r);
+        // One borrow of the core on the common path; the periodic tick
+        // (1 in 61) polls the network between two.
+        let (periodic, found) = ctx.with_core(|core| {
+            if core.tick(p) % GLOBAL_CHECK_PERIOD == 0 {
+                return (true, None);
             }
-            if let Some((r, _)) = core.runq.pop() {
-                return Some(r);
-            }
-            if rt.global.len() > 0 {
-                return rt.globrunqget(core, 0);
-            }
-            None
+            (false, local_then_global(rt, core, false))
         });
+        let found = if periodic {
+            if rt.netpoll.should_poll() && ctx.poll(Some(std::time::Duration::ZERO)) {
+                // The periodic poll (see *Who polls* in `poller.rs`): the
+                // readied goroutines queue behind this P's work, and the
+                // global-queue check below still runs on this tick.
+                ctx.ready_polled();
+            }
+            ctx.with_core(|core| local_then_global(rt, core, true))
+        } else {
+            found
+        };
         if let Some(r) = found {
             ctx.reset_spinning();
             return Some(r);
@@ -409,7 +422,10 @@ fn steal_work(ctx: &MCtx, pid: usize) -> Option<Runnable> {
 /// Switches into the goroutine `r` (giving it a G first if it has none)
 /// and handles how it switches back (Go's `execute` plus `park_m`,
 /// `gosched_m`, `goexit0`).
-fn execute(ctx: &MCtx, r: Runnable) {
+///
+/// Returns false when the M no longer holds a P: the goroutine came back
+/// from a blocking call that lost it (`Switch::Reacquire`).
+fn execute(ctx: &MCtx, r: Runnable) -> bool {
     let rt = ctx.rt;
     let g = match r {
         Runnable::G(g) => g,
@@ -419,7 +435,7 @@ fn execute(ctx: &MCtx, r: Runnable) {
                 // No stack: dropped outside the core's borrow (see
                 // `bind_task`).
                 drop(task);
-                return;
+                return true;
             }
         },
     };
@@ -438,11 +454,11 @@ fn execute(ctx: &MCtx, r: Runnable) {
             CoroutineResult::Yield(Switch::Yield) => {
                 g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
                 ctx.with_core(|core| rt.runqput(core, Runnable::G(g), false));
-                return;
+                return true;
             }
             CoroutineResult::Yield(Switch::Park(commit)) => {
                 if commit.commit(g) {
-                    return;
+                    return true;
                 }
                 // Woken before it was parked: run it again at once.
                 g.g().status.store(status::RUNNING, Ordering::Relaxed);
@@ -454,7 +470,7 @@ fn execute(ctx: &MCtx, r: Runnable) {
                 g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
                 rt.global.push(Runnable::G(g));
                 rt.wakep();
-                return;
+                return false;
             }
             CoroutineResult::Yield(Switch::Exit) => {
                 g.g().status.store(status::DEAD, Ordering::Relaxed);
@@ -462,7 +478,7 @@ fn execute(ctx: &MCtx, r: Runnable) {
                     rt.count_goroutine(Some(&mut *core), -1);
                     core.gfree.put(&rt.gfree, g);
                 });
-                return;
+                return true;
             }
             CoroutineResult::Return(()) => {
                 unreachable!("a G's loop returns only when resumed without a task")

@@ -19,7 +19,9 @@
 //!   `Shared::ps` for the runtime's life.
 //!
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, Ordering,
+};
 
 use crate::kernel::g::{GFree, Runnable};
 use crate::kernel::runq;
@@ -92,6 +94,33 @@ pub(crate) struct PCore {
     ngoroutine: i64,
 }
 
+/// Preemption requests outstanding in the process (Ps whose `preempt`
+/// flag is set, give or take a request being set or cleared right now).
+/// The preemption point reads this first: one load of a line that is
+/// written only when sysmon finds a starved P, instead of a thread-local
+/// lookup at every channel operation.
+static PREEMPT_REQUESTS: AtomicIsize = AtomicIsize::new(0);
+
+/// Whether any P may have a preemption request (the fast check of
+/// `preempt_point`). Relaxed: a hint; a request seen late only delays the
+/// yield to the next runtime call.
+#[inline]
+pub(crate) fn preempt_requested_anywhere() -> bool {
+    PREEMPT_REQUESTS.load(Ordering::Relaxed) != 0
+}
+
+impl P {
+    /// sysmon's request that the goroutine on this P yield at its next
+    /// runtime call (see *Starvation* in `sysmon.rs`).
+    pub(crate) fn request_preempt(&self) {
+        // Relaxed: the flag and the count are hints (see
+        // `PREEMPT_REQUESTS`); the swap keeps the count to one per flag.
+        if !self.preempt.swap(true, Ordering::Relaxed) {
+            PREEMPT_REQUESTS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl PCore {
     /// Advances and publishes the schedule tick; returns the old value. A
     /// schedule also ends any preemption request (the long goroutine has
@@ -104,8 +133,8 @@ impl PCore {
         self.switches += 1;
         // Relaxed: a statistic; only this core's holder writes it.
         p.switches.store(self.switches, Ordering::Relaxed);
-        if p.preempt.load(Ordering::Relaxed) {
-            p.preempt.store(false, Ordering::Relaxed);
+        if p.preempt.load(Ordering::Relaxed) && p.preempt.swap(false, Ordering::Relaxed) {
+            PREEMPT_REQUESTS.fetch_sub(1, Ordering::Relaxed);
         }
         t
     }

@@ -393,9 +393,14 @@ where
 /// entry): if sysmon flagged this goroutine's P as starved (see
 /// *Starvation* in `sysmon.rs`), yield. Channel operations, socket calls
 /// (`PollFd::check`), `go`, `yield_now`, parks and blocking calls are the
-/// points; one thread-local read and a relaxed load when not flagged.
+/// points. While no P anywhere is flagged (the common case) it costs one
+/// relaxed load of a process-wide count, no thread-local lookup.
 #[inline]
 pub(crate) fn preempt_point() {
+    // The common case, no request anywhere: one load, no thread-local.
+    if !crate::kernel::p::preempt_requested_anywhere() {
+        return;
+    }
     let asked = with_m(|m| {
         let m = m?;
         m.curg.get()?;

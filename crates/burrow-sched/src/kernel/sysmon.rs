@@ -320,7 +320,7 @@ fn relieve_starved(rt: &'static Shared, now: u64, seen: &mut [Seen]) -> bool {
         if rt.is_shutdown() || idle.pidle.iter().any(|c| c.id == p.id) {
             continue; // an idle P: nothing runs long on it
         }
-        p.preempt.store(true, Ordering::Relaxed);
+        p.request_preempt();
         rt.sysmon.starved.fetch_add(1, Ordering::Relaxed);
         // Once per starvation period: look again only after another one.
         s.since = now;
