@@ -153,11 +153,11 @@ mod sniff;
 mod testing;
 
 pub use body::{Body, BodyError};
-pub use conn::{Conn, Listener};
+pub use conn::{Closer, Conn, Listener};
 pub use mux::{PatternError, RequestExt, ServeMux};
 pub use response::{BODY_BUFFER, ResponseWriter, error};
 pub use server::{
-    ConnJob, Handler, LINGER, MAX_DISCARD_BYTES, Server, ServerConfig, handler_fn,
+    ConnJob, ErrorLog, Handler, LINGER, MAX_DISCARD_BYTES, Server, ServerConfig, handler_fn,
     listen_and_serve, serve_conn,
 };
 
