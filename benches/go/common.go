@@ -33,3 +33,13 @@ func report(bench, size, unit, better string, samples []float64) {
 	})
 	fmt.Printf("BENCH %s\n", b)
 }
+
+// medianOf is the median of xs (mean of the middle two for even lengths).
+func medianOf(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
+}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -92,6 +93,24 @@ func main() {
 			}
 			wg.Wait()
 			v = float64(time.Since(t).Nanoseconds()) / float64(1000*n)
+		case "blocking_call":
+			t := time.Now()
+			for i := 0; i < n; i++ {
+				syscall.Syscall(syscall.SYS_GETPPID, 0, 0, 0)
+			}
+			v = float64(time.Since(t).Nanoseconds()) / float64(n)
+		case "blocking_handoff":
+			runtime.GOMAXPROCS(1)
+			lat := make([]float64, 0, n)
+			for i := 0; i < n; i++ {
+				t0 := time.Now()
+				done := make(chan time.Duration, 1)
+				go func() { done <- time.Since(t0) }()
+				ts := syscall.NsecToTimespec(int64(2 * time.Millisecond))
+				syscall.Nanosleep(&ts, nil)
+				lat = append(lat, float64((<-done).Nanoseconds())/1e3)
+			}
+			v = medianOf(lat)
 		case "parked_memory":
 			before := rss()
 			var wg sync.WaitGroup
@@ -115,10 +134,13 @@ func main() {
 		}
 	}
 	units := map[string]string{"spawn_join_1m": "ns/goroutine", "deepstack_32k": "ns/goroutine",
-		"skynet_1m": "ms", "yield_chain": "ns/yield", "parked_memory": "bytes/goroutine"}
+		"skynet_1m": "ms", "yield_chain": "ns/yield", "parked_memory": "bytes/goroutine",
+		"blocking_call": "ns/call", "blocking_handoff": "us"}
 	sizes := map[string]string{"spawn_join_1m": fmt.Sprintf("%d goroutines", n),
 		"deepstack_32k": fmt.Sprintf("%d goroutines", n), "skynet_1m": fmt.Sprintf("%d leaves", n),
 		"yield_chain":   fmt.Sprintf("1000 goroutines x %d yields", n),
-		"parked_memory": fmt.Sprintf("%d parked goroutines", n)}
+		"parked_memory":    fmt.Sprintf("%d parked goroutines", n),
+		"blocking_call":    fmt.Sprintf("%d getppid calls", n),
+		"blocking_handoff": fmt.Sprintf("1 P, %d rounds of a 2 ms blocking sleep", n)}
 	report(bench, sizes[bench], units[bench], "lower", out)
 }

@@ -1,10 +1,19 @@
 //! Renders benchmark results: a terminal table and a self-contained HTML page
 //! with one SVG bar chart per benchmark.
 //!
-//! The ratio column is always `burrow ÷ peer` of the medians. For units where
+//! Implementations are compared by benchmark name (and unit): a peer often
+//! runs at a size worded differently from burrow's ("200000 round trips
+//! (mpsc(1))"), so each row shows its own size note beside its median. The
+//! ratio column is always `burrow ÷ peer` of the medians. For units where
 //! lower is better (times, bytes) a ratio below 1 means burrow wins; for
 //! throughputs a ratio above 1 means burrow wins. The `wins` column says
 //! which, so nobody has to remember.
+//!
+//! Every row also shows the spread of its samples (largest ÷ smallest);
+//! above [`UNSTEADY_SPREAD`] the row is marked `UNSTEADY`: its median
+//! hides two different behaviours (a benchmark that is fast in its first
+//! sample and slow after, or a box too busy to measure on), and must be
+//! explained before its ratio is quoted.
 
 use std::fmt::Write as _;
 
@@ -12,26 +21,29 @@ use crate::protocol::{Better, Record};
 
 use crate::bench::Results;
 
+/// Largest ÷ smallest sample above which a row is flagged `UNSTEADY`.
+pub(crate) const UNSTEADY_SPREAD: f64 = 2.0;
+
 /// One benchmark with all its implementations, in the order first seen.
 struct Group<'a> {
     bench: &'a str,
-    size: &'a str,
     unit: &'a str,
     better: Better,
     rows: Vec<&'a Record>,
 }
 
+/// Groups records by benchmark name and unit (not by size: see the
+/// module docs).
 fn groups(results: &Results) -> Vec<Group<'_>> {
     let mut out: Vec<Group<'_>> = Vec::new();
     for r in &results.records {
         match out
             .iter_mut()
-            .find(|g| g.bench == r.bench && g.size == r.size)
+            .find(|g| g.bench == r.bench && g.unit == r.unit)
         {
             Some(g) => g.rows.push(r),
             None => out.push(Group {
                 bench: &r.bench,
-                size: &r.size,
                 unit: &r.unit,
                 better: r.better,
                 rows: vec![r],
@@ -39,6 +51,25 @@ fn groups(results: &Results) -> Vec<Group<'_>> {
         }
     }
     out
+}
+
+/// Largest ÷ smallest sample of `r` (1 for a single sample; infinite if a
+/// sample is zero and another is not).
+pub(crate) fn spread(r: &Record) -> f64 {
+    let min = r.samples.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = r.samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if r.samples.is_empty() || max == min {
+        1.0
+    } else if min <= 0.0 {
+        f64::INFINITY
+    } else {
+        max / min
+    }
+}
+
+/// Whether `r`'s samples spread more than [`UNSTEADY_SPREAD`].
+pub(crate) fn unsteady(r: &Record) -> bool {
+    spread(r) > UNSTEADY_SPREAD
 }
 
 /// `burrow ÷ peer`, and whether that means burrow is better.
@@ -60,32 +91,53 @@ pub(crate) fn table(results: &Results) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<22} {:<36} {:<16} {:<16} {:>12} {:>12}  burrow wins?",
-        "benchmark", "size", "unit", "impl", "median", "burrow/impl"
+        "{:<22} {:<16} {:<18} {:<48} {:>12} {:>8} {:>12}  burrow wins?",
+        "benchmark", "unit", "impl", "size", "median", "spread", "burrow/impl"
     );
+    let mut flagged = Vec::new();
     for g in groups(results) {
         for (i, r) in g.rows.iter().enumerate() {
-            let (b, sz, u) = if i == 0 {
-                (g.bench, g.size, g.unit)
-            } else {
-                ("", "", "")
-            };
+            let (b, u) = if i == 0 { (g.bench, g.unit) } else { ("", "") };
             let (ratio_s, wins) = match ratio(&g, r) {
                 Some((x, w)) => (fmt_ratio(x), if w { "yes" } else { "no" }),
                 None => (String::new(), ""),
             };
+            let flag = if unsteady(r) {
+                flagged.push(format!("{} / {}", r.bench, r.imp));
+                "  UNSTEADY"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
-                "{b:<22} {sz:<36} {u:<16} {:<16} {:>12} {ratio_s:>12}  {wins}",
+                "{b:<22} {u:<16} {:<18} {:<48} {:>12} {:>8} {ratio_s:>12}  {wins}{flag}",
                 r.imp,
-                fmt_num(r.median)
+                r.size,
+                fmt_num(r.median),
+                fmt_spread(spread(r))
             );
         }
+    }
+    if !flagged.is_empty() {
+        let _ = writeln!(
+            s,
+            "UNSTEADY (samples spread more than {UNSTEADY_SPREAD}×; the median hides it): {}",
+            flagged.join(", ")
+        );
     }
     for k in &results.skips {
         let _ = writeln!(s, "skipped {} / {}: {}", k.bench, k.imp, k.reason);
     }
     s
+}
+
+/// A spread as `1.23×`.
+fn fmt_spread(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.2}×")
+    } else {
+        "inf".into()
+    }
 }
 
 /// Two decimals, or three significant digits for small ratios (0.004×).
@@ -135,16 +187,11 @@ pub(crate) fn html(results: &Results) -> String {
             Better::Lower => "lower is better",
             Better::Higher => "higher is better",
         };
-        let _ = write!(
-            s,
-            "<h2>{}</h2><p>{} — {} ({dir})</p>",
-            esc(g.bench),
-            esc(g.size),
-            esc(g.unit)
-        );
+        let _ = write!(s, "<h2>{}</h2><p>{} ({dir})</p>", esc(g.bench), esc(g.unit));
         s.push_str(&svg(&g));
         s.push_str(
-            "<table><tr><th>impl</th><th>median</th><th>samples</th><th>burrow/impl</th></tr>",
+            "<table><tr><th>impl</th><th>size</th><th>median</th><th>samples</th>\
+             <th>spread</th><th>burrow/impl</th></tr>",
         );
         for r in &g.rows {
             let ratio = match ratio(&g, r) {
@@ -155,12 +202,20 @@ pub(crate) fn html(results: &Results) -> String {
                 ),
                 None => String::new(),
             };
+            let steady = if unsteady(r) {
+                " <span class=\"lose\">UNSTEADY</span>"
+            } else {
+                ""
+            };
             let _ = write!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{ratio}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{steady}</td>\
+                 <td>{ratio}</td></tr>",
                 esc(&r.imp),
+                esc(&r.size),
                 fmt_num(r.median),
-                r.samples.len()
+                r.samples.len(),
+                fmt_spread(spread(r))
             );
         }
         s.push_str("</table>");
@@ -224,7 +279,7 @@ mod tests {
     fn rec(imp: &str, median: f64, better: Better) -> Record {
         Record {
             bench: "b".into(),
-            size: "n".into(),
+            size: format!("n ({imp})"),
             unit: "ns/op".into(),
             better,
             imp: imp.into(),
@@ -264,5 +319,40 @@ mod tests {
         let h = html(&results);
         assert!(h.contains("&lt;burrow&gt;"));
         assert!(h.contains("<svg"));
+    }
+
+    #[test]
+    fn peers_pair_by_name_whatever_their_size_notes() {
+        let results = Results {
+            records: vec![
+                rec("burrow", 50.0, Better::Lower),
+                rec("tokio", 200.0, Better::Lower),
+            ],
+            ..Results::default()
+        };
+        let t = table(&results);
+        assert!(t.contains("0.25×"), "tokio row must get a ratio: {t}");
+        assert!(t.contains("n (tokio)") && t.contains("n (burrow)"), "{t}");
+    }
+
+    #[test]
+    fn spread_over_two_is_flagged_unsteady() {
+        let mut steady = rec("burrow", 10.0, Better::Higher);
+        steady.samples = vec![10.0, 12.0, 19.0];
+        let mut shaky = rec("go", 10.0, Better::Higher);
+        shaky.samples = vec![50.0, 10.0, 8.0];
+        assert!(!unsteady(&steady));
+        assert!(unsteady(&shaky));
+        let results = Results {
+            records: vec![steady, shaky],
+            ..Results::default()
+        };
+        let t = table(&results);
+        let go_line = t.lines().find(|l| l.contains("n (go)")).unwrap();
+        assert!(go_line.contains("UNSTEADY"), "{t}");
+        assert!(go_line.contains("6.25×"), "{t}");
+        let burrow_line = t.lines().find(|l| l.contains("n (burrow)")).unwrap();
+        assert!(!burrow_line.contains("UNSTEADY"), "{t}");
+        assert!(html(&results).contains("UNSTEADY"));
     }
 }

@@ -7,6 +7,14 @@
 //! - `skynet_1m`: the skynet tree of 1M leaves; ms total.
 //! - `yield_chain`: 1000 goroutines each yielding K times; ns per yield.
 //! - `parked_memory`: RSS growth per parked goroutine; bytes.
+//! - `blocking_call`: a short system call (`getppid`) through the blocking
+//!   hand-off, back to back on one goroutine; ns per call. Go:
+//!   `syscall.Syscall` (its `entersyscall`/`exitsyscall`); tokio:
+//!   `block_in_place`.
+//! - `blocking_handoff`: one P; a goroutine enters a 2 ms blocking sleep
+//!   while another waits in the P's queue; µs until the waiting one runs
+//!   (sysmon's retake). Go: `syscall.Nanosleep` under `GOMAXPROCS(1)`;
+//!   tokio: one worker, `block_in_place`.
 //!
 //! Peers: tokio (multi-thread runtime, same worker count), may (where it
 //! survives: it needs one VMA per coroutine and fails near 32k live ones on
@@ -19,9 +27,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burrow_benches::{
-    Args, Better, burrow_rt, procs, report, rss_bytes, run_go, sample_n, skip, tokio_rt,
+    Args, Better, burrow_rt, ns_per_op, procs, report, rss_bytes, run_go, sample_n, skip, tokio_rt,
 };
-use burrow_sched::{Ready, WaitReason, go, park, yield_now};
+use burrow_sched::{Ready, WaitReason, blocking, go, park, yield_now};
 
 /// Recurses ~32 KiB deep (32 frames of 1 KiB).
 #[inline(never)]
@@ -404,6 +412,119 @@ fn child_parked(imp: &str, n: usize) {
     println!("{per}");
 }
 
+/// `getppid`, the cheapest real system call.
+fn getppid() -> i32 {
+    // SAFETY: getppid has no preconditions.
+    unsafe { libc::getppid() }
+}
+
+fn bench_blocking_call(args: &Args) {
+    let name = "blocking_call";
+    let n = args.pick(1_000_000u64, 50_000);
+    let size = format!("{n} getppid calls");
+    let s = args.samples(5);
+    let samples = burrow_rt().run(move || {
+        sample_n(s, || {
+            ns_per_op(n, || {
+                for _ in 0..n {
+                    black_box(blocking(getppid).unwrap());
+                }
+            })
+        })
+    });
+    report(name, &size, "ns/call", Better::Lower, "burrow", &samples);
+    let rt = tokio_rt();
+    let samples = sample_n(s, || {
+        rt.block_on(async move {
+            tokio::spawn(async move {
+                ns_per_op(n, || {
+                    for _ in 0..n {
+                        black_box(tokio::task::block_in_place(getppid));
+                    }
+                })
+            })
+            .await
+            .unwrap()
+        })
+    });
+    report(name, &size, "ns/call", Better::Lower, "tokio", &samples);
+    let samples = sample_n(s, || {
+        ns_per_op(n, || {
+            for _ in 0..n {
+                black_box(getppid());
+            }
+        })
+    });
+    report(
+        name,
+        &size,
+        "ns/call",
+        Better::Lower,
+        "plain-call",
+        &samples,
+    );
+    run_go(
+        name,
+        "sched.go",
+        &[name.to_string(), n.to_string(), s.to_string()],
+    );
+}
+
+/// The blocking sleep of `blocking_handoff`.
+const HANDOFF_SLEEP: std::time::Duration = std::time::Duration::from_millis(2);
+
+fn bench_blocking_handoff(args: &Args) {
+    let name = "blocking_handoff";
+    let rounds = args.pick(50usize, 10);
+    let size = format!("1 P, {rounds} rounds of a 2 ms blocking sleep");
+    let s = args.samples(5);
+    let rt = burrow_sched::Runtime::builder()
+        .maxprocs(1)
+        .build()
+        .unwrap();
+    let samples = rt.run(move || {
+        sample_n(s, || {
+            let lat: Vec<f64> = (0..rounds)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    // Queued on this (only) P behind the sleeper.
+                    let waiter = go(move || t0.elapsed());
+                    blocking(|| std::thread::sleep(HANDOFF_SLEEP)).unwrap();
+                    waiter.join().unwrap().as_nanos() as f64 / 1e3
+                })
+                .collect();
+            burrow_benches::median(&lat)
+        })
+    });
+    report(name, &size, "us", Better::Lower, "burrow", &samples);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let samples = sample_n(s, || {
+        rt.block_on(async move {
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(rounds);
+                for _ in 0..rounds {
+                    let t0 = Instant::now();
+                    let waiter = tokio::spawn(async move { t0.elapsed() });
+                    tokio::task::block_in_place(|| std::thread::sleep(HANDOFF_SLEEP));
+                    lat.push(waiter.await.unwrap().as_nanos() as f64 / 1e3);
+                }
+                burrow_benches::median(&lat)
+            })
+            .await
+            .unwrap()
+        })
+    });
+    report(name, &size, "us", Better::Lower, "tokio", &samples);
+    run_go(
+        name,
+        "sched.go",
+        &[name.to_string(), rounds.to_string(), s.to_string()],
+    );
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("--child-parked") {
@@ -426,5 +547,11 @@ fn main() {
     }
     if args.wants("parked_memory") {
         bench_parked_memory(&args);
+    }
+    if args.wants("blocking_call") {
+        bench_blocking_call(&args);
+    }
+    if args.wants("blocking_handoff") {
+        bench_blocking_handoff(&args);
     }
 }

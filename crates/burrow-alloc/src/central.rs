@@ -64,36 +64,54 @@ impl Central {
     }
 }
 
-/// The owner `me` gives up span `s`, which has no free object left in its
-/// bump region or local list. Returns null when the span went to the full
-/// list, or the head of a list of objects freed remotely meanwhile (the
-/// owner keeps the span then).
+/// Waits until no delivery into owned span `s` is under way (`R_MOVING`
+/// on an owned span, see *The remote word* in `span.rs`) and clears
+/// `R_NOTIFY`, so none starts: until our caller's CAS sets `R_UNOWNED`,
+/// pushes go onto the span's list, where that CAS counts them.
+///
+/// A delivery is a few instructions on another thread, so the wait is
+/// short; in a forked child, a delivery that was under way in a thread
+/// that does not exist there never ends, so after a while the child takes
+/// the span without it (the delivered object is lost to the child, as
+/// other threads' spans are; see `fork.rs`).
 ///
 /// # Safety
-/// `me` owns `s`, and its mcache holds no free objects of `s`.
-pub(crate) unsafe fn detach_exhausted(s: *mut MSpan, me: usize) -> *mut u8 {
-    // SAFETY: `s` is a live span owned by the caller.
+/// The caller owns `s`.
+unsafe fn wait_for_delivery(s: *mut MSpan) {
+    let mut spins = 0u32;
+    // SAFETY: `s` is live and owned by the caller.
     unsafe {
-        let mut c = CENTRAL[(*s).class as usize].lock();
-        (*s).target.store((*s).carved() as u32, Ordering::Relaxed);
-        c.full.push(s);
-        (*s).list = LIST_FULL;
-        (*s).owner.store(0, Ordering::Relaxed);
-        // Release: publishes `target` and the list state to pushers, paired
-        // with the Acquire load in `free_remote`.
-        match (*s).remote.compare_exchange(
-            0,
-            R_UNOWNED | R_NOTIFY,
-            Ordering::Release,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => ptr::null_mut(),
-            Err(_) => {
-                c.unlink(s);
-                (*s).owner.store(me, Ordering::Relaxed);
-                // Acquire: pairs with the Release CAS of each pusher, so the
-                // links written into the objects are visible.
-                r_head((*s).remote.swap(0, Ordering::Acquire))
+        loop {
+            // Acquire: pairs with the deliverer's Release `fetch_and` in
+            // `free_remote`, so its push onto our cache's `delayed` list is
+            // visible to the drain that follows the detach.
+            let old = (*s).remote.load(Ordering::Acquire);
+            if old & R_MOVING == 0 {
+                if old & R_NOTIFY == 0
+                    || (*s)
+                        .remote
+                        .compare_exchange(
+                            old,
+                            old & !R_NOTIFY,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    return;
+                }
+                continue;
+            }
+            spins += 1;
+            if spins > 10_000 && crate::fork::in_child() {
+                (*s).remote.fetch_and(!R_MOVING, Ordering::Relaxed);
+                continue;
+            }
+            if spins < 64 {
+                core::hint::spin_loop();
+            } else {
+                // SAFETY: no preconditions.
+                libc::sched_yield();
             }
         }
     }
@@ -101,7 +119,9 @@ pub(crate) unsafe fn detach_exhausted(s: *mut MSpan, me: usize) -> *mut u8 {
 
 /// Thread exit (or an explicit flush): the owner gives up `s` together with
 /// its local free list `local`. Returns true when the span is empty; the
-/// caller must then free it to the heap.
+/// caller must then free it to the heap. Objects delivered to the owner's
+/// `delayed` list are not counted here: the caller frees them afterwards
+/// as remote frees into the now unowned span.
 ///
 /// # Safety
 /// The caller owns `s`; `local` is a list of free objects of `s`.
@@ -118,6 +138,7 @@ pub(crate) unsafe fn detach_owned(s: *mut MSpan, local: *mut u8) -> bool {
             p = *(p as *mut *mut u8);
         }
         let carved = (*s).carved() as u64;
+        wait_for_delivery(s);
         let mut c = CENTRAL[(*s).class as usize].lock();
         (*s).owner.store(0, Ordering::Relaxed);
         (*s).target.store(carved as u32, Ordering::Relaxed);
@@ -230,6 +251,7 @@ enum Duty {
     None,
     Move,
     Reclaim,
+    Deliver,
 }
 
 /// Frees object `p` of span `s` from a thread that does not own `s`.
@@ -244,7 +266,7 @@ pub(crate) unsafe fn free_remote(s: *mut MSpan, p: *mut u8) {
         let mut old = (*s).remote.load(Ordering::Acquire); // pairs with detach's Release
         loop {
             *(p as *mut *mut u8) = r_head(old);
-            let count = r_count(old) + 1;
+            let mut count = r_count(old) + 1;
             let mut flags = r_flags(old);
             let mut duty = Duty::None;
             if flags & R_UNOWNED != 0 {
@@ -264,13 +286,24 @@ pub(crate) unsafe fn free_remote(s: *mut MSpan, p: *mut u8) {
                     }
                     // else: the mover sees R_RECLAIM and reclaims.
                 }
+            } else if flags & (R_NOTIFY | R_MOVING) == R_NOTIFY {
+                // Owned and on its owner's full list: deliver `p` to the
+                // owner instead of pushing it (see *The remote word*).
+                count -= 1;
+                flags = (flags & !R_NOTIFY) | R_MOVING;
+                duty = Duty::Deliver;
             }
             // Release: publishes the link written into `p`, paired with the
             // Acquire of whoever takes the list. Acquire on success: we may
             // read `target` of a state we then act on.
+            let head = if matches!(duty, Duty::Deliver) {
+                r_head(old)
+            } else {
+                p
+            };
             match (*s).remote.compare_exchange_weak(
                 old,
-                r_pack(p, count, flags),
+                r_pack(head, count, flags),
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
@@ -279,6 +312,19 @@ pub(crate) unsafe fn free_remote(s: *mut MSpan, p: *mut u8) {
                         Duty::None => {}
                         Duty::Move => move_to_partial(s),
                         Duty::Reclaim => reclaim(s),
+                        Duty::Deliver => {
+                            // The owner cannot change while our R_MOVING
+                            // is set (`wait_for_delivery`); Relaxed
+                            // suffices: the owner wrote `owner` before its
+                            // Release CAS that set R_NOTIFY, which our
+                            // Acquire CAS read.
+                            let owner = (*s).owner.load(Ordering::Relaxed);
+                            crate::mcache::deliver(owner, p);
+                            // Release: pairs with the Acquire load in
+                            // `wait_for_delivery`: our push is visible to an
+                            // exiting owner once it sees the bit clear.
+                            (*s).remote.fetch_and(!R_MOVING, Ordering::Release);
+                        }
                     }
                     return;
                 }
@@ -378,7 +424,7 @@ mod tests {
             let size = (*s).elem_size;
             let base = (*s).base;
             assert!(n >= 16, "class 128 has {n} objects per span");
-            assert!(detach_exhausted(s, 1).is_null(), "no remote frees yet");
+            assert!(!detach_owned(s, ptr::null_mut()), "not empty");
             assert_eq!((*s).list, LIST_FULL);
             // An eighth of the span's objects (n >= 16, so more than one).
             let threshold = n / 8;

@@ -9,8 +9,19 @@
 //! correctness), as in mimalloc. The background scavenger thread does not
 //! survive `fork`; the child restarts it on demand.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use crate::heap::HEAP;
 use crate::{central, mcache, scavenger};
+
+/// Set in a child process after `fork`: threads that were mid-operation in
+/// the parent do not exist here (see `central::wait_for_delivery`).
+static IN_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process is a forked child of a process using the heap.
+pub(crate) fn in_child() -> bool {
+    IN_CHILD.load(Ordering::Relaxed)
+}
 
 extern "C" fn prepare() {
     mcache::lock_fallback();
@@ -36,6 +47,7 @@ extern "C" fn child() {
         mcache::unlock_fallback();
     }
     scavenger::forget_background();
+    IN_CHILD.store(true, Ordering::Relaxed);
 }
 
 /// Registers the handlers (once, from the global init).

@@ -207,7 +207,7 @@ impl Default for BurrowAlloc {
 unsafe impl GlobalAlloc for BurrowAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        allocate(layout.size(), layout.align(), self.background_scavenger)
+        allocate_with(layout.size(), layout.align(), self.background_scavenger)
     }
 
     #[inline]
@@ -218,24 +218,32 @@ unsafe impl GlobalAlloc for BurrowAlloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        allocate_zeroed(layout.size(), layout.align(), self.background_scavenger)
+        allocate_zeroed_with(layout.size(), layout.align(), self.background_scavenger)
     }
 
     #[inline]
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: GlobalAlloc's contract: `p` is live with this layout.
-        unsafe { reallocate(p, layout.align(), new_size, self.background_scavenger) }
+        unsafe { reallocate_with(p, layout.align(), new_size, self.background_scavenger) }
     }
 }
 
 /// Allocates `size` bytes aligned to `align` (a power of two); null when the
 /// OS refuses memory. `size` 0 gives a unique minimal block.
 ///
-/// `bg` allows the background scavenger: a slow path starts it once the
-/// heap is big enough, unless `BURROW_ALLOC_SCAVENGER=0` (see *Background
-/// by default* in `scavenger.rs`).
+/// A slow path may start the background scavenger once the heap is big
+/// enough, unless [`set_background_scavenger`] or
+/// `BURROW_ALLOC_SCAVENGER=0` turned it off (see *Background by default*
+/// in `scavenger.rs`).
 #[inline]
-pub fn allocate(size: usize, align: usize, bg: bool) -> *mut u8 {
+pub fn allocate(size: usize, align: usize) -> *mut u8 {
+    allocate_with(size, align, true)
+}
+
+/// [`allocate`]; `bg` false never starts the background scavenger
+/// ([`BurrowAlloc::without_background_scavenger`]).
+#[inline]
+fn allocate_with(size: usize, align: usize, bg: bool) -> *mut u8 {
     match class_for(size, align) {
         Some(c) => {
             // SAFETY: class_for returns classes in 1..NUM_CLASSES.
@@ -271,8 +279,12 @@ fn alloc_large(size: usize, align: usize, bg: bool, roomy: bool) -> *mut u8 {
 }
 
 /// [`allocate`], zero-filled. Fresh or released pages are not written.
-pub fn allocate_zeroed(size: usize, align: usize, bg: bool) -> *mut u8 {
-    let p = allocate(size, align, bg);
+pub fn allocate_zeroed(size: usize, align: usize) -> *mut u8 {
+    allocate_zeroed_with(size, align, true)
+}
+
+fn allocate_zeroed_with(size: usize, align: usize, bg: bool) -> *mut u8 {
+    let p = allocate_with(size, align, bg);
     if p.is_null() {
         return p;
     }
@@ -377,7 +389,16 @@ pub fn owns(p: *const u8) -> bool {
 ///
 /// # Safety
 /// `p` is a live block of ours allocated with alignment `align`.
-pub unsafe fn reallocate(p: *mut u8, align: usize, new_size: usize, bg: bool) -> *mut u8 {
+pub unsafe fn reallocate(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
+    // SAFETY: forwarded to the caller.
+    unsafe { reallocate_with(p, align, new_size, true) }
+}
+
+/// [`reallocate`] with the background scavenger allowed or not (`bg`).
+///
+/// # Safety
+/// As for [`reallocate`].
+unsafe fn reallocate_with(p: *mut u8, align: usize, new_size: usize, bg: bool) -> *mut u8 {
     let s = heap::span_of(p as usize);
     if s.is_null() {
         // Not from our heap: we cannot know its size to move it.
@@ -417,13 +438,23 @@ pub unsafe fn reallocate(p: *mut u8, align: usize, new_size: usize, bg: bool) ->
     let q = if class_for(new_size, align).is_none() {
         alloc_large(new_size, align, bg, new_size > old)
     } else {
-        allocate(new_size, align, bg)
+        allocate_with(new_size, align, bg)
     };
     if q.is_null() {
         return q;
     }
-    // SAFETY: both blocks are live and distinct; we copy what both hold.
+    // SAFETY: both blocks are live and distinct. A large block growing
+    // into a large block moves its pages (*Moving a block* in `heap.rs`);
+    // otherwise we copy what both hold.
     unsafe {
+        if class == 0 && new_size > old && old >= heap::MOVE_MIN_BYTES {
+            let s = heap::span_of(p as usize);
+            let bytes = (*s).bytes();
+            if heap::move_large(p as usize, q as usize, bytes) {
+                deallocate(p);
+                return q;
+            }
+        }
         ptr::copy_nonoverlapping(p, q, old.min(new_size));
         deallocate(p);
     }
@@ -431,8 +462,8 @@ pub unsafe fn reallocate(p: *mut u8, align: usize, new_size: usize, bg: bool) ->
 }
 
 /// A snapshot of the allocator's statistics (Go's `runtime.ReadMemStats`).
-/// The calling thread's counts are exact; other threads' may lag by up to a
-/// refill (see `stats.rs`).
+/// The calling thread's counts are exact; other threads' may lag by up to
+/// `FLUSH_EVERY` (256) allocations and frees per class (see `stats.rs`).
 pub fn stats() -> MemStats {
     mcache::flush_my_counts();
     stats::snapshot(heap::meta_sys())
@@ -444,17 +475,42 @@ pub fn scavenge() -> u64 {
     scavenger::scavenge(true)
 }
 
+/// Returns to the OS the pages that have been free for the decay (one step
+/// of the background scavenger); returns the bytes released. A runtime
+/// with a housekeeping thread of its own calls this every half
+/// [`scavenger_decay`] after [`set_background_scavenger`]`(false)`.
+pub fn scavenge_decayed() -> u64 {
+    scavenger::scavenge(false)
+}
+
 /// Sets how long free pages stay resident before the scavenger releases
 /// them (default 1 s, or `BURROW_ALLOC_DECAY_MS`).
 pub fn set_scavenger_decay(d: Duration) {
     scavenger::set_decay_ns(d.as_nanos().min(u64::MAX as u128) as u64);
 }
 
+/// How long free pages stay resident before the scavenger releases them.
+pub fn scavenger_decay() -> Duration {
+    Duration::from_nanos(scavenger::decay_ns())
+}
+
+/// Allows (the default) or forbids the background scavenger thread for
+/// the whole process. Forbidding stops a running thread within half a
+/// decay; a program that forbids it should call [`scavenge_decayed`]
+/// from a thread of its own, or memory freed while it is idle stays
+/// resident. Allowing it does not start it: the allocation slow paths do
+/// once the heap is big enough (`BURROW_ALLOC_SCAVENGER=0` still wins).
+pub fn set_background_scavenger(on: bool) {
+    scavenger::set_background_allowed(on);
+}
+
 /// Starts the background scavenger thread now if it is not running,
 /// whatever the heap's size and the environment say (a runtime that wants
-/// it from the start; the allocation paths otherwise start it lazily).
+/// it from the start; the allocation paths otherwise start it lazily), and
+/// allows it again if [`set_background_scavenger`] forbade it.
 /// Call it outside any allocator call: the thread's creation allocates.
 pub fn start_background_scavenger() {
+    scavenger::set_background_allowed(true);
     scavenger::start_background();
 }
 

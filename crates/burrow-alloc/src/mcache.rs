@@ -17,42 +17,56 @@
 //!
 //! # Owned spans
 //!
-//! Why a thread's free of its own block could take the remote path: an
-//! mcache used to own only its *current* span per class. A used-up span
-//! went straight to the mcentral's full list, unowned, so every later free
-//! of its objects — by the very thread that allocated them — was a remote
-//! free: a CAS, the remote word's bookkeeping, and after an eighth of the
-//! span a move to the partial list under the class lock. With a working
-//! set of four spans of a class, three quarters of a thread's own frees
-//! went that way (`tests/own_thread_frees.rs` counted 2046 of 2728).
+//! An mcache owns every span it allocates from, until the span empties or
+//! the thread exits (mimalloc's pages work this way). Besides the current
+//! span of each class it keeps two owner-only lists per class:
 //!
-//! Now an mcache keeps owning up to `OWNED_SPANS` used-up spans per class
-//! (`MCache::owned`). The owner's frees into them push onto the span's
-//! `local_free` list, no atomics; other threads' frees push onto its remote
-//! list as onto any owned span, without state bits or duties. When the
-//! current span runs dry, `switch_owned` makes the first owned span with
-//! local or remote frees current (the used-up one takes its slot); if none
-//! has any, the used-up span takes a free slot or evicts one (round robin),
-//! which goes to its mcentral through `detach_owned` (the thread-exit path). At
-//! thread exit every owned span is handed back the same way. The refill
-//! looks at every slot, so remote frees into owned spans are found there
-//! and never stranded for longer than the owner's next refill of the class.
+//! - `avail`: spans with objects freed by the owner (their `local_free`
+//!   list), taken as the current span when it runs dry;
+//! - `full`: spans whose every object is out, with `R_NOTIFY` set in the
+//!   remote word.
 //!
-//! The bound keeps memory per thread bounded (at most that many spans per
-//! class stay with a thread, free or not) and is the limit of the fix: a
-//! thread whose working set in one class spans more than the current span
-//! and its owned ones still frees into older spans remotely (measured with
-//! `examples/alloc_churn.rs`: about half the frees of 4096 live blocks of
-//! 16–1024 B). Owning every span a thread allocates from, as mimalloc
-//! does, needs a way for remote frees to tell a busy owner about a full
-//! span (mimalloc's delayed-free list) and a hand-over of a dead thread's
-//! spans; not done.
+//! So a thread's free of its own block never takes the remote path: it is
+//! a push onto the current span's list or onto the span's `local_free`,
+//! and a span that was full moves to `avail`. Another thread's free is one
+//! CAS onto the span's remote list, except into a full span: the push
+//! that sees `R_NOTIFY` hands its object to the owner's `delayed` list
+//! instead (mimalloc's *thread-delayed free*), so the owner learns that
+//! the span has room without looking at its full spans; the owner drains
+//! `delayed` at its next refill, freeing each object as its own. See *The
+//! remote word* in `span.rs` for the bits, and `central::wait_for_delivery`
+//! for why a delivery never reaches a cache whose thread has exited.
+//!
+//! `R_NOTIFY` is set with an atomic write when a span first joins `full`
+//! and then left set, whatever list the span moves to: a remote free into
+//! a span on `avail`, or the current one, is then delivered too, which is
+//! correct anywhere (`drain_delayed` frees each object as the owner's own
+//! free would), and the span's next trip to `full` costs no atomic write.
+//! Clearing the bit at each `avail` → current step, and setting it at each
+//! current → `full` step, put two contended-looking `lock cmpxchg`s on the
+//! refill path: 60 % of its samples in larson.
+//!
+//! `used` counts a non-current span's objects the owner does not know to
+//! be free (set to all of them when the span is used up; objects waiting
+//! on its remote list still count). The free that brings it to 0 retires
+//! the span to the heap, unless it is the class's one kept empty span
+//! (`MAX_EMPTY`): a class with one object per span (8 KiB) would otherwise
+//! go to the heap lock on every pair. Remote frees into an `avail` span
+//! are collected when it becomes current.
+//!
+//! The mcentrals hold only spans no thread owns: those of exited threads
+//! (and of `release_thread_cache`), adopted by the next refill that needs
+//! one. An earlier design owned the current span and at most four used-up
+//! ones per class; with larger working sets most of a thread's own frees
+//! went remote (larson: 3–5× slower than mimalloc).
 //!
 //! # Slow path (refill)
 //!
-//! Collect the current span's remote frees; else carve more objects from the
-//! span's never-used tail; else give the span to the mcentral and adopt a
-//! partial one from it; else take a fresh span from the heap.
+//! Drain `delayed`; collect the current span's remote frees; else carve
+//! more objects from the span's never-used tail; else put the span on the
+//! `full` list and make the first `avail` span current; else adopt an
+//! unowned partial span from the mcentral; else take a fresh span from the
+//! heap.
 //!
 //! # Thread lifecycle
 //!
@@ -65,21 +79,20 @@
 
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, Ordering};
 
 use crate::central;
 use crate::heap;
 use crate::lock::SpinLock;
 use crate::sizeclass::{NUM_CLASSES, PAGE_SIZE};
-use crate::span::{MSpan, r_head};
+use crate::span::{
+    LIST_NONE, LIST_OWNED_AVAIL, LIST_OWNED_FULL, MSpan, R_MOVING, R_NOTIFY, SpanList, r_head,
+};
 use crate::stats::{CLASS_FREES, CLASS_MALLOCS, FLUSH_EVERY, REMOTE_FREES};
 
-/// Used-up spans an mcache keeps owning per class, besides its current
-/// span (see *Owned spans*). More keeps more of a thread's own frees local
-/// and holds more memory per thread: up to this many spans per class stay
-/// with the thread, free or not, until it needs room, exits or calls
-/// `release_thread_cache`.
-const OWNED_SPANS: usize = 4;
+/// Empty spans an mcache keeps per class instead of retiring them to the
+/// heap (see *Owned spans*).
+const MAX_EMPTY: u8 = 1;
 
 const ST_UNINIT: u8 = 0;
 const ST_INITIALIZING: u8 = 1;
@@ -100,14 +113,22 @@ struct ClassCache {
 pub(crate) struct MCache {
     state: u8,
     classes: [ClassCache; NUM_CLASSES],
-    /// Per class, used-up spans this cache still owns (null: a free slot);
-    /// see *Owned spans*. Kept apart from `classes` so the fast path's
-    /// slots stay 32 bytes.
-    owned: [[*mut MSpan; OWNED_SPANS]; NUM_CLASSES],
-    /// Per class, the slot of `owned` the next eviction empties.
-    evict: [u8; NUM_CLASSES],
+    /// Per class, owned spans with locally freed objects (*Owned spans*).
+    /// Kept apart from `classes` so the fast path's slots stay 32 bytes.
+    avail: [SpanList; NUM_CLASSES],
+    /// Per class, owned spans with every object out.
+    full: [SpanList; NUM_CLASSES],
+    /// Per class, spans on `avail` with `used == 0`.
+    nempty: [u8; NUM_CLASSES],
     /// Frees that took the remote path since the last flush (stats).
     nremote: u64,
+    /// Set by a refill that took a span from the heap: the heap may have
+    /// grown, so `alloc_slow` checks whether to start the scavenger.
+    grew: bool,
+    /// Objects of our full spans freed by other threads (a Treiber stack
+    /// linked through the objects): pushed by `deliver` from any thread,
+    /// taken whole by the owner.
+    delayed: AtomicPtr<u8>,
 }
 
 // SAFETY: an MCache is only used by one thread at a time (its own, or the
@@ -124,9 +145,12 @@ impl MCache {
                 nmalloc: 0,
                 nfree: 0,
             }; NUM_CLASSES],
-            owned: [[ptr::null_mut(); OWNED_SPANS]; NUM_CLASSES],
-            evict: [0; NUM_CLASSES],
+            avail: [const { SpanList::new() }; NUM_CLASSES],
+            full: [const { SpanList::new() }; NUM_CLASSES],
+            nempty: [0; NUM_CLASSES],
             nremote: 0,
+            grew: false,
+            delayed: AtomicPtr::new(ptr::null_mut()),
         }
     }
 }
@@ -213,13 +237,246 @@ pub(crate) unsafe fn free_small(s: *mut MSpan, p: *mut u8) {
                 *(p as *mut *mut u8) = cc.free;
                 cc.free = p;
             } else {
-                // A used-up span this cache still owns (*Owned spans*).
-                *(p as *mut *mut u8) = (*s).local_free;
-                (*s).local_free = p;
+                free_owned(mc, s, p);
             }
         } else {
             (*mc).nremote += 1;
             central::free_remote(s, p);
+        }
+    }
+}
+
+/// Frees object `p` into `s`, a span of `mc` other than its class's
+/// current one (see *Owned spans*).
+///
+/// # Safety
+/// The caller has exclusive use of `mc`, which owns `s`; `p` is a live
+/// object of `s`, freed once.
+#[inline(always)]
+unsafe fn free_owned(mc: *mut MCache, s: *mut MSpan, p: *mut u8) {
+    // SAFETY: owner-only fields of a span `mc` owns.
+    unsafe {
+        *(p as *mut *mut u8) = (*s).local_free;
+        (*s).local_free = p;
+        (*s).used -= 1;
+        if (*s).list == LIST_OWNED_FULL || (*s).used == 0 {
+            span_freed(mc, s);
+        }
+    }
+}
+
+/// `s` was full and has a free object now, or has no object out: move it
+/// to `avail`, and retire it to the heap if it is empty and the class
+/// already keeps an empty span.
+///
+/// # Safety
+/// As for [`free_owned`].
+#[cold]
+unsafe fn span_freed(mc: *mut MCache, s: *mut MSpan) {
+    // SAFETY: owner-only fields and lists of `mc`.
+    unsafe {
+        let class = (*s).class as usize;
+        if (*s).list == LIST_OWNED_FULL {
+            // To the back: by the time the span is taken, more of its
+            // objects are free (mimalloc's page queues do the same).
+            (*mc).full[class].remove(s);
+            (*mc).avail[class].push_back(s);
+            (*s).list = LIST_OWNED_AVAIL;
+            // R_NOTIFY stays set (see *Owned spans*).
+        }
+        if (*s).used != 0 {
+            return;
+        }
+        if (*mc).nempty[class] < MAX_EMPTY {
+            (*mc).nempty[class] += 1;
+            return;
+        }
+        // No object of `s` is out, so no other thread can touch it (a
+        // remote free or a delivery needs one): it is ours to retire.
+        (*mc).avail[class].remove(s);
+        (*s).list = LIST_NONE;
+        (*s).local_free = ptr::null_mut();
+        heap::free_span(s);
+    }
+}
+
+/// Another thread's free of `p`, an object of a full span owned by the
+/// cache at address `owner`: pushes it onto that cache's `delayed` list
+/// (see *Owned spans*).
+///
+/// # Safety
+/// `owner` is a live mcache: the caller holds the span's `R_MOVING` bit,
+/// which the owner waits for before its thread may exit
+/// (`central::wait_for_delivery`). `p` is a free object of that span.
+pub(crate) unsafe fn deliver(owner: usize, p: *mut u8) {
+    let mc = owner as *mut MCache;
+    // SAFETY: `mc` is live (caller); `delayed` is atomic, and `p` is ours
+    // to link until the push publishes it.
+    unsafe {
+        let d = &(*mc).delayed;
+        let mut head = d.load(Ordering::Relaxed);
+        loop {
+            *(p as *mut *mut u8) = head;
+            // Release: publishes the link, paired with the owner's Acquire
+            // swap in `drain_delayed`.
+            match d.compare_exchange_weak(head, p, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+}
+
+/// Frees as its own every object other threads delivered to `mc`.
+///
+/// # Safety
+/// The caller has exclusive use of `mc`.
+#[cold]
+unsafe fn drain_delayed(mc: *mut MCache) {
+    // SAFETY: the caller's exclusive use of `mc`; delivered objects are
+    // free objects of spans `mc` owns (a delivery targets the owner, and
+    // an owner gives a span up only after draining, see `flush`).
+    unsafe {
+        // Acquire: pairs with the Release push in `deliver`.
+        let mut p = (*mc).delayed.swap(ptr::null_mut(), Ordering::Acquire);
+        while !p.is_null() {
+            let next = *(p as *mut *mut u8);
+            let s = heap::span_of(p as usize);
+            let cc = &mut (*mc).classes[(*s).class as usize];
+            if s == cc.span {
+                *(p as *mut *mut u8) = cc.free;
+                cc.free = p;
+            } else {
+                free_owned(mc, s, p);
+            }
+            p = next;
+        }
+    }
+}
+
+/// Takes the objects on owned span `s`'s remote list, leaving the state
+/// bits (`R_NOTIFY`, `R_MOVING`) as they are.
+///
+/// # Safety
+/// The caller's cache owns `s`.
+unsafe fn collect(s: *mut MSpan) -> *mut u8 {
+    // SAFETY: `s` is live and owned by the caller.
+    unsafe {
+        let mut old = (*s).remote.load(Ordering::Relaxed);
+        loop {
+            if r_head(old).is_null() {
+                return ptr::null_mut();
+            }
+            // Acquire: pairs with the pushers' Release CAS (object links).
+            match (*s).remote.compare_exchange_weak(
+                old,
+                old & (R_MOVING | R_NOTIFY),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return r_head(old),
+                Err(now) => old = now,
+            }
+        }
+    }
+}
+
+/// The current span `s` of `class` has no free object left in its list or
+/// bump region: put it on `full` with `R_NOTIFY` set and leave the class
+/// without a current span (returns null), or, if remote frees arrived
+/// meanwhile, keep it and return them.
+///
+/// # Safety
+/// The caller has exclusive use of `mc`, which owns `s`, its current span
+/// of `class`.
+unsafe fn to_full(mc: *mut MCache, class: usize, s: *mut MSpan) -> *mut u8 {
+    // SAFETY: owner-only fields and lists of `mc`.
+    unsafe {
+        (*s).used = if (*s).bump == (*s).limit {
+            (*s).nelems
+        } else {
+            (*s).carved()
+        } as u32;
+        let mut old = (*s).remote.load(Ordering::Relaxed);
+        loop {
+            if !r_head(old).is_null() {
+                let list = collect(s);
+                if !list.is_null() {
+                    return list;
+                }
+                old = (*s).remote.load(Ordering::Relaxed);
+                continue;
+            }
+            if old & R_NOTIFY != 0 {
+                // Still set from an earlier time on `full` (see *Owned
+                // spans*): no atomic write needed.
+                break;
+            }
+            // Release: publishes `owner` (and the span's state) to the
+            // remote free that sees R_NOTIFY and delivers; pairs with its
+            // Acquire CAS in `central::free_remote`.
+            match (*s).remote.compare_exchange_weak(
+                old,
+                old | R_NOTIFY,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => old = now,
+            }
+        }
+        (*mc).full[class].push(s);
+        (*s).list = LIST_OWNED_FULL;
+        (*mc).classes[class].span = ptr::null_mut();
+        ptr::null_mut()
+    }
+}
+
+/// Makes the first `avail` span of `class` current and returns its free
+/// objects; null when there is none.
+///
+/// # Safety
+/// The caller has exclusive use of `mc`; the class has no current span.
+unsafe fn take_avail(mc: *mut MCache, class: usize) -> *mut u8 {
+    // SAFETY: owner-only fields and lists of `mc`.
+    unsafe {
+        loop {
+            let s = (*mc).avail[class].head;
+            if s.is_null() {
+                return ptr::null_mut();
+            }
+            (*mc).avail[class].remove(s);
+            (*s).list = LIST_NONE;
+            if (*s).used == 0 {
+                (*mc).nempty[class] -= 1;
+            }
+            (*mc).classes[class].span = s;
+            let mut list = (*s).local_free;
+            (*s).local_free = ptr::null_mut();
+            let remote = collect(s);
+            if list.is_null() {
+                list = remote;
+            } else if !remote.is_null() {
+                let mut tail = remote;
+                loop {
+                    let n = *(tail as *mut *mut u8);
+                    if n.is_null() {
+                        break;
+                    }
+                    tail = n;
+                }
+                *(tail as *mut *mut u8) = list;
+                list = remote;
+            }
+            if !list.is_null() {
+                return list;
+            }
+            // Nothing after all (cannot happen: a span joins `avail` with
+            // a local free); treat it as used up.
+            let l = to_full(mc, class, s);
+            if !l.is_null() {
+                return l;
+            }
         }
     }
 }
@@ -263,7 +520,10 @@ unsafe fn alloc_slow(mc: *mut MCache, class: usize, bg: bool) -> *mut u8 {
             return fallback_alloc(class);
         }
         let p = refill(mc, class);
-        crate::scavenger::maybe_start(bg);
+        if (*mc).grew {
+            (*mc).grew = false;
+            crate::scavenger::maybe_start(bg);
+        }
         p
     }
 }
@@ -306,52 +566,56 @@ unsafe fn refill(mc: *mut MCache, class: usize) -> *mut u8 {
     // to mutate (owner-only fields).
     unsafe {
         let me = mc as usize;
-        flush_remote(mc);
-        let cc = &mut (*mc).classes[class];
-        flush_counts(class, cc);
-        if cc.free.is_null() {
-            let s = cc.span;
-            if !s.is_null() {
-                if (*s).remote.load(Ordering::Relaxed) != 0 {
-                    // Acquire: pairs with the pushers' Release CAS.
-                    cc.free = r_head((*s).remote.swap(0, Ordering::Acquire));
-                }
-                if cc.free.is_null() && (*s).bump < (*s).limit {
-                    carve(s, cc);
-                }
-                if cc.free.is_null() {
-                    // `cc` is not used across the call, which changes the
-                    // class's current span through `mc`.
-                    let list = switch_owned(mc, class);
-                    (*mc).classes[class].free = list;
-                }
-            }
+        if (*mc).classes[class].nmalloc >= FLUSH_EVERY {
+            flush_counts(class, &mut (*mc).classes[class]);
+            flush_remote(mc);
         }
-        let cc = &mut (*mc).classes[class];
-        while cc.free.is_null() {
+        if !(*mc).delayed.load(Ordering::Relaxed).is_null() {
+            drain_delayed(mc);
+        }
+        let s = (*mc).classes[class].span;
+        if (*mc).classes[class].free.is_null() && !s.is_null() {
+            let mut list = collect(s);
+            if list.is_null() && (*s).bump < (*s).limit {
+                carve(s, &mut (*mc).classes[class]);
+                list = (*mc).classes[class].free;
+            }
+            if list.is_null() {
+                list = to_full(mc, class, s);
+            }
+            (*mc).classes[class].free = list;
+        }
+        while (*mc).classes[class].free.is_null() {
+            let list = take_avail(mc, class);
+            if !list.is_null() {
+                (*mc).classes[class].free = list;
+                break;
+            }
             if let Some((s, list)) = central::adopt(class, me) {
+                let cc = &mut (*mc).classes[class];
                 cc.span = s;
                 cc.free = list;
                 if list.is_null() && (*s).bump < (*s).limit {
                     carve(s, cc);
                 }
                 if cc.free.is_null() {
-                    // Nothing usable after all: hand it back and go on.
-                    cc.free = central::detach_exhausted(s, me);
-                    if cc.free.is_null() {
-                        cc.span = ptr::null_mut();
-                    }
+                    // Nothing usable after all: it joins our full spans.
+                    let list = to_full(mc, class, s);
+                    (*mc).classes[class].free = list;
                 }
                 continue;
             }
             let s = heap::alloc_small_span(class);
+            (*mc).grew = true;
             if s.is_null() {
                 return ptr::null_mut();
             }
             (*s).owner.store(me, Ordering::Relaxed);
+            let cc = &mut (*mc).classes[class];
             cc.span = s;
             carve(s, cc);
         }
+        let cc = &mut (*mc).classes[class];
         let p = cc.free;
         cc.free = *(p as *mut *mut u8);
         cc.nmalloc += 1;
@@ -359,65 +623,15 @@ unsafe fn refill(mc: *mut MCache, class: usize) -> *mut u8 {
     }
 }
 
-/// The current span of `class` is used up: make an owned span with free
-/// objects current and return its list, the used-up span taking its slot;
-/// else keep the used-up span in a slot (evicting the oldest if all are
-/// full), leave the class without a current span and return null.
+/// Hands span `s` of `mc` and its local free list `local` to its mcentral
+/// (or, if every object is free, to the heap).
 ///
 /// # Safety
-/// The caller has exclusive use of `mc`; its current span of `class` has
-/// no free object in its local list, remote list or bump region.
-unsafe fn switch_owned(mc: *mut MCache, class: usize) -> *mut u8 {
-    // SAFETY: the caller's exclusive use of `mc`; the spans in its slots
-    // are owned by it, so their owner-only fields are ours.
+/// `mc` owns `s`; `local` lists free objects of `s`.
+unsafe fn give_up(s: *mut MSpan, local: *mut u8) {
+    // SAFETY: the caller owns `s`.
     unsafe {
-        let used = (*mc).classes[class].span;
-        let slots = &mut (*mc).owned[class];
-        for slot in slots.iter_mut() {
-            let r = *slot;
-            if r.is_null() {
-                continue;
-            }
-            let mut list = (*r).local_free;
-            if !list.is_null() {
-                (*r).local_free = ptr::null_mut();
-            } else if (*r).remote.load(Ordering::Relaxed) != 0 {
-                // Acquire: pairs with the pushers' Release CAS.
-                list = r_head((*r).remote.swap(0, Ordering::Acquire));
-            }
-            if !list.is_null() {
-                *slot = used;
-                (*mc).classes[class].span = r;
-                return list;
-            }
-        }
-        let i = match slots.iter().position(|r| r.is_null()) {
-            Some(i) => i,
-            None => {
-                let i = usize::from((*mc).evict[class]);
-                (*mc).evict[class] = ((i + 1) % OWNED_SPANS) as u8;
-                i
-            }
-        };
-        let victim = slots[i];
-        slots[i] = used;
-        (*mc).classes[class].span = ptr::null_mut();
-        if !victim.is_null() {
-            give_up(victim);
-        }
-        ptr::null_mut()
-    }
-}
-
-/// Hands owned span `s` and its local free list to its mcentral (or, if
-/// every object is free, to the heap).
-///
-/// # Safety
-/// The caller's cache owns `s`, which is not its current span.
-unsafe fn give_up(s: *mut MSpan) {
-    // SAFETY: the caller owns `s`; `local_free` holds free objects of `s`.
-    unsafe {
-        let local = (*s).local_free;
+        (*s).list = LIST_NONE;
         (*s).local_free = ptr::null_mut();
         if central::detach_owned(s, local) {
             heap::free_span(s);
@@ -426,6 +640,8 @@ unsafe fn give_up(s: *mut MSpan) {
 }
 
 /// Hands every span of `mc` back to the mcentrals and flushes its counts.
+/// Objects delivered meanwhile are freed afterwards, as remote frees into
+/// the spans, which nobody owns then.
 unsafe fn flush(mc: *mut MCache) {
     // SAFETY: the caller has exclusive use of `mc`.
     unsafe { flush_remote(mc) };
@@ -439,16 +655,30 @@ unsafe fn flush(mc: *mut MCache) {
                 let local = cc.free;
                 cc.free = ptr::null_mut();
                 cc.span = ptr::null_mut();
-                if central::detach_owned(s, local) {
-                    heap::free_span(s);
+                give_up(s, local);
+            }
+            for list in [&mut (*mc).avail[class], &mut (*mc).full[class]] {
+                loop {
+                    let r = list.head;
+                    if r.is_null() {
+                        break;
+                    }
+                    list.remove(r);
+                    give_up(r, (*r).local_free);
                 }
             }
-            for slot in (*mc).owned[class].iter_mut() {
-                let r = core::mem::replace(slot, ptr::null_mut());
-                if !r.is_null() {
-                    give_up(r);
-                }
-            }
+            (*mc).nempty[class] = 0;
+        }
+    }
+    // SAFETY: every span is given up and no delivery is under way
+    // (`central::wait_for_delivery`); Acquire pairs with the Release push
+    // in `deliver`.
+    unsafe {
+        let mut p = (*mc).delayed.swap(ptr::null_mut(), Ordering::Acquire);
+        while !p.is_null() {
+            let next = *(p as *mut *mut u8);
+            central::free_remote(heap::span_of(p as usize), p);
+            p = next;
         }
     }
 }

@@ -52,7 +52,7 @@
 //! out of the free lists (state `SPAN_BUSY`), unlocks, calls `madvise`,
 //! relocks and puts them back, so allocators never wait on the syscall.
 
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use crate::heap::HEAP;
 use crate::sizeclass::PAGE_SHIFT;
@@ -203,13 +203,22 @@ fn env_allows() -> bool {
     }
 }
 
+/// Whether the program allows the thread (`set_background_scavenger`).
+static BG_ALLOWED: AtomicBool = AtomicBool::new(true);
+
+/// Allows or forbids the background thread; a running one exits at its
+/// next wake-up when forbidden.
+pub(crate) fn set_background_allowed(on: bool) {
+    BG_ALLOWED.store(on, Ordering::Relaxed);
+}
+
 /// At an allocation slow path of a caller that allows background
 /// scavenging (`bg`): starts the thread if it is not running, the
 /// environment allows it and the heap holds [`START_BYTES`] resident. The
 /// same rules as [`start_background`] for where it may be called.
 #[inline]
 pub(crate) fn maybe_start(bg: bool) {
-    if !bg || background_running() {
+    if !bg || background_running() || !BG_ALLOWED.load(Ordering::Relaxed) {
         return;
     }
     let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -279,6 +288,12 @@ extern "C" fn background(_: *mut libc::c_void) -> *mut libc::c_void {
         };
         // SAFETY: a valid timespec; the remainder is not needed.
         unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
+        if !BG_ALLOWED.load(Ordering::Relaxed) {
+            // Forbidden meanwhile: a later allocation may start a new
+            // thread once allowed again.
+            BG_STATE.store(BG_OFF, Ordering::Relaxed);
+            return core::ptr::null_mut();
+        }
         LAST_RUN.store(sys::now_ns(), Ordering::Relaxed);
         scavenge(false);
     }

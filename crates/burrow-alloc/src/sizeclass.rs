@@ -17,6 +17,18 @@
 //! The result is 68 classes (class 0 is unused, as in Go) up to 32 KiB.
 //! Here the program is a `const fn`, so the tables are computed by the
 //! compiler; `tests::go_rule_holds_for_every_class` re-checks the rule.
+//!
+//! # Medium spans
+//!
+//! Go's rule gives classes from 1 KiB up spans of one to four pages
+//! holding 1–8 objects. Go sweeps a span's objects in bulk; we free them
+//! one by one, and every span that runs dry or fills up is a trip through
+//! the refill path (and, for one object a span, a span changing lists at
+//! every pair): 1 KiB pairs cost 2–3× jemalloc's, 8 KiB pairs 5×. So a
+//! class of [`MEDIUM_SIZE`] or more gets a span of a whole multiple of
+//! Go's, at least [`MEDIUM_SPAN_BYTES`] ([`SPAN_PAGES`]; mimalloc's small
+//! pages are 64 KiB too). The multiple keeps the tail-waste bound; the
+//! classes' sizes stay Go's.
 
 /// Bytes in a heap page (Go's `_PageSize`).
 pub const PAGE_SIZE: usize = 8192;
@@ -106,6 +118,39 @@ const fn make_classes() -> [SizeClass; NUM_CLASSES] {
 
 /// The size classes; index 0 is unused.
 pub static CLASSES: [SizeClass; NUM_CLASSES] = make_classes();
+
+/// Classes of this size and up get spans of at least [`MEDIUM_SPAN_BYTES`]
+/// (see *Medium spans*).
+pub const MEDIUM_SIZE: usize = 1024;
+/// The least span of a medium class.
+pub const MEDIUM_SPAN_BYTES: usize = 64 * 1024;
+
+const fn make_span_pages() -> [usize; NUM_CLASSES] {
+    let classes = make_classes();
+    let mut t = [0usize; NUM_CLASSES];
+    let mut i = 1;
+    while i < NUM_CLASSES {
+        let c = classes[i];
+        let mut pages = c.npages;
+        if c.size >= MEDIUM_SIZE {
+            while pages * PAGE_SIZE < MEDIUM_SPAN_BYTES {
+                pages += c.npages;
+            }
+        }
+        t[i] = pages;
+        i += 1;
+    }
+    t
+}
+
+/// Pages per span of each class: Go's `npages`, widened for medium classes
+/// (see *Medium spans*).
+pub static SPAN_PAGES: [usize; NUM_CLASSES] = make_span_pages();
+
+/// Objects in one span of `class` (in `1..NUM_CLASSES`).
+pub fn span_objects(class: usize) -> usize {
+    SPAN_PAGES[class] * PAGE_SIZE / CLASSES[class].size
+}
 
 const fn make_size_to_class8() -> [u8; SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1] {
     let classes = make_classes();
@@ -227,6 +272,27 @@ mod tests {
             prev = c.size;
         }
         assert_eq!(CLASSES[NUM_CLASSES - 1].size, MAX_SMALL_SIZE);
+    }
+
+    /// Medium classes' spans: a multiple of Go's, at least 64 KiB, no more
+    /// than one Go span beyond, tail waste still at most 1/8.
+    #[test]
+    fn medium_spans_are_wide_multiples_of_go_spans() {
+        for (i, c) in CLASSES.iter().enumerate().skip(1) {
+            let pages = SPAN_PAGES[i];
+            assert_eq!(pages % c.npages, 0, "class {i}: not a multiple");
+            if c.size < MEDIUM_SIZE {
+                assert_eq!(pages, c.npages, "class {i} widened");
+                continue;
+            }
+            let span = pages * PAGE_SIZE;
+            assert!(span >= MEDIUM_SPAN_BYTES, "class {i}: {span} B span");
+            assert!(span - c.npages * PAGE_SIZE < MEDIUM_SPAN_BYTES);
+            assert!(span % c.size <= span / 8, "class {i} wastes more than 1/8");
+            assert!(span_objects(i) < 4096, "remote word counts 12 bits");
+        }
+        assert_eq!(span_objects(size_to_class(1024)), 64);
+        assert_eq!(span_objects(size_to_class(8192)), 8);
     }
 
     /// Spot checks against Go's generated `sizeclasses.go`.

@@ -9,17 +9,21 @@
 //!   allocation, which happened after those writes).
 //! - `bump`, `limit`: the **owner** only — the thread whose mcache holds the
 //!   span, or the holder of the class's mcentral lock while nobody owns it.
-//! - `local_free`: the owner only, and only while the span is one of its
-//!   cache's used-up *owned spans* (see *Owned spans* in `mcache.rs`): the
-//!   owner's own frees into it. Null whenever the span is current or
-//!   unowned.
+//! - `local_free`, `used`: the owner only, and only while the span is one
+//!   of its cache's spans other than the current one (see *Owned spans* in
+//!   `mcache.rs`): the owner's own frees into it, and how many of its
+//!   objects the owner does not know to be free. `local_free` is null
+//!   whenever the span is current or unowned.
 //! - `owner`: the owning mcache's address, or 0. Written only by the owner
 //!   itself; other threads read it only to learn that they are *not* the
 //!   owner, which a stale value can never make wrong.
 //! - `remote`: the atomic remote free list, see *The remote word* below.
 //! - `next`, `prev`, `list`: under the lock of whichever list holds the span
-//!   (the mcentral lock for small spans, the heap lock for free spans).
+//!   (the mcentral lock for unowned small spans, the heap lock for free
+//!   spans), or by the owner for its cache's lists (`LIST_OWNED_*`).
 //! - `freed_at`, `released`, `needzero`: free spans only, heap lock.
+//! - `remapped`: large spans, heap lock: some of the block's pages were
+//!   moved there by `mremap` (see *Moving a block* in `heap.rs`).
 //!
 //! # The remote word
 //!
@@ -41,8 +45,23 @@
 //!   thread frees it to the heap: the push that set the bit, unless a move
 //!   was under way, in which case the mover does it after the move.
 //!
+//! While an mcache owns the span (`R_UNOWNED` clear), two bits tell a
+//! remote free what the owner needs (mimalloc's *delayed free*):
+//!
+//! - [`R_NOTIFY`]: the span is on its owner's *full* list, where the owner
+//!   does not look (or was, and the owner left the bit set: see *Owned
+//!   spans* in `mcache.rs`). The push that sees it does not put its object on the
+//!   span's list: it swaps the bit for [`R_MOVING`], hands the object to
+//!   the owner's `delayed` list (`mcache::deliver`), which the owner drains
+//!   at its next refill (the span becomes available again), then clears
+//!   [`R_MOVING`].
+//! - [`R_MOVING`]: such a delivery is under way; the owner's cache must
+//!   stay alive until it ends, so an exiting owner waits for the bit to
+//!   clear before it gives the span up (`central::detach_owned`).
+//!
 //! Each push is one CAS, so exactly one thread sees each transition and takes
-//! the duty that comes with it; duties take the mcentral lock.
+//! the duty that comes with it; duties on unowned spans take the mcentral
+//! lock, a delivery takes none.
 
 use core::ptr;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -67,12 +86,18 @@ pub(crate) const LIST_PARTIAL: u8 = 1;
 pub(crate) const LIST_FULL: u8 = 2;
 /// `list`: a page-heap free list.
 pub(crate) const LIST_HEAP: u8 = 3;
+/// `list`: its owner's list of spans with free objects (`MCache::avail`).
+pub(crate) const LIST_OWNED_AVAIL: u8 = 4;
+/// `list`: its owner's list of used-up spans (`MCache::full`).
+pub(crate) const LIST_OWNED_FULL: u8 = 5;
 
 /// Remote word: no mcache owns the span (see *The remote word*).
 pub(crate) const R_UNOWNED: u64 = 1 << 60;
-/// Remote word: the span is on the full list; the next push moves it.
+/// Remote word: the span is on a full list (the mcentral's, or its owner's
+/// when `R_UNOWNED` is clear); a push moves it, or delivers its object.
 pub(crate) const R_NOTIFY: u64 = 1 << 61;
-/// Remote word: a move from full to partial is under way.
+/// Remote word: a move from full to partial (unowned) or a delivery to the
+/// owner (owned) is under way.
 pub(crate) const R_MOVING: u64 = 1 << 62;
 /// Remote word: the span is empty and on its way back to the heap.
 pub(crate) const R_RECLAIM: u64 = 1 << 63;
@@ -115,6 +140,7 @@ pub(crate) struct MSpan {
     pub bump: usize,
     pub limit: usize,
     pub local_free: *mut u8,
+    pub used: u32,
     pub owner: AtomicUsize,
     pub remote: AtomicU64,
     pub target: AtomicU32,
@@ -122,6 +148,7 @@ pub(crate) struct MSpan {
     pub prev: *mut MSpan,
     pub freed_at: u64,
     pub released: usize,
+    pub remapped: bool,
 }
 
 impl MSpan {
@@ -138,6 +165,7 @@ impl MSpan {
             bump: 0,
             limit: 0,
             local_free: ptr::null_mut(),
+            used: 0,
             owner: AtomicUsize::new(0),
             remote: AtomicU64::new(0),
             target: AtomicU32::new(0),
@@ -145,6 +173,7 @@ impl MSpan {
             prev: ptr::null_mut(),
             freed_at: 0,
             released: 0,
+            remapped: false,
         }
     }
 
@@ -163,6 +192,7 @@ impl MSpan {
 /// guards the list.
 pub(crate) struct SpanList {
     pub head: *mut MSpan,
+    tail: *mut MSpan,
 }
 
 // SAFETY: a list is only reached through the lock that owns it.
@@ -172,6 +202,7 @@ impl SpanList {
     pub(crate) const fn new() -> SpanList {
         SpanList {
             head: ptr::null_mut(),
+            tail: ptr::null_mut(),
         }
     }
 
@@ -187,9 +218,29 @@ impl SpanList {
             (*s).next = self.head;
             if !self.head.is_null() {
                 (*self.head).prev = s;
+            } else {
+                self.tail = s;
             }
         }
         self.head = s;
+    }
+
+    /// Pushes `s` at the back.
+    ///
+    /// # Safety
+    /// As for [`SpanList::push`].
+    pub(crate) unsafe fn push_back(&mut self, s: *mut MSpan) {
+        // SAFETY: as in `push`.
+        unsafe {
+            (*s).next = ptr::null_mut();
+            (*s).prev = self.tail;
+            if !self.tail.is_null() {
+                (*self.tail).next = s;
+            } else {
+                self.head = s;
+            }
+        }
+        self.tail = s;
     }
 
     /// Unlinks `s`.
@@ -207,6 +258,8 @@ impl SpanList {
             }
             if !n.is_null() {
                 (*n).prev = p;
+            } else {
+                self.tail = p;
             }
             (*s).next = ptr::null_mut();
             (*s).prev = ptr::null_mut();

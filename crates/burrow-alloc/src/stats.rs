@@ -2,8 +2,10 @@
 //!
 //! Heap page counters are kept exactly under the heap lock. Object counts
 //! are kept per thread in the mcache (plain adds on the fast path) and
-//! flushed to the global per-class counters whenever the mcache refills
-//! that class, every [`FLUSH_EVERY`] frees, at thread exit and when the
+//! flushed to the global per-class counters when the mcache refills that
+//! class after [`FLUSH_EVERY`] allocations, every [`FLUSH_EVERY`] frees
+//! (a flush at every refill put two contended atomic adds on a path that
+//! larson takes for one allocation in three), at thread exit and when the
 //! calling thread asks for [`stats`](crate::stats): Go stops the world for
 //! an exact snapshot, we accept a small lag from other threads instead.
 
@@ -24,6 +26,8 @@ pub(crate) static LARGE_ALLOC_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static LARGE_FREE_BYTES: AtomicU64 = AtomicU64::new(0);
 /// Small-object frees that took the remote path (see `MemStats::remote_frees`).
 pub(crate) static REMOTE_FREES: AtomicU64 = AtomicU64::new(0);
+/// Small spans taken from or given back to the page heap (heap lock held).
+pub(crate) static SMALL_SPAN_TRIPS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static CLASS_MALLOCS: [AtomicU64; NUM_CLASSES] =
     [const { AtomicU64::new(0) }; NUM_CLASSES];
 pub(crate) static CLASS_FREES: [AtomicU64; NUM_CLASSES] =
@@ -68,9 +72,13 @@ pub struct MemStats {
     /// Frees of small objects that took the remote path (one CAS on the
     /// span's remote list) because the freeing thread's cache did not own
     /// the span: frees from other threads, and own-thread frees into spans
-    /// the thread has handed back (see *Owned spans* in `mcache.rs`).
-    /// Counted per thread like `frees`.
+    /// the thread has handed back (`release_thread_cache`; see *Owned
+    /// spans* in `mcache.rs`). Counted per thread like `frees`.
     pub remote_frees: u64,
+    /// Spans of small classes taken from or given back to the page heap,
+    /// each under the heap lock: what a steady working set of small
+    /// objects should not cause.
+    pub small_span_trips: u64,
     /// Per size class counts; index 0 is unused (as in Go).
     pub by_class: [ClassStats; NUM_CLASSES],
 }
@@ -117,6 +125,7 @@ pub(crate) fn snapshot(meta_sys: u64) -> MemStats {
         scavenged_total: r(&SCAVENGED_BYTES),
         meta_sys,
         remote_frees: r(&REMOTE_FREES),
+        small_span_trips: r(&SMALL_SPAN_TRIPS),
         by_class,
     }
 }

@@ -89,6 +89,66 @@ pub(crate) fn map_aligned(len: usize, align: usize) -> *mut u8 {
     aligned as *mut u8
 }
 
+/// Moves the pages of `[from, from + len)` to `to` without copying them
+/// (`mremap`), replacing whatever was mapped at `[to, to + len)`, and maps
+/// fresh zero pages at `from` again. Returns false, with nothing changed,
+/// when the kernel refuses (the range spans two mappings, an old kernel).
+///
+/// # Safety
+/// Both ranges are page-aligned memory this allocator mapped, disjoint;
+/// the caller owns both, and nobody else touches them during the call.
+#[cfg(target_os = "linux")]
+pub(crate) unsafe fn move_pages(from: usize, to: usize, len: usize) -> bool {
+    // SAFETY: the caller owns both ranges; MREMAP_FIXED replaces only `to`.
+    let r = unsafe {
+        libc::mremap(
+            from as *mut libc::c_void,
+            len,
+            len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            to as *mut libc::c_void,
+        )
+    };
+    if r == libc::MAP_FAILED {
+        return false;
+    }
+    // SAFETY: `from` is unmapped now, a hole in our arena; we fill it.
+    if !unsafe { map_fresh(from, len) } {
+        fatal("mmap over a moved range failed");
+    }
+    true
+}
+
+/// The portable build never moves pages; callers copy.
+///
+/// # Safety
+/// None needed; nothing is touched.
+#[cfg(not(target_os = "linux"))]
+pub(crate) unsafe fn move_pages(_from: usize, _to: usize, _len: usize) -> bool {
+    false
+}
+
+/// Replaces `[addr, addr + len)` with fresh zero pages (`MAP_FIXED`),
+/// dropping the old ones at once; the new mapping merges with neighbours
+/// that a `mremap` split off. Returns whether it did.
+///
+/// # Safety
+/// The range is page-aligned memory this allocator mapped and nobody uses.
+pub(crate) unsafe fn map_fresh(addr: usize, len: usize) -> bool {
+    // SAFETY: the caller owns the range; MAP_FIXED replaces only it.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    p != libc::MAP_FAILED
+}
+
 /// Tells the kernel it may drop the pages of `[addr, addr + len)`; they read
 /// as zero afterwards and cost no memory until touched again.
 ///

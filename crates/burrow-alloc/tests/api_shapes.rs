@@ -9,7 +9,7 @@ fn every_alignment_is_honoured() {
     let mut al = 8usize;
     while al <= 1 << 22 {
         for size in [1, al / 3 + 1, al, al + 1] {
-            let p = allocate(size, al, false);
+            let p = allocate(size, al);
             assert!(!p.is_null(), "size {size} align {al}");
             assert_eq!(p as usize % al, 0, "size {size} align {al}");
             assert!(usable_size(p) >= size);
@@ -25,19 +25,19 @@ fn every_alignment_is_honoured() {
 
 #[test]
 fn realloc_keeps_contents_across_classes_and_pages() {
-    let mut p = allocate(10, 16, false);
+    let mut p = allocate(10, 16);
     // SAFETY: blocks are live and at least as long as what we touch.
     unsafe {
         p.copy_from_nonoverlapping(b"burrow".as_ptr(), 6);
         let mut n = 20usize;
         while n < 8 << 20 {
-            p = reallocate(p, 16, n, false);
+            p = reallocate(p, 16, n);
             assert!(!p.is_null());
             assert_eq!(std::slice::from_raw_parts(p, 6), b"burrow", "at {n}");
             n = n * 3 + 1;
         }
         while n > 8 {
-            p = reallocate(p, 16, n, false);
+            p = reallocate(p, 16, n);
             assert_eq!(std::slice::from_raw_parts(p, 6), b"burrow", "at {n}");
             n /= 3;
         }
@@ -50,7 +50,7 @@ fn zeroed_blocks_are_zero_even_after_reuse() {
     for round in 0..3 {
         let mut v = Vec::new();
         for size in [8usize, 100, 5000, 40_000, 1 << 20] {
-            let p = allocate_zeroed(size, 8, false);
+            let p = allocate_zeroed(size, 8);
             // SAFETY: a fresh block of `size` bytes.
             unsafe {
                 assert!(

@@ -28,7 +28,7 @@ fn allocate_on_a_free_on_b() {
             for _ in 0..per {
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
                 let size = 1 + (seed >> 40) as usize % 2048;
-                let p = allocate(size, 8, false);
+                let p = allocate(size, 8);
                 assert!(!p.is_null());
                 // SAFETY: a fresh block of `size` bytes.
                 unsafe { p.write_bytes((size & 0xff) as u8, size) };

@@ -109,7 +109,7 @@ fn in_child() -> bool {
 #[test]
 fn large_double_free_aborts() {
     if in_child() {
-        let p = allocate(LARGE, 16, false);
+        let p = allocate(LARGE, 16);
         announce(p);
         // SAFETY: deliberately freed twice: the second free must abort.
         unsafe {
@@ -117,7 +117,7 @@ fn large_double_free_aborts() {
             deallocate(p);
         }
         // Where the double free used to corrupt the page heap: spins.
-        let q = allocate(LARGE, 16, false);
+        let q = allocate(LARGE, 16);
         println!("survived: {q:?}");
         return;
     }
@@ -131,20 +131,20 @@ fn large_double_free_aborts() {
 #[test]
 fn large_double_free_after_a_merge_aborts() {
     if in_child() {
-        let p = allocate(LARGE, 16, false);
-        let q = allocate(LARGE, 16, false);
-        let guard = allocate(LARGE, 16, false);
+        let p = allocate(LARGE, 16);
+        let q = allocate(LARGE, 16);
+        let guard = allocate(LARGE, 16);
         announce(p);
         // SAFETY: `p` is deliberately freed twice; the others once.
         unsafe {
             deallocate(q);
             deallocate(p);
-            let big = allocate(8 * LARGE, 16, false);
+            let big = allocate(8 * LARGE, 16);
             deallocate(p);
             deallocate(big);
             deallocate(guard);
         }
-        let r = allocate(LARGE, 16, false);
+        let r = allocate(LARGE, 16);
         println!("survived: {r:?}");
         return;
     }
@@ -154,7 +154,7 @@ fn large_double_free_after_a_merge_aborts() {
 #[test]
 fn free_of_a_pointer_inside_the_first_page_of_a_large_block_aborts() {
     if in_child() {
-        let p = allocate(LARGE, 16, false).wrapping_add(16);
+        let p = allocate(LARGE, 16).wrapping_add(16);
         announce(p);
         // SAFETY: deliberately an invalid free.
         unsafe { deallocate(p) };
@@ -170,7 +170,7 @@ fn free_of_a_pointer_inside_the_first_page_of_a_large_block_aborts() {
 #[test]
 fn free_of_an_interior_page_of_a_large_block_aborts() {
     if in_child() {
-        let p = allocate(LARGE, 16, false);
+        let p = allocate(LARGE, 16);
         let inner = p.wrapping_add(3 * 8192);
         announce(inner);
         // SAFETY: deliberately an invalid free.
@@ -184,12 +184,12 @@ fn free_of_an_interior_page_of_a_large_block_aborts() {
 #[test]
 fn realloc_of_a_freed_large_block_aborts() {
     if in_child() {
-        let p = allocate(LARGE, 16, false);
+        let p = allocate(LARGE, 16);
         announce(p);
         // SAFETY: deliberately a realloc after free.
         unsafe {
             deallocate(p);
-            let q = reallocate(p, 16, 2 * LARGE, false);
+            let q = reallocate(p, 16, 2 * LARGE);
             println!("survived: {q:?}");
         }
         return;
@@ -201,7 +201,7 @@ fn realloc_of_a_freed_large_block_aborts() {
 #[test]
 fn small_double_free_aborts_with_debug_free() {
     if in_child() {
-        let p = allocate(48, 16, false);
+        let p = allocate(48, 16);
         announce(p);
         // SAFETY: deliberately freed twice.
         unsafe {
@@ -218,7 +218,7 @@ fn small_double_free_aborts_with_debug_free() {
 #[test]
 fn small_double_free_from_another_thread_aborts_with_debug_free() {
     if in_child() {
-        let p = allocate(48, 16, false) as usize;
+        let p = allocate(48, 16) as usize;
         announce(p as *mut u8);
         // SAFETY: freed once here and once on another thread.
         unsafe { deallocate(p as *mut u8) };
@@ -241,7 +241,7 @@ fn small_double_free_from_another_thread_aborts_with_debug_free() {
 #[test]
 fn free_inside_a_small_object_aborts_with_debug_free() {
     if in_child() {
-        let p = allocate(48, 16, false).wrapping_add(8);
+        let p = allocate(48, 16).wrapping_add(8);
         announce(p);
         // SAFETY: deliberately an invalid free.
         unsafe { deallocate(p) };
@@ -255,12 +255,12 @@ fn free_inside_a_small_object_aborts_with_debug_free() {
 #[test]
 fn realloc_of_a_freed_small_object_aborts_with_debug_free() {
     if in_child() {
-        let p = allocate(48, 16, false);
+        let p = allocate(48, 16);
         announce(p);
         // SAFETY: deliberately a realloc after free.
         unsafe {
             deallocate(p);
-            let q = reallocate(p, 16, 40, false);
+            let q = reallocate(p, 16, 40);
             println!("survived: {q:?}");
         }
         return;

@@ -1,7 +1,7 @@
 //! A thread that frees its own small blocks takes the local path (a push
 //! onto a list its cache owns), never the remote one (a CAS on the span's
 //! remote list), as long as its blocks lie in the spans its cache owns:
-//! the current span of each class and the last few it used up (see *Owned
+//! until the span empties or the thread exits (see *Owned
 //! spans* in `mcache.rs`). `stats().remote_frees` counts remote-path frees.
 //!
 //! One test in this binary, so nothing else moves the global counter.
@@ -10,7 +10,7 @@ use burrow_alloc::sizeclass::{CLASSES, class_for};
 use burrow_alloc::{allocate, deallocate, stats};
 
 /// Spans' worth of objects each class's working set spans.
-const SPANS: usize = 4;
+const SPANS: usize = 64;
 
 /// A deterministic shuffle (xorshift), so frees come in no simple order.
 fn shuffle(v: &mut [usize], mut seed: u64) {
@@ -28,7 +28,7 @@ fn working_set() -> Vec<usize> {
     for size in [16usize, 64, 256, 1024, 4096] {
         let c = class_for(size, 8).expect("a small size");
         for _ in 0..CLASSES[c].nelems() * SPANS {
-            let p = allocate(size, 8, false);
+            let p = allocate(size, 8);
             assert!(!p.is_null());
             v.push(p as usize);
         }

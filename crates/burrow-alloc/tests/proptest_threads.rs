@@ -56,7 +56,7 @@ fn run_thread(ops: Vec<Op>, tag0: u8, tx: mpsc::Sender<Block>, rx: mpsc::Receive
         match op {
             Op::Alloc { size, align_shift } => {
                 let align = 1usize << align_shift;
-                let p = allocate(size, align, false) as usize;
+                let p = allocate(size, align) as usize;
                 assert_ne!(p, 0);
                 assert_eq!(p % align, 0, "align {align} size {size}");
                 assert!(usable_size(p as *const u8) >= size);
@@ -74,7 +74,7 @@ fn run_thread(ops: Vec<Op>, tag0: u8, tx: mpsc::Sender<Block>, rx: mpsc::Receive
                 let i = idx % live.len();
                 let b = &mut live[i];
                 // SAFETY: `b` is live with this alignment.
-                let q = unsafe { reallocate(b.p as *mut u8, b.align, size, false) } as usize;
+                let q = unsafe { reallocate(b.p as *mut u8, b.align, size) } as usize;
                 assert_ne!(q, 0);
                 assert_eq!(q % b.align, 0);
                 let keep = b.size.min(size);

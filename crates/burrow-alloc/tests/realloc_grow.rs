@@ -55,14 +55,14 @@ fn realloc_grows_64k_at_a_time_without_copying() {
     let before = status_bytes("VmRSS");
     let start = Instant::now();
 
-    let mut p = allocate(STEP, 16, true);
+    let mut p = allocate(STEP, 16);
     assert!(!p.is_null());
     // SAFETY: `p` holds STEP bytes.
     unsafe { p.write_bytes(0, STEP) };
     for step in 1..steps {
         let size = (step + 1) * STEP;
         // SAFETY: `p` is our live block, allocated with alignment 16.
-        let q = unsafe { reallocate(p, 16, size, true) };
+        let q = unsafe { reallocate(p, 16, size) };
         assert!(!q.is_null(), "realloc to {size} failed");
         p = q;
         // SAFETY: the block now holds `size` bytes; chunk `step` is new.

@@ -18,7 +18,7 @@ const STEP: usize = 64 * 1024;
 #[test]
 fn realloc_grows_past_other_blocks_with_few_moves() {
     let steps = 2048;
-    let mut p = allocate(STEP, 16, true);
+    let mut p = allocate(STEP, 16);
     assert!(!p.is_null());
     // SAFETY: `p` holds STEP bytes.
     unsafe { p.write_bytes(0, STEP) };
@@ -26,12 +26,12 @@ fn realloc_grows_past_other_blocks_with_few_moves() {
     let mut moves = 0;
     for step in 1..steps {
         if step % 16 == 0 {
-            let o = allocate(STEP, 16, true);
+            let o = allocate(STEP, 16);
             assert!(!o.is_null());
             others.push(o);
         }
         // SAFETY: `p` is our live block, allocated with alignment 16.
-        let q = unsafe { reallocate(p, 16, (step + 1) * STEP, true) };
+        let q = unsafe { reallocate(p, 16, (step + 1) * STEP) };
         assert!(!q.is_null());
         if q != p {
             moves += 1;

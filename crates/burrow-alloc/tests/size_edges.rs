@@ -25,9 +25,9 @@ fn allocate_refuses_sizes_near_usize_max_at_every_alignment() {
     for k in 0..EDGE {
         let size = usize::MAX - k;
         for align in alignments() {
-            let p = allocate(size, align, false);
+            let p = allocate(size, align);
             assert!(p.is_null(), "allocate(MAX - {k}, {align}) gave {p:?}");
-            let z = allocate_zeroed(size, align, false);
+            let z = allocate_zeroed(size, align);
             assert!(
                 z.is_null(),
                 "allocate_zeroed(MAX - {k}, {align}) gave {z:?}"
@@ -42,7 +42,7 @@ fn allocate_refuses_sizes_just_over_isize_max() {
     for size in [top + 1, top + 2, top + 4096, top + (1 << 20)] {
         for align in alignments() {
             assert!(
-                allocate(size, align, false).is_null(),
+                allocate(size, align).is_null(),
                 "allocate({size:#x}, {align}) succeeded"
             );
         }
@@ -54,7 +54,7 @@ fn alignment_slack_past_isize_max_is_refused() {
     // One byte, but an alignment whose slack alone passes isize::MAX.
     for shift in [62, 63] {
         let align = 1usize << shift;
-        assert!(allocate(1, align, false).is_null(), "align 2^{shift}");
+        assert!(allocate(1, align).is_null(), "align 2^{shift}");
     }
 }
 
@@ -62,14 +62,14 @@ fn alignment_slack_past_isize_max_is_refused() {
 fn reallocate_refuses_sizes_near_usize_max_and_keeps_the_block() {
     // A small block, a large block and a page-aligned large block.
     for (size, align) in [(24usize, 16usize), (256 << 10, 16), (40_000, 1 << 20)] {
-        let p = allocate(size, align, false);
+        let p = allocate(size, align);
         assert!(!p.is_null());
         // SAFETY: `p` is a live block of `size` bytes.
         unsafe { p.write_bytes(0x5a, size) };
         for k in 0..EDGE {
             // SAFETY: `p` is live with alignment `align`; a refused
             // reallocate leaves it live.
-            let q = unsafe { reallocate(p, align, usize::MAX - k, false) };
+            let q = unsafe { reallocate(p, align, usize::MAX - k) };
             assert!(q.is_null(), "reallocate({size} -> MAX - {k}) gave {q:?}");
         }
         // SAFETY: `p` is still live and `size` bytes long.

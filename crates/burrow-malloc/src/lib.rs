@@ -59,17 +59,13 @@ use burrow_alloc::{allocate, allocate_zeroed, deallocate, reallocate, usable_siz
 /// glibc's `malloc` alignment on 64-bit targets (`max_align_t`).
 const MIN_ALIGN: usize = 16;
 
-/// Every call allows the background scavenger (`BURROW_ALLOC_SCAVENGER=0`
-/// turns it off inside burrow-alloc).
-const BG: bool = true;
-
 fn set_errno(e: i32) {
     // SAFETY: __errno_location returns this thread's errno slot.
     unsafe { *libc::__errno_location() = e };
 }
 
 fn alloc_or_enomem(size: usize, align: usize) -> *mut c_void {
-    let p = allocate(size, align, BG);
+    let p = allocate(size, align);
     if p.is_null() {
         set_errno(libc::ENOMEM);
     }
@@ -94,7 +90,7 @@ pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
         set_errno(libc::ENOMEM);
         return ptr::null_mut();
     };
-    let p = allocate_zeroed(total, MIN_ALIGN, BG);
+    let p = allocate_zeroed(total, MIN_ALIGN);
     if p.is_null() {
         set_errno(libc::ENOMEM);
     }
@@ -128,7 +124,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     }
     // SAFETY: the C contract of realloc; our blocks are MIN_ALIGN-aligned or
     // more, and keeping MIN_ALIGN is what C asks.
-    let q = unsafe { reallocate(p.cast(), MIN_ALIGN, size, BG) };
+    let q = unsafe { reallocate(p.cast(), MIN_ALIGN, size) };
     if q.is_null() {
         set_errno(libc::ENOMEM);
     }
@@ -161,7 +157,7 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
     if !align.is_power_of_two() || align % core::mem::size_of::<usize>() != 0 {
         return libc::EINVAL;
     }
-    let p = allocate(size, align.max(MIN_ALIGN), BG);
+    let p = allocate(size, align.max(MIN_ALIGN));
     if p.is_null() {
         return libc::ENOMEM;
     }

@@ -10,48 +10,62 @@
 //!
 //! # The design (Go's, see `docs/scheduler.md`)
 //!
-//! - **G** (`g.rs`): a goroutine: id, status, a coroutine (corosensei) on a
-//!   burrow-stack stack, wait reason, spawn site, goroutine-locals. Gs and
-//!   their warm stacks are recycled through per-P and global free lists.
-//! - **M** (`m.rs`): an OS thread running `schedule()` on its own stack
-//!   (Go's g0). It switches into a G; the G switches back when it yields,
-//!   parks or exits.
-//! - **P** (`sched.rs`): `maxprocs` of them (`BURROW_MAXPROCS`, default the
-//!   CPU count), each with a 256-slot local run queue and a `runnext` slot
-//!   (`runq.rs`). Full local queues spill half to the global queue; idle Ps
-//!   steal half of a random victim's queue.
-//! - `schedule()` looks in Go's order: the global queue every 61st tick,
-//!   `runnext`, the local queue, the global queue, the poller (hook only,
-//!   until the netpoll issue), stealing, then sleep. Spinning Ms follow
-//!   Go's parking/unparking rule (*Spinning Ms* in `sched.rs`).
-//! - **Timers** (`timer/`, `idle.rs`, `time.rs`): Go 1.14's per-P 4-ary
-//!   timer heaps, run by `schedule()` (and by stealing Ms for their
+//! - **G** (`kernel/g.rs`): a goroutine: id, status, a coroutine
+//!   (corosensei) on a burrow-stack stack, wait reason, spawn site,
+//!   goroutine-locals. Gs and their warm stacks are recycled through per-P
+//!   and global free lists.
+//! - **M** (`kernel/m.rs`): an OS thread running `schedule()` on its own
+//!   stack (Go's g0). It switches into a G; the G switches back when it
+//!   yields, parks or exits.
+//! - **P** (`kernel/p.rs`): `maxprocs` of them (`BURROW_MAXPROCS`, default
+//!   the CPU count), each split into the part only its holder touches
+//!   (`PCore`, moved between Ms as one owned value: its run queue's owner
+//!   handle, free Gs, tick) and the part others touch (`P`: the steal
+//!   handle, timers). Each run queue is a 256-slot ring with a `runnext`
+//!   slot (`kernel/runq.rs`). Full local queues spill half to the global
+//!   queue; idle Ps steal half of a random victim's queue.
+//! - `schedule()` looks in Go's order: the global queue (and the network)
+//!   every 61st tick, `runnext`, the local queue, the global queue, the
+//!   netpoller without blocking, stealing, then sleep. Spinning Ms follow
+//!   Go's parking/unparking rule (*Spinning Ms* in `kernel/sched.rs`).
+//! - **Timers** (`timer/`, `kernel/idle.rs`, `time.rs`): Go 1.14's per-P
+//!   4-ary timer heaps, run by `schedule()` (and by stealing Ms for their
 //!   victims); an idle runtime sleeps until its next timer. [`sleep`] and
 //!   [`sleep_until`] park on them. [`Runtime::try_run`] reports a deadlock
 //!   (nothing can ever run again) instead of hanging. See `docs/timers.md`.
-//! - **park/ready** (`park.rs`): [`Ready::for_current`] + [`park`] put a
-//!   goroutine to sleep; [`Ready::ready`] wakes it exactly once from any
-//!   thread, into the readier's `runnext`. Channels, timers and the poller
-//!   build on it. On a plain thread the same calls park the thread.
+//! - **park/ready** (`kernel/park.rs`): [`Ready::for_current`] + [`park`]
+//!   put a goroutine to sleep; [`Ready::ready`] wakes it exactly once from
+//!   any thread, into the readier's `runnext`. Channels, timers and the
+//!   poller build on it. On a plain thread the same calls park the thread.
+//! - **The netpoller** (`kernel/poller.rs`, [`netpoll`]): each runtime
+//!   owns a `burrow_netpoll::Poller`; `schedule()` polls it and the last
+//!   idle M blocks in it, as in Go. [`netpoll::PollFd`] is what
+//!   blocking-style sockets (burrow-net) park on.
+//! - **Blocking calls and sysmon** (`kernel/syscall.rs`,
+//!   `kernel/sysmon.rs`): [`blocking`] lets a call block its thread while
+//!   sysmon hands its P to another M; sysmon also relieves Ps starved by a
+//!   goroutine that computes without runtime calls. See `docs/sysmon.md`.
 //! - **sync** (`sync/`): Go's `Mutex` (with starvation mode), `RWMutex`,
 //!   `WaitGroup`, `Once`, `Cond` and a weighted `Semaphore`, parking on
 //!   park/ready, so goroutines and plain threads can share them.
 //!
-//! - **Tasks** (`job.rs`): each goroutine's closure and join slot are one
-//!   block from burrow-alloc (Go's mcache → mcentral → mheap), not from the
-//!   global allocator: a task is often freed on another M than the one
-//!   that made it, and a spawn+join loop keeps up to a million alive;
-//!   glibc spent a fifth of spawn+join on that (see *Where tasks live* in
-//!   `job.rs`). This is why the crate depends on `burrow-alloc`.
+//! - **Tasks** (`kernel/task.rs`): each goroutine's closure and join slot
+//!   are one block from burrow-alloc (Go's mcache → mcentral → mheap), not
+//!   from the global allocator: a task is often freed on another M than
+//!   the one that made it, and a spawn+join loop keeps up to a million
+//!   alive (see *Where tasks live* in `kernel/task.rs`). This is why the
+//!   crate depends on `burrow-alloc`.
 //!
 //! # What differs from Go, and why
 //!
 //! - Stacks do not grow by copying (Rust cannot move a stack): each is a
 //!   reserved region that commits pages on touch (burrow-stack). A deep
 //!   goroutine pays for its pages once; its G keeps the warm stack.
-//! - No preemption yet: a goroutine that never yields, parks or spawns
-//!   keeps its M. Because of that, every schedule advances the 61-tick
-//!   counter (Go skips it for `runnext`, relying on preemption).
+//! - No preemption: a goroutine that never yields, parks or spawns keeps
+//!   its M (sysmon flags it and lends a spare P to the rest of its P's
+//!   work instead; see `kernel/sysmon.rs`). Because of that, every
+//!   schedule advances the 61-tick counter (Go skips it for `runnext`,
+//!   relying on preemption).
 //! - [`go`] yields when its P's queue holds 8 or more Gs (spawner
 //!   back-pressure; Go's `newproc` never yields). A spawning loop would
 //!   otherwise keep hundreds of thousands of Gs alive, each on a cold stack
@@ -60,11 +74,11 @@
 //! - A goroutine is bound to its G when it first runs, not when it is
 //!   spawned: it moves to the warmest free G of the P that runs it, so
 //!   goroutines that run back to back share one stack hot in the core's
-//!   cache (*Warm stacks* in `sched.rs`).
+//!   cache (*Warm stacks* in `kernel/g.rs`).
 //! - A spinning M that finds nothing watches for work for up to 50 µs
 //!   before giving up its P, while another P runs goroutines (Go's gives
 //!   it up at once): a thread woken a moment later was often queued for
-//!   milliseconds behind a running one (*The idle spin* in `m.rs`).
+//!   milliseconds behind a running one (*The idle spin* in `kernel/m.rs`).
 //! - `yield_now` puts the goroutine at the tail of its local queue (Go's
 //!   `Gosched` uses the global queue): no lock, and the 1-in-61 rule still
 //!   serves the global queue.
@@ -86,7 +100,7 @@
 //! > `MutexGuard`, an `Rc` shared with a thread-local).**
 //!
 //! [`go`] counts as a yield here: it yields when its P's run queue is long
-//! (spawner back-pressure, see `SPAWN_YIELD_QUEUE` in `runtime.rs`).
+//! (spawner back-pressure, see `SPAWN_YIELD_QUEUE` in `kernel/runtime.rs`).
 //!
 //! [`go`] stays a safe function taking `Send + 'static` closures, as in
 //! every practical stackful runtime; the contract is the price, stated
@@ -120,8 +134,8 @@ mod kernel;
 mod loom;
 pub mod netpoll;
 pub mod sync;
-// Timers (issue 5): per-P heaps, sleep, and the internal contract
-// (`add_timer`/`del_timer`) that channels and sync build on.
+// Sleeping (`sleep`, `sleep_until`) and the internal timer contract
+// (`add_timer`, with `timer::del_timer`) that channels and sync build on.
 pub mod time;
 mod timer;
 
@@ -129,6 +143,7 @@ pub use chan::{
     IntoIter, Iter, Receiver, RecvTimeoutError, SendError, SendTimeoutError, Sender, Ticker, Timer,
     TryIter, TryRecvError, TrySendError, after, chan, tick,
 };
+pub use kernel::dump::{Stats, dump, stats};
 pub use kernel::local::LocalKey;
 pub use kernel::park::{Ready, WaitReason, park};
 pub use kernel::runtime::{

@@ -6,8 +6,8 @@
 //! Only the code loom models goes through this module: the run queue ring,
 //! `runnext`, the global queue, the channel state (`chan/`), a timer's
 //! state word, deleted flag and callback lock (`timer/mod.rs`, modelled in
-//! `timer/loom_timer.rs`), and the spinning-M counters (`idle.rs`,
-//! modelled in `loom_idle.rs`). The rest of the scheduler (threads,
+//! `timer/loom_timer.rs`), and the spinning-M counters
+//! (`kernel/spinning.rs`, modelled in `kernel/loom_idle.rs`). The rest of the scheduler (threads,
 //! coroutines) cannot run inside a loom model and uses `std` directly.
 //!
 //! This module only re-exports; it imports nothing of the crate. How a

@@ -163,6 +163,8 @@ impl PollFd {
     /// closed or the deadline of `dir` has passed. Call it before each
     /// system call.
     pub fn check(&self, dir: Direction) -> io::Result<()> {
+        // A socket call is a preemption point, as in Go (see `sysmon.rs`).
+        crate::kernel::runtime::preempt_point();
         // Acquire: pairs with the Release in `close`.
         if self.closed.load(Ordering::Acquire) {
             return Err(closed_error());

@@ -32,7 +32,10 @@ fn main_parked_forever_is_reported() {
         });
         (r, t.elapsed())
     });
-    assert_eq!(r, Err(RunError::Deadlock { parked: 2 }));
+    assert!(
+        matches!(r, Err(RunError::Deadlock { parked: 2, .. })),
+        "{r:?}"
+    );
     assert!(
         took < Duration::from_secs(10),
         "reported only after {took:?}"
@@ -137,4 +140,37 @@ fn repeated_wakes_by_a_thread_keep_restarting_the_grace() {
         })
     });
     assert_eq!(r, Ok(()));
+}
+
+#[test]
+fn the_report_carries_the_goroutine_dump() {
+    let r = bounded(30, "deadlock dump", || {
+        Runtime::builder()
+            .maxprocs(1)
+            .deadlock_grace(Some(Duration::from_millis(50)))
+            .build()
+            .unwrap()
+            .try_run(|| {
+                let (_tx, rx) = burrow_sched::chan::<u8>(0);
+                let h = go(move || rx.recv());
+                // Keep the sender alive: the receiver waits forever.
+                let _keep = _tx;
+                let _ = h.join();
+            })
+    });
+    let Err(RunError::Deadlock { parked: 2, dump }) = &r else {
+        panic!("expected a deadlock of two goroutines: {r:?}");
+    };
+    assert!(dump.contains("goroutine 1 [join]:"), "{dump}");
+    assert!(dump.contains("goroutine 2 [chan receive]:"), "{dump}");
+    assert!(
+        dump.contains("created at") && dump.contains("deadlock.rs"),
+        "{dump}"
+    );
+    // `run` panics with Go's message followed by the dump.
+    let msg = r.unwrap_err().to_string();
+    assert!(
+        msg.starts_with("all goroutines are asleep - deadlock!") && msg.contains("[chan receive]"),
+        "{msg}"
+    );
 }

@@ -1,6 +1,6 @@
-//! Review finding 5 (P heaps): a deleted (stopped) timer still in a P heap
-//! must not hold a deadlock report back until its time, whether the idle
-//! M finds it at the top of a heap or is already sleeping on it.
+//! A deleted (stopped) timer still in a P heap must not hold a deadlock
+//! report back until its time, whether the idle M finds it at the top of
+//! a heap or is already sleeping on it.
 //!
 //! The fallback side (process-global) is in `deadlock_fallback_timers.rs`.
 
@@ -32,7 +32,10 @@ fn stopped_timer_in_a_p_heap_does_not_hold_back_the_report() {
             });
         (r, t0.elapsed())
     });
-    assert_eq!(r, Err(RunError::Deadlock { parked: 1 }));
+    assert!(
+        matches!(r, Err(RunError::Deadlock { parked: 1, .. })),
+        "{r:?}"
+    );
     assert!(took < Duration::from_secs(10), "reported after {took:?}");
 }
 
@@ -64,6 +67,9 @@ fn sleeper_on_a_timer_stopped_later_is_woken_to_report() {
             });
         (r, t0.elapsed())
     });
-    assert_eq!(r, Err(RunError::Deadlock { parked: 2 }));
+    assert!(
+        matches!(r, Err(RunError::Deadlock { parked: 2, .. })),
+        "{r:?}"
+    );
     assert!(took < Duration::from_secs(10), "reported after {took:?}");
 }

@@ -1,5 +1,5 @@
-//! Review finding 5 (fallback thread, process-global state, so in its own
-//! test binary): a timer added on a plain thread and stopped must not
+//! The fallback thread (process-global state, so in its own test
+//! binary): a timer added on a plain thread and stopped must not
 //! disable deadlock detection for every runtime in the process until its
 //! original deadline. (A *live* fallback timer still holds reports back:
 //! an `after()` made on a thread may be handed to a goroutine and wake it.)
@@ -28,5 +28,8 @@ fn stopped_fallback_timer_does_not_disable_deadlock_detection() {
                 park(WaitReason::Other);
             })
     });
-    assert_eq!(r, Err(RunError::Deadlock { parked: 1 }));
+    assert!(
+        matches!(r, Err(RunError::Deadlock { parked: 1, .. })),
+        "{r:?}"
+    );
 }

@@ -1,4 +1,4 @@
-//! Review finding 3: a deadlock grace too long for `Instant`
+//! A deadlock grace too long for `Instant`
 //! (`Duration::MAX`, "practically never") must mean "never report", not a
 //! panic on an M holding the sched lock (which poisoned it and left
 //! `try_run` hanging).

@@ -1,4 +1,4 @@
-//! Review finding 1: a kick that lands on the timer sleeper's note after
+//! A kick that lands on the timer sleeper's note after
 //! its wait ended (`kicked` left set) must not end a later deadlock watch
 //! of the same M early and get a deadlock reported without the grace.
 //!

@@ -1,6 +1,6 @@
-//! Review finding 4 (`time.rs`): `sleep(Duration::MAX)` ("forever") must
-//! not panic with "overflow when adding duration to instant"; it sleeps
-//! forever, in a goroutine and on a plain thread.
+//! `sleep(Duration::MAX)` ("forever", `time.rs`) must not panic with
+//! "overflow when adding duration to instant"; it sleeps forever, in a
+//! goroutine and on a plain thread.
 
 mod common;
 use common::bounded;

@@ -229,11 +229,51 @@ impl Pool {
         self.inner.stats()
     }
 
+    /// Takes over this pool's scavenging for a runtime's housekeeping
+    /// thread (the scheduler's sysmon): while the returned driver lives,
+    /// the pool starts no thread of its own (and its thread, if running,
+    /// stands aside) and the driver's owner calls
+    /// [`PoolDriver::scavenge`] from time to time. Dropping the last driver
+    /// gives the work back to the pool's own thread.
+    pub fn drive(&self) -> PoolDriver {
+        self.inner.attach_driver();
+        PoolDriver { inner: self.inner }
+    }
+
     /// Gives this thread's cached stacks back to the global pool, where the
     /// scavenger can trim them. Threads do this when they exit; a thread
     /// that goes idle for long may call it.
     pub fn flush_thread_cache(&self) {
         self.inner.flush_thread_cache();
+    }
+}
+
+/// The right to scavenge a pool from another thread (see [`Pool::drive`]).
+pub struct PoolDriver {
+    inner: &'static PoolInner,
+}
+
+impl std::fmt::Debug for PoolDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolDriver").finish_non_exhaustive()
+    }
+}
+
+impl PoolDriver {
+    /// One scavenging round: free slots idle longer than the decay are
+    /// trimmed (see *Temperatures* in the pool's docs). Returns how long
+    /// until the next slot's decay passes, or None when no free slot
+    /// waits (a slot freed later is due a decay after its release).
+    pub fn scavenge(&self) -> Option<std::time::Duration> {
+        self.inner
+            .scavenge()
+            .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+    }
+}
+
+impl Drop for PoolDriver {
+    fn drop(&mut self) {
+        self.inner.detach_driver();
     }
 }
 

@@ -29,10 +29,16 @@
 //!   global pool) sleeps on `PoolInner::wake` until the oldest warm or tepid
 //!   slot is due, takes due slots out under the lock, and calls `madvise`
 //!   with the lock released.
+//! - A *driver* ([`crate::Pool::drive`]) replaces that thread: a runtime's
+//!   housekeeping thread (the scheduler's sysmon, Go's one background
+//!   thread) runs the same rounds itself, so a program has one
+//!   housekeeping thread, not one per subsystem. While a driver lives the
+//!   pool's own thread is not started, or waits; dropping the last driver
+//!   wakes (or starts) it.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -123,6 +129,9 @@ pub(crate) struct PoolInner {
     /// Wakes the scavenger when the global pool gets work for it.
     wake: Condvar,
     scavenger_started: AtomicBool,
+    /// Housekeeping threads that drive the scavenging (`PoolDriver`);
+    /// while there is one, the pool's own thread stands aside.
+    drivers: AtomicUsize,
     /// Stacks handed out, ever (statistics only).
     allocs: AtomicU64,
     /// Stacks given back, ever (statistics only).
@@ -192,6 +201,7 @@ impl PoolInner {
             global: Mutex::new(Global::default()),
             wake: Condvar::new(),
             scavenger_started: AtomicBool::new(false),
+            drivers: AtomicUsize::new(0),
             allocs: AtomicU64::new(0),
             frees: AtomicU64::new(0),
         }))
@@ -293,7 +303,8 @@ impl PoolInner {
     }
 
     fn start_scavenger(&'static self) {
-        if self.scavenger_started.load(Ordering::Relaxed)
+        if self.drivers.load(Ordering::Relaxed) > 0
+            || self.scavenger_started.load(Ordering::Relaxed)
             || self.scavenger_started.swap(true, Ordering::Relaxed)
         {
             return;
@@ -309,41 +320,53 @@ impl PoolInner {
         }
     }
 
-    /// The scavenger: see *Temperatures* above.
+    /// The pool's own scavenger thread: see *Temperatures* above. It
+    /// stands aside while a driver (`PoolDriver`) does the work.
     fn scavenge_loop(&'static self) {
-        let decay = self.config.decay;
         let mut g = self.lock();
         loop {
-            let now = Instant::now();
-            // `checked_add`: a decay too large to add means "never".
-            let due =
-                |q: &VecDeque<(Slot, Instant)>| q.front().and_then(|&(_, t)| t.checked_add(decay));
-            let next = match (due(&g.warm), due(&g.tepid)) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let Some(next) = next else {
-                g.shrink_lists();
+            if self.drivers.load(Ordering::Relaxed) > 0 {
+                // The driver's drop wakes us.
                 g = self.wake.wait(g).unwrap_or_else(|e| e.into_inner());
                 continue;
-            };
-            if next > now {
-                g = self
-                    .wake
-                    .wait_timeout(g, next - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-                continue;
             }
-            let take = |q: &mut VecDeque<(Slot, Instant)>| {
-                let n = q
-                    .iter()
-                    .take_while(|&&(_, t)| t.checked_add(decay).is_some_and(|d| d <= now))
-                    .count();
-                q.drain(..n).map(|(s, _)| s).collect::<Vec<_>>()
+            let (g2, next) = self.scavenge_locked(g, Instant::now());
+            g = g2;
+            g = match next {
+                None => self.wake.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(next) => {
+                    let d = next.saturating_duration_since(Instant::now());
+                    self.wake
+                        .wait_timeout(g, d)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
             };
-            let to_tepid = take(&mut g.warm);
-            let to_cold = take(&mut g.tepid);
+        }
+    }
+
+    /// One scavenging round: cools the slots whose decay has passed at
+    /// `now` (warm → tepid, tepid → cold) and returns when the next one
+    /// is due (None: nothing waits). Takes and gives back the lock.
+    fn scavenge_locked<'a>(
+        &'a self,
+        mut g: MutexGuard<'a, Global>,
+        now: Instant,
+    ) -> (MutexGuard<'a, Global>, Option<Instant>) {
+        let decay = self.config.decay;
+        // `checked_add`: a decay too large to add means "never".
+        let due =
+            |q: &VecDeque<(Slot, Instant)>| q.front().and_then(|&(_, t)| t.checked_add(decay));
+        let take = |q: &mut VecDeque<(Slot, Instant)>| {
+            let n = q
+                .iter()
+                .take_while(|&&(_, t)| t.checked_add(decay).is_some_and(|d| d <= now))
+                .count();
+            q.drain(..n).map(|(s, _)| s).collect::<Vec<_>>()
+        };
+        let to_tepid = take(&mut g.warm);
+        let to_cold = take(&mut g.tepid);
+        if !to_tepid.is_empty() || !to_cold.is_empty() {
             drop(g);
             to_tepid.iter().for_each(Slot::trim_to_top);
             to_cold.iter().for_each(Slot::decommit);
@@ -351,7 +374,37 @@ impl PoolInner {
             let t = Instant::now();
             g.tepid.extend(to_tepid.into_iter().map(|s| (s, t)));
             g.cold.extend(to_cold);
-            g.shrink_lists();
+        }
+        g.shrink_lists();
+        let next = match (due(&g.warm), due(&g.tepid)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (g, next)
+    }
+
+    /// See [`crate::PoolDriver::scavenge`].
+    pub(crate) fn scavenge(&self) -> Option<Instant> {
+        self.scavenge_locked(self.lock(), Instant::now()).1
+    }
+
+    /// A driver takes over the scavenging.
+    pub(crate) fn attach_driver(&self) {
+        self.drivers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A driver leaves; the last one hands the work back to the pool's own
+    /// thread.
+    pub(crate) fn detach_driver(&'static self) {
+        if self.drivers.fetch_sub(1, Ordering::Relaxed) == 1 {
+            let waiting = {
+                let g = self.lock();
+                !g.warm.is_empty() || !g.tepid.is_empty()
+            };
+            if waiting {
+                self.start_scavenger();
+            }
+            self.wake.notify_one();
         }
     }
 

@@ -118,3 +118,43 @@ fn rss_returns_after_a_burst() {
     let s = pool.stats();
     assert_eq!(s.warm, 0, "{s:?}");
 }
+
+#[test]
+fn a_driver_takes_over_the_scavenging_and_hands_it_back() {
+    let decay = Duration::from_millis(50);
+    let pool = Pool::new(StackConfig {
+        decay,
+        thread_cache: 1,
+        ..StackConfig::default()
+    })
+    .unwrap();
+    let driver = pool.drive();
+    burst(pool, 8, 8192);
+    let s = pool.stats();
+    assert_eq!(s.warm + s.tepid, 8, "{s:?}");
+    // Long past the decay: the pool's own thread stood aside.
+    std::thread::sleep(decay * 4);
+    assert_eq!(
+        pool.stats().warm,
+        s.warm,
+        "no scavenging without the driver"
+    );
+    let next = driver.scavenge();
+    let s = pool.stats();
+    assert_eq!(
+        (s.warm, s.tepid),
+        (0, 8),
+        "one round cools the warm slots: {s:?}"
+    );
+    assert!(
+        next.is_some_and(|d| d <= decay),
+        "the tepid ones are due next: {next:?}"
+    );
+    // Gone: the pool's own thread takes the tepid slots the rest of the way.
+    drop(driver);
+    wait_until(
+        "the pool's thread to decommit",
+        Duration::from_secs(10),
+        || pool.stats().cold == 8,
+    );
+}

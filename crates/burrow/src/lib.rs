@@ -28,7 +28,8 @@
 //! A goroutine may resume on a different OS thread after any point where
 //! it can switch: `yield_now`, `join`, `park`, `go` (which yields when its
 //! run queue is long, to keep a spawning loop from outrunning the
-//! scheduler), and every channel, lock and I/O operation built on them. So:
+//! scheduler), [`blocking`] (the goroutine may come back on another
+//! thread), and every channel, lock and I/O operation built on them. So:
 //!
 //! > **Never park while holding a borrow of a `thread_local!` value or a
 //! > thread-affine value (a `std::sync::MutexGuard`, an `Rc` shared with a
@@ -42,6 +43,17 @@
 //! goroutine and follow it from thread to thread. The runtime reads its
 //! own thread-local only through non-inlined functions so the compiler
 //! never caches a thread-local address across a switch.
+//!
+//! # Blocking calls
+//!
+//! A std call that blocks its thread (`std::fs`, `std::thread::sleep`, a
+//! `std::sync` lock, DNS through `ToSocketAddrs`) holds its P for as long
+//! as it blocks: the other goroutines queued on that P wait until sysmon
+//! sees the P stuck (about 10 ms) and lends them a spare P, and the
+//! thread stays blocked either way. Wrap such calls in [`blocking`],
+//! which hands the P to another thread while the call blocks, as Go does
+//! for system calls; [`net`]'s sockets park only the goroutine and need no
+//! wrapping.
 //!
 //! # Panics and shutdown
 //!
@@ -73,8 +85,20 @@ pub use burrow_sched::{
 /// Goroutine stacks (re-exported for configuration and statistics).
 pub use burrow_stack as stack;
 
-// Timers, sleep and deadlock detection (issue 5).
+pub mod fs;
+
+/// Go's `runtime` package: counts, the goroutine dump, yielding.
+pub mod runtime {
+    pub use burrow_sched::{
+        Stats, current_id, dump, maxprocs, num_goroutine, stats, yield_now as gosched,
+    };
+}
+
+/// Sleeping and deadlock detection.
 pub use burrow_sched::{DEFAULT_DEADLOCK_GRACE, RunError, sleep, sleep_until, time};
+/// Blocking calls that hand their P to another thread (Go's
+/// `entersyscall`), and the thread cap (`Builder::max_threads`).
+pub use burrow_sched::{MAX_THREADS_ENV, ThreadLimit, blocking};
 
 /// Starts a goroutine running the given expression or block, like Go's
 /// `go` statement: `burrow::go!(work(x))` is `burrow::go(move || work(x))`.

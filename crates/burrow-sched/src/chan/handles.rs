@@ -26,6 +26,7 @@ use crate::loom::Ordering;
 /// });
 /// assert_eq!(got, [0, 1, 2]);
 /// ```
+#[must_use = "a channel is used through its two ends"]
 pub fn chan<T: Send>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let c = Arc::new(Chan::new(cap));
     (Sender { chan: c.clone() }, Receiver { chan: c })
@@ -140,6 +141,7 @@ impl<T: Send> Sender<T> {
 
     /// Sends `v` if that needs no waiting.
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        crate::kernel::runtime::preempt_point();
         let c = &*self.chan;
         let mut s = c.lock();
         match c.try_send_locked(&mut s, v) {
@@ -163,6 +165,7 @@ impl<T: Send> Sender<T> {
     }
 
     fn send_deadline(&self, v: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        crate::kernel::runtime::preempt_point();
         let c = &*self.chan;
         let mut s = c.lock();
         match c.try_send_locked(&mut s, v) {
@@ -241,6 +244,7 @@ impl<T: Send> Receiver<T> {
 
     /// Receives a value if that needs no waiting.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        crate::kernel::runtime::preempt_point();
         let c = &*self.chan;
         let mut s = c.lock();
         match c.try_recv_locked(&mut s) {
@@ -263,6 +267,7 @@ impl<T: Send> Receiver<T> {
     }
 
     fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        crate::kernel::runtime::preempt_point();
         let c = &*self.chan;
         let mut s = c.lock();
         match c.try_recv_locked(&mut s) {

@@ -11,19 +11,44 @@
 //! goroutine parking on the channel switches out holding it and its M
 //! releases it right after, one coroutine switch later: see
 //! `park::LockedPark`), so a waiter is better off spinning briefly than
-//! sleeping. Measured on the
-//! 2-core box (`docs/channels.md`, *Hot-path pass*): ping-pong 1066 → 978
-//! instructions per round trip and ~150 → ~144 CPU ns (1 P);
-//! `chan_throughput_4to4` 11–13 → 36–49 M msgs/s (the futex mutex sent
-//! the Ms to sleep in the kernel on every collision); 1→1 51–59 → 70–76 M.
+//! sleeping: the futex mutex sent the Ms to sleep in the kernel on every
+//! collision, which hurt the many-to-many throughput most (the
+//! measurements are in `docs/channels.md`, *Hot-path pass*).
 //!
 //! Go's `runtime.lock` (lock_futex.go) spins too before it sleeps: up to
-//! four rounds of 30 `PAUSE`s, one `osyield`, then a futex sleep. Here the
-//! spin backs off to `yield_now` ([`crossbeam_utils::Backoff::snooze`])
-//! and never sleeps in the kernel: the holder is running (or is an M about
-//! to release it for a goroutine that just parked), so the wait is short
-//! unless the kernel preempted the holder's thread, and then yielding lets
-//! it run.
+//! four rounds of 30 `PAUSE`s, one `osyield`, then a futex sleep. Ours
+//! never sleeps in the kernel: the holder is running (or is an M about to
+//! release it for a goroutine that just parked), so the wait is short
+//! unless the kernel preempted the holder's thread.
+//!
+//! # Waiting
+//!
+//! How a waiter waits decides the throughput of a contended channel more
+//! than anything the holder does. With producers on one P and consumers on
+//! the other (4→4 on 2 Ps), one M holds the lock for most operations and
+//! takes it again a few nanoseconds after each release; every time the
+//! waiter *reads* the lock word it pulls the word's cache line to its own
+//! core, and the holder's next `lock cmpxchg` must fetch it back. The
+//! waiter's polls are what slow the holder down. Measured on the 2-core
+//! box with `perf` (`docs/channels.md`, *Many-to-many throughput*): with
+//! crossbeam's `Backoff::snooze` (re-read after at most 64 `PAUSE`s, and
+//! after every `sched_yield` once past ~127, which returns at once on an
+//! otherwise idle CPU) the holder's `lock cmpxchg` took two thirds of its
+//! send/receive loop, and the waiter's `lock_slow` plus `sched_yield` a
+//! third of all samples.
+//!
+//! So a waiter backs off exponentially, 1, 2, 4 … up to [`MAX_PAUSES`]
+//! `PAUSE`s between polls (about 6 µs on that box), and stays at that
+//! interval; from then on it also yields its thread before each pause, so
+//! that a holder whose thread was preempted (a busy box, more Ms than
+//! CPUs) gets a CPU, but the yield never shortens the interval between
+//! polls. The holder then runs at nearly its uncontended speed and the
+//! lock changes hands rarely (about twice the 4→4 throughput; numbers in
+//! `docs/channels.md`). The
+//! cost is latency for the waiter, up to one interval after the release;
+//! a channel's operations are not latency-bound when they contend (a
+//! waiter that loses simply finds the buffer fuller or emptier), and an
+//! uncontended lock never enters this path (ping-pong, 1→1).
 //!
 //! Poisoning: a panic while a guard is held unlocks it (the guard's drop),
 //! as before (the std mutex's poison was ignored with `into_inner`): every
@@ -48,6 +73,12 @@ mod spin {
     use std::ops::{Deref, DerefMut};
 
     use crate::loom::{AtomicBool, Ordering};
+
+    /// The longest interval between two polls of a held lock, in `PAUSE`
+    /// instructions: 2^8, about 6 µs where a `PAUSE` takes ~24 ns (the
+    /// 2-core EPYC box), ~12 µs on Intel cores since Skylake (~140
+    /// cycles), ~1 µs on older ones. See *Waiting* in the module docs.
+    const MAX_PAUSES: u32 = 1 << 8;
 
     /// A spin lock around `T`.
     pub(crate) struct Lock<T> {
@@ -95,12 +126,22 @@ mod spin {
         #[cold]
         #[inline(never)]
         fn lock_slow(&self) {
-            let backoff = crossbeam_utils::Backoff::new();
+            // See *Waiting* in the module docs.
+            let mut pauses = 1u32;
             loop {
-                // Relaxed: a hint only (test before test-and-set, so waiters
-                // spin on a shared cache line); the CAS carries the Acquire.
+                // Relaxed: a hint only (test before test-and-set, so a
+                // waiter reads the line instead of writing it); the CAS
+                // carries the Acquire.
                 while self.locked.load(Ordering::Relaxed) {
-                    backoff.snooze();
+                    if pauses < MAX_PAUSES {
+                        pauses *= 2;
+                    } else {
+                        // Held for a while: let a preempted holder run.
+                        std::thread::yield_now();
+                    }
+                    for _ in 0..pauses {
+                        std::hint::spin_loop();
+                    }
                 }
                 // Acquire: as in `lock`.
                 if self

@@ -86,6 +86,7 @@ fn send_time(tx: Sender<Instant>) -> crate::timer::TimerFn {
 
 /// A receiver that gets the time once, after `d` (Go's `time.After`). Use
 /// it as a `select!` timeout arm: `recv(after(d)) -> _ => ...`.
+#[must_use = "the receiver is the only way to see the timer fire"]
 pub fn after(d: Duration) -> Receiver<Instant> {
     Timer::new(d).into_receiver()
 }
@@ -98,6 +99,7 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 /// # Panics
 ///
 /// If `d` is zero.
+#[must_use = "the receiver is the only way to see the ticks"]
 pub fn tick(d: Duration) -> Receiver<Instant> {
     assert!(!d.is_zero(), "non-positive interval for tick");
     let (tx, rx) = chan(1);
@@ -129,6 +131,7 @@ pub struct Timer {
 impl Timer {
     /// A timer firing once after `d`; one whose time does not fit in an
     /// [`Instant`] (e.g. `Duration::MAX`) never fires.
+    #[must_use = "a dropped Timer never delivers"]
     pub fn new(d: Duration) -> Timer {
         let (tx, rx) = chan(1);
         let key = add_after(d, None, tx.clone());
@@ -189,6 +192,7 @@ impl Ticker {
     /// # Panics
     ///
     /// If `d` is zero (as Go's `NewTicker`).
+    #[must_use = "a dropped Ticker stops"]
     pub fn new(d: Duration) -> Ticker {
         assert!(!d.is_zero(), "non-positive interval for Ticker::new");
         let (tx, rx) = chan(1);

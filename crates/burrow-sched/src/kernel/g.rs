@@ -57,7 +57,7 @@
 use std::cell::UnsafeCell;
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use corosensei::stack::StackPointer;
 use corosensei::{Coroutine, Yielder};
@@ -107,7 +107,9 @@ pub(crate) enum Switch {
 /// Two commits exist: the park word's (`park::park`: `ARMED → PARKED`,
 /// false if the handle fired first) and a spin lock's release
 /// (`park::LockedPark`, channels: the waker finds the G only under that
-/// lock; always true). The netpoller's park is meant to be a third.
+/// lock; always true). A third runs a caller's closure
+/// (`park::park_commit`): the netpoller's, which stores the handle in a
+/// descriptor slot.
 /// After a true return the M must not touch the G: its waker may already
 /// be running it on another M.
 #[derive(Clone, Copy, Debug)]
@@ -190,8 +192,6 @@ pub(crate) struct GInner {
     pub(crate) in_task: bool,
     /// Set once when the coroutine starts; valid while it lives.
     pub(crate) yielder: *const Yielder<(), Switch>,
-    /// Where the current goroutine was spawned.
-    pub(crate) spawn_site: &'static Location<'static>,
     /// Goroutine-local values, indexed by key id (see `local.rs`).
     pub(crate) locals: LocalSlots,
 }
@@ -208,6 +208,11 @@ pub(crate) struct G {
     /// [`crate::WaitReason`] as u8, while waiting. Written by the G
     /// before it parks; read by anyone (the goroutine dump).
     pub(crate) wait_reason: AtomicU32,
+    /// Where the current goroutine was spawned (a `&'static Location`).
+    /// Written by [`bind`]; read by anyone (the goroutine dump).
+    spawn_site: AtomicPtr<Location<'static>>,
+    /// This G's index in [`AllGs`]; read and written under its lock only.
+    allg_index: AtomicUsize,
     /// The stack, owned by the coroutine in `inner.co`.
     stack: NonNull<burrow_stack::Stack>,
     /// See *Who touches a G*.
@@ -224,8 +229,12 @@ unsafe impl Send for G {}
 unsafe impl Sync for G {}
 
 impl G {
-    /// A new G with a fresh coroutine on a stack from `pool`.
-    pub(crate) fn allocate(pool: burrow_stack::Pool) -> Result<GPtr, burrow_stack::StackError> {
+    /// A new G with a fresh coroutine on a stack from `pool`, registered
+    /// in `all`.
+    pub(crate) fn allocate(
+        pool: burrow_stack::Pool,
+        all: &AllGs,
+    ) -> Result<GPtr, burrow_stack::StackError> {
         let stack = Box::new(pool.alloc()?);
         let stack_ptr = NonNull::from(&*stack);
         let g = Box::new(G {
@@ -233,13 +242,14 @@ impl G {
             status: AtomicU32::new(status::IDLE),
             park: AtomicU64::new(0),
             wait_reason: AtomicU32::new(0),
+            spawn_site: AtomicPtr::new(std::ptr::from_ref(Location::caller()).cast_mut()),
+            allg_index: AtomicUsize::new(usize::MAX),
             stack: stack_ptr,
             inner: UnsafeCell::new(GInner {
                 co: None,
                 task: None,
                 in_task: false,
                 yielder: std::ptr::null(),
-                spawn_site: Location::caller(),
                 locals: LocalSlots::default(),
             }),
         });
@@ -247,7 +257,16 @@ impl G {
         let co = Coroutine::with_stack(GStack(stack), move |yielder, ()| g_loop(gp, yielder));
         // SAFETY: we just created the G; nobody else holds it.
         unsafe { gp.g().inner().co = Some(co) };
+        all.add(gp);
         Ok(gp)
+    }
+
+    /// Where the goroutine on this G was spawned.
+    pub(crate) fn spawn_site(&self) -> &'static Location<'static> {
+        let p = self.spawn_site.load(Ordering::Relaxed);
+        // SAFETY: only ever set from a `&'static Location` (`allocate`,
+        // `bind`).
+        unsafe { &*p }
     }
 
     /// The owner-held part.
@@ -279,8 +298,9 @@ impl G {
     /// # Safety
     ///
     /// The caller must hold the G and no other `GPtr` to it may be used
-    /// again.
-    pub(crate) unsafe fn destroy(gp: GPtr) {
+    /// again; `all` is the registry it was allocated in.
+    pub(crate) unsafe fn destroy(gp: GPtr, all: &AllGs) {
+        all.remove(gp);
         // SAFETY: we hold the G (caller's promise).
         let inner = unsafe { gp.g().inner() };
         // A task that never started is dropped here: its JoinHandle learns
@@ -383,7 +403,10 @@ pub(crate) fn bind(g: GPtr, task: TaskRef) {
     g.g().stack().set_owner(goid);
     // SAFETY: a G from a free list (or new) is held by its taker alone.
     let inner = unsafe { g.g().inner() };
-    inner.spawn_site = task.spawn_site();
+    g.g().spawn_site.store(
+        std::ptr::from_ref(task.spawn_site()).cast_mut(),
+        Ordering::Relaxed,
+    );
     inner.task = Some(task);
     g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
 }
@@ -404,10 +427,51 @@ pub(crate) struct GFree {
     list: Vec<GPtr>,
 }
 
-/// The global free list (Go's `sched.gFree`), for Gs spilled by Ps.
+/// The global free list (Go's `sched.gFree`), for Gs spilled by Ps, and
+/// the registry of every G ([`AllGs`]).
 #[derive(Default)]
 pub(crate) struct GFreeGlobal {
     list: std::sync::Mutex<Vec<GPtr>>,
+    /// Every G alive, free or not.
+    pub(crate) all: AllGs,
+}
+
+/// Every G of a runtime (Go's `allgs`), for the goroutine dump: a G is
+/// added when it is allocated and removed when it is destroyed, both
+/// under this lock, so a G seen under it is alive until the lock is
+/// released. Each G keeps its index for an O(1) removal.
+#[derive(Default)]
+pub(crate) struct AllGs {
+    list: std::sync::Mutex<Vec<GPtr>>,
+}
+
+impl AllGs {
+    fn add(&self, g: GPtr) {
+        let mut list = self.list.lock().expect("allgs lock poisoned");
+        g.g().allg_index.store(list.len(), Ordering::Relaxed);
+        list.push(g);
+    }
+
+    fn remove(&self, g: GPtr) {
+        let mut list = self.list.lock().expect("allgs lock poisoned");
+        let i = g.g().allg_index.load(Ordering::Relaxed);
+        debug_assert!(
+            list.get(i) == Some(&g),
+            "a G is removed from its own registry"
+        );
+        list.swap_remove(i);
+        if let Some(moved) = list.get(i) {
+            moved.g().allg_index.store(i, Ordering::Relaxed);
+        }
+    }
+
+    /// Calls `f` on every G, under the lock (no G is destroyed meanwhile).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&G)) {
+        let list = self.list.lock().expect("allgs lock poisoned");
+        for g in list.iter() {
+            f(g.g());
+        }
+    }
 }
 
 impl GFree {
@@ -429,7 +493,7 @@ impl GFree {
         }
         match self.list.pop() {
             Some(g) => Ok(g),
-            None => G::allocate(pool),
+            None => G::allocate(pool, &global.all),
         }
     }
 
@@ -455,7 +519,7 @@ impl GFree {
             for g in spill {
                 // SAFETY: a free G is held by its list alone; we drop our
                 // only pointer to it.
-                unsafe { G::destroy(g) };
+                unsafe { G::destroy(g, &global.all) };
             }
         }
     }

@@ -7,8 +7,9 @@
 //! Go's last idle M blocks in `netpoll(delay)` with `delay` the time to the
 //! earliest timer of all Ps; `addtimer` calls `wakeNetPoller(when)`, which
 //! breaks that poll if `when` is earlier, or calls `wakep` if nobody is
-//! polling. We have no poller in the scheduler yet, so the same role is
-//! played by an M waiting on its note with a timeout:
+//! polling. Ours blocks in the netpoller only while goroutines wait on I/O
+//! (see `poller.rs`); otherwise the same role is played by an M waiting
+//! on its note with a timeout:
 //!
 //! - An M with nothing to do ([`stopm`]) reads the earliest timer of every
 //!   P (`PTimers::next_when`). If there is one and no M holds the role, it
@@ -179,8 +180,8 @@ impl MNote {
     /// Forgets a kick meant for an earlier sleeper role of this M. Called
     /// under the sched lock when the M takes the role, so a kick that
     /// arrives after the previous role ended (`sleeper_done`) cannot cut
-    /// the new wait short (review finding 1). A kick that arrives after
-    /// this, for the new role, still wakes it.
+    /// the new wait short (`tests/deadlock_stale_kick.rs`). A kick that
+    /// arrives after this, for the new role, still wakes it.
     pub(crate) fn clear_kick(&self) {
         self.state.lock().expect("M note poisoned").kicked = false;
     }
@@ -230,15 +231,16 @@ pub(crate) struct Idle {
 }
 
 /// How the main goroutine ended, as seen by `Runtime::try_run`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) enum MainState {
     /// Still running (or parked).
     #[default]
     Running,
     /// Its closure returned or panicked; its join handle completes next.
     Done,
-    /// A deadlock was detected with this many goroutines alive.
-    Deadlock(usize),
+    /// A deadlock was detected with this many goroutines alive, and this
+    /// goroutine dump.
+    Deadlock(usize, String),
 }
 
 /// Where `Runtime::try_run` waits: set once, by the main goroutine's
@@ -269,7 +271,7 @@ impl MainWait {
         while *s == MainState::Running {
             s = self.cv.wait(s).expect("main wait poisoned");
         }
-        *s
+        s.clone()
     }
 }
 
@@ -301,7 +303,7 @@ impl Shared {
     /// `next_timer` after popping the deleted entries at the top of every
     /// heap: the earliest *live* timer (for the idle path, where a
     /// deleted timer must neither set the sleep nor hold back a deadlock
-    /// report; review finding 5). Takes each heap's lock that has timers.
+    /// report). Takes each heap's lock that has timers.
     fn live_next_timer(&self) -> Option<u64> {
         for p in self.ps.iter() {
             p.timers.clean_top();
@@ -384,7 +386,7 @@ impl Shared {
                 && !idle.deadlock_reported
                 && self.nothing_can_run(&idle)
                 // A grace too long for the clock (`Duration::MAX`) means
-                // "never report": do not watch (review finding 3).
+                // "never report": do not watch.
                 && let Some(end) = std::time::Instant::now().checked_add(grace)
             {
                 let until = nanos(end);
@@ -422,7 +424,7 @@ impl Shared {
         // The last M going idle while another sleeps: if the sleeper's
         // timer was deleted meanwhile (the earliest live timer is later,
         // or gone), kick it so it decides again: it may sleep less long,
-        // or start the deadlock watch (review finding 5). A delete itself
+        // or start the deadlock watch. A delete itself
         // never kicks (it stays one CAS); this M is the one that ran the
         // deleting goroutine, or a later one.
         if idle.sleeper.is_some() && idle.pidle.len() == self.maxprocs {
@@ -463,7 +465,9 @@ impl Shared {
         idle.deadlock_reported = true;
         let n = self.num_goroutine();
         drop(idle);
-        self.main_wait.set(MainState::Deadlock(n));
+        // Go prints every goroutine's state with the report.
+        let dump = self.dump(None);
+        self.main_wait.set(MainState::Deadlock(n, dump));
     }
 
     /// Runs the due timers of every P (the caller's P, if any, receives the

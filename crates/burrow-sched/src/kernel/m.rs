@@ -4,33 +4,35 @@
 //!
 //! # schedule() order (Go's `findRunnable`)
 //!
-//! 1. Every 61st tick of the P, the global queue first (fairness: a P whose
-//!    local queue never empties must still serve the global queue).
-//! 2. `runnext`, then the local ring.
-//! 3. The global queue (a fair-share batch).
-//! 0. Before all that, the P's due timers run (Go's `checkTimers`, see
+//! 0. The P's due timers run first (Go's `checkTimers`, see
 //!    `timer/mod.rs`): a timer that readies a goroutine puts it in this
 //!    P's `runnext`, so it is found below in the same pass.
-//! 4. *Poller hook*: the netpoller, without blocking. Not wired yet: the
-//!    netpoll issue adds a call here that returns the Gs whose I/O is
-//!    ready. Marked `POLLER HOOK` below.
+//! 1. Every 61st tick of the P, the network without blocking when
+//!    goroutines wait on I/O (*Who polls* in `poller.rs`), then the global
+//!    queue first (fairness: a P whose local queue never empties must still
+//!    serve the global queue and the sockets).
+//! 2. `runnext`, then the local ring.
+//! 3. The global queue (a fair-share batch).
+//! 4. The netpoller, without blocking, readying into this P (Go's
+//!    `netpoll(0)` and `injectglist`).
 //! 5. Steal half of a random victim's queue, four rounds over all Ps in a
 //!    random order; the last round may also take a victim's `runnext` and
 //!    runs the victims' due timers (Go's `stealWork`).
 //! 6. A spinning M, while another P runs goroutines, watches for work for
 //!    up to 50 µs (*The idle spin* below).
-//! 7. Release the P and sleep ([`crate::kernel::idle::stopm`]): the first idle M
-//!    while timers are pending sleeps on its note until the earliest timer
-//!    of all Ps (*The timer sleeper* in `idle.rs`); the netpoll issue turns
-//!    that wait into a blocking poll with the same deadline (the second
-//!    `POLLER HOOK`). The same path watches for deadlocks (*Deadlock
-//!    detection* in `idle.rs`).
+//! 7. Release the P, fence, re-check (the M's half of the Dekker pair in
+//!    *Spinning Ms*, `sched.rs`), and sleep ([`crate::kernel::idle::stopm`]):
+//!    the first idle M while timers are pending or goroutines wait on I/O
+//!    sleeps until the earliest timer of all Ps, blocking in the netpoller
+//!    when goroutines wait on I/O (*The timer sleeper* in `idle.rs`). The
+//!    same path watches for deadlocks (*Deadlock detection* in `idle.rs`).
 //!
 //! Deviation from Go: Go does not advance `schedtick` when a G runs from
 //! `runnext` (it *inherits* its predecessor's time slice) and relies on
-//! sysmon's 10 ms preemption to stop two goroutines ping-ponging through
-//! `runnext` forever. We have no preemption yet, so every schedule
-//! advances the tick and the 1-in-61 global check cannot be starved.
+//! preemption to stop two goroutines ping-ponging through `runnext`
+//! forever. We cannot preempt (*Starvation* in `sysmon.rs`), so every
+//! schedule advances the tick and the 1-in-61 global check cannot be
+//! starved.
 //!
 //! # The idle spin
 //!
@@ -52,7 +54,7 @@
 //! work, and it sleeps at once. It does not watch at all when there are
 //! more Ps than CPUs (it would take a CPU from a running M). At most half
 //! the busy Ps have a spinning M (*Spinning Ms* in `sched.rs`). The
-//! measured effect is in `docs/scheduler.md`.
+//! measurements behind it are in `docs/scheduler.md`.
 //!
 //! # Thread-locals of the runtime
 //!
@@ -91,7 +93,7 @@ pub(crate) struct MCtx {
     /// The runtime this M belongs to.
     pub(crate) rt: &'static Shared,
     /// The P held, if any: its core, owned (see *The P: a core that moves,
-    /// and a shared face* in `sched.rs`). Borrowed briefly by the
+    /// and a shared face* in `p.rs`). Borrowed briefly by the
     /// scheduler loop and by runtime calls on this thread (`go`, `ready`);
     /// never across a switch, nor while timers run (a timer's callback
     /// readies goroutines into this P).

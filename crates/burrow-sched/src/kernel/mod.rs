@@ -14,6 +14,7 @@
 //! the runtime clock (`clock`) and the timer heaps (`timer`), which import
 //! nothing of the kernel.
 
+pub(crate) mod dump;
 pub(crate) mod g;
 pub(crate) mod idle;
 pub(crate) mod local;

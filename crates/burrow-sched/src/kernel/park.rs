@@ -98,6 +98,31 @@ pub enum WaitReason {
 }
 
 impl WaitReason {
+    /// All reasons, in discriminant order.
+    const ALL: [WaitReason; 13] = [
+        WaitReason::Other,
+        WaitReason::Join,
+        WaitReason::ChanSend,
+        WaitReason::ChanReceive,
+        WaitReason::Select,
+        WaitReason::Sleep,
+        WaitReason::IoWait,
+        WaitReason::SyncMutex,
+        WaitReason::SyncCond,
+        WaitReason::WaitGroup,
+        WaitReason::SyncRWMutexRLock,
+        WaitReason::SyncRWMutexLock,
+        WaitReason::Semacquire,
+    ];
+
+    /// The reason stored as `G::wait_reason`.
+    pub(crate) fn from_u32(v: u32) -> WaitReason {
+        Self::ALL
+            .get(v as usize)
+            .copied()
+            .unwrap_or(WaitReason::Other)
+    }
+
     /// Go's spelling, as in a goroutine dump.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -190,6 +215,7 @@ impl Ready {
     /// A handle for the *next* [`park`] of the current goroutine, or of the
     /// current thread when called outside a goroutine. Any earlier handle
     /// of the same waiter becomes stale.
+    #[must_use = "a park with no handle outstanding can never wake"]
     pub fn for_current() -> Ready {
         match m::current_g() {
             Some((rt, g)) => Ready {

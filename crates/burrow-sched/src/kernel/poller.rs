@@ -15,8 +15,9 @@
 //!   M that saw the event: no thread hop.
 //! - Every [`GLOBAL_CHECK_PERIOD`](crate::consts::GLOBAL_CHECK_PERIOD)th
 //!   schedule also polls without blocking when goroutines wait on I/O, so
-//!   Ps that never run out of work still see the network. Go leaves that
-//!   to sysmon's 10 ms poll; we have no sysmon yet.
+//!   Ps that never run out of work still see the network within 61
+//!   schedules. Go leaves that to sysmon's 10 ms poll, which we have too
+//!   (`sysmon.rs`), for a P held by one long goroutine.
 //! - The **last idle M** blocks in the poll, with the time to the next
 //!   timer as its timeout (the *timer sleeper* of `idle.rs` becomes the
 //!   poll sleeper when goroutines wait on I/O). An earlier timer, the last

@@ -231,7 +231,7 @@ impl<T: RunItem> Local<T> {
             // (which a thief may have tried to take; the swap wins or the
             // thief's CAS failed); SeqCst makes this swap the submitter's
             // half of the spinning-M Dekker pair, so `ready_g` needs no
-            // fence before `wakep` (see `Sched::wakep_after_sc_publish`).
+            // fence before `wakep` (see `Shared::wakep_after_sc_publish`).
             let old = q.runnext.swap(item, Ordering::SeqCst);
             if old.is_null() {
                 return None;
@@ -405,7 +405,7 @@ fn grab_into<T>(
                 }
                 // Go's grace period (`runqgrab`): the owner readied this
                 // G a moment ago and is most likely about to park and
-                // run it (a channel hand-off takes ~100 ns). Stealing it
+                // run it (a channel hand-off is far shorter). Stealing it
                 // now would bounce a ping-pong pair between threads and
                 // keep waking Ms; sleep briefly first, then steal only
                 // if it is still there. Not under loom (no time there).
@@ -419,8 +419,8 @@ fn grab_into<T>(
                     // hold the very G we saw again (A and B take turns
                     // in it), so the CAS below would succeed on a G
                     // readied an instant ago: an ABA that moved the pair
-                    // to our thread every few thousand round trips and
-                    // cost ~10 % of a 2-P round trip. If the owner has
+                    // to our thread every few thousand round trips (*The
+                    // `runnext` ABA* in `docs/channels.md`). If the owner has
                     // scheduled since we looked, it is running its
                     // `runnext`s itself: leave this one. A P stuck in a
                     // long goroutine does not schedule, so its `runnext`

@@ -37,10 +37,13 @@ pub enum RunError {
     /// Nothing inside the runtime could ever run again (every P idle, no
     /// runnable goroutine, no pending timer) for the whole
     /// [`Builder::deadlock_grace`], while goroutines were still parked.
-    #[error("all goroutines are asleep - deadlock! ({parked} goroutines parked)")]
+    #[error("all goroutines are asleep - deadlock! ({parked} goroutines parked)\n\n{dump}")]
     Deadlock {
         /// Goroutines alive (parked) when the deadlock was reported.
         parked: usize,
+        /// The goroutine dump taken then (see [`crate::dump`]): each
+        /// goroutine's id, what it waits for and where it was spawned.
+        dump: String,
     },
 }
 
@@ -73,6 +76,7 @@ impl Builder {
     /// Number of Ps: goroutines running in parallel. Default:
     /// `BURROW_MAXPROCS`, else the number of CPUs. More Ps than cores
     /// works (the Ms share the cores).
+    #[must_use = "a Builder method returns the changed builder"]
     pub fn maxprocs(mut self, n: usize) -> Builder {
         self.maxprocs = Some(n);
         self
@@ -81,6 +85,7 @@ impl Builder {
     /// Usable bytes per goroutine stack (default 256 KiB; rounded up to
     /// pages). Stacks are reserved address space: a goroutine pays only for
     /// the pages it touches.
+    #[must_use = "a Builder method returns the changed builder"]
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
         self
@@ -89,6 +94,7 @@ impl Builder {
     /// Abort the process when any goroutine panics, as Go does. Default
     /// false: the panic goes to the goroutine's [`JoinHandle`], or is
     /// printed if the handle was dropped.
+    #[must_use = "a Builder method returns the changed builder"]
     pub fn abort_on_panic(mut self, abort: bool) -> Builder {
         self.abort_on_panic = abort;
         self
@@ -105,6 +111,7 @@ impl Builder {
     /// as deadlocked. Raise the grace, or pass `None`, for such programs.
     /// A grace too long to add to [`std::time::Instant::now`]
     /// (`Duration::MAX`) is the same as `None`.
+    #[must_use = "a Builder method returns the changed builder"]
     pub fn deadlock_grace(mut self, grace: Option<std::time::Duration>) -> Builder {
         self.deadlock_grace = grace;
         self
@@ -114,6 +121,7 @@ impl Builder {
     /// goroutine in a [`crate::blocking`] call (Go's
     /// `debug.SetMaxThreads`). A blocking call beyond it fails with
     /// [`crate::ThreadLimit`]. Default: `BURROW_MAX_THREADS`, else 10,000.
+    #[must_use = "a Builder method returns the changed builder"]
     pub fn max_threads(mut self, n: usize) -> Builder {
         self.max_threads = Some(n);
         self
@@ -195,6 +203,7 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// A builder with the defaults.
+    #[must_use]
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -223,6 +232,7 @@ impl Runtime {
     /// With Go's message "all goroutines are asleep - deadlock!" when the
     /// runtime deadlocks (see [`Runtime::try_run`]), and with `main`'s own
     /// panic.
+    #[track_caller]
     pub fn run<F, T>(self, main: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
@@ -244,6 +254,7 @@ impl Runtime {
     /// `main` ends: the wait is a plain condvar, not a goroutine park.
     /// Nesting runtimes that way works but costs the outer runtime a P for
     /// the duration; prefer running the inner runtime on its own thread.
+    #[track_caller]
     pub fn try_run<F, T>(self, main: F) -> Result<T, RunError>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -267,10 +278,10 @@ impl Runtime {
         rt.count_goroutine(None, 1);
         rt.global.push(Runnable::Task(task));
         rt.wakep();
-        if let MainState::Deadlock(parked) = rt.main_wait.wait() {
+        if let MainState::Deadlock(parked, dump) = rt.main_wait.wait() {
             rt.begin_shutdown();
             drop(handle);
-            return Err(RunError::Deadlock { parked });
+            return Err(RunError::Deadlock { parked, dump });
         }
         // `main` ended: its handle completes right after.
         let result = handle.join();
@@ -376,6 +387,25 @@ where
         }
     }
     handle
+}
+
+/// A preemption point (Go's check of `stackguard0` at a function's
+/// entry): if sysmon flagged this goroutine's P as starved (see
+/// *Starvation* in `sysmon.rs`), yield. Channel operations, socket calls
+/// (`PollFd::check`), `go`, `yield_now`, parks and blocking calls are the
+/// points; one thread-local read and a relaxed load when not flagged.
+#[inline]
+pub(crate) fn preempt_point() {
+    let asked = with_m(|m| {
+        let m = m?;
+        m.curg.get()?;
+        let pid = m.pid()?;
+        // Relaxed: sysmon's hint; a late sight only delays the yield.
+        Some(m.rt.ps[pid].preempt.load(Ordering::Relaxed))
+    });
+    if asked == Some(true) {
+        switch_to_scheduler(Switch::Yield);
+    }
 }
 
 /// Lets other goroutines run: the current goroutine goes to the tail of

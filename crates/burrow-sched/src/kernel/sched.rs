@@ -345,8 +345,11 @@ impl Shared {
             .expect("cannot start an M thread");
     }
 
-    /// Go's `pidleput`: puts the P of `core` on the idle list (the caller
-    /// then sleeps or re-checks for work; see `find_runnable`).
+    /// Go's `pidleput`: puts the P of `core` on the idle list and counts it
+    /// in `npidle` (the M's store of the Dekker pair in *Spinning Ms*); a
+    /// spare P goes back to sysmon's reserve instead, uncounted. It does
+    /// not stop the M spinning or re-check for work: the caller does both
+    /// (`drop_p` and the end of `find_runnable` in `m.rs`).
     pub(crate) fn release_p(&self, core: Box<PCore>) {
         let mut idle = self.sched.lock().expect("sched lock poisoned");
         if self.ps[core.id].spare {
@@ -474,7 +477,7 @@ impl Shared {
         }
         for g in gs {
             // SAFETY: the queues and lists held these Gs; we took them all.
-            unsafe { G::destroy(g) };
+            unsafe { G::destroy(g, &self.gfree.all) };
         }
     }
 }

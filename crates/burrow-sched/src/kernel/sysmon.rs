@@ -9,7 +9,18 @@
 //! - **relieves Ps starved by a long goroutine** (*Starvation* below);
 //! - **polls the network** when nobody has for 10 ms, so a runtime whose
 //!   Ps never run out of work still sees its sockets;
-//! - prints **schedtrace** lines (`BURROW_DEBUG=schedtrace=MS`).
+//! - prints **schedtrace** lines (`BURROW_DEBUG=schedtrace=MS`, with a
+//!   line per P and goroutine under `scheddetail=1`);
+//! - prints the **goroutine dump** on `SIGQUIT` (`dump.rs`);
+//! - does the runtime's **housekeeping** (below).
+//!
+//! # Housekeeping
+//!
+//! Go has one background thread; so do we while a runtime is up. The
+//! stack pool's scavenger (which trims the stacks of goroutines long gone,
+//! `burrow-stack`'s *Temperatures*) runs its rounds from sysmon through a
+//! `PoolDriver`; the pool's own thread starts only when no runtime drives
+//! it (the crate used alone, or after the runtime ends).
 //!
 //! # Starvation
 //!
@@ -40,7 +51,7 @@
 //! calls: a long computation is treated like a blocking call.
 
 use std::io::Write;
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -67,11 +78,20 @@ const SYSCALL_GRACE: Duration = SYSMON_MIN;
 /// How long the network may go unpolled before sysmon polls it.
 const NETPOLL_MAX_GAP: Duration = Duration::from_millis(10);
 
+/// The longest sysmon waits between two looks at the stack pool: a slot
+/// freed meanwhile is due a decay after its release, so it is trimmed at
+/// most this late.
+const SCAVENGE_MAX: Duration = Duration::from_millis(100);
+
 /// Where sysmon sleeps between rounds; shutdown wakes it.
 #[derive(Default)]
 pub(crate) struct SysmonNote {
     stop: Mutex<bool>,
     cv: Condvar,
+    /// Ps taken from blocking calls (`Stats::handoffs`).
+    pub(crate) handoffs: AtomicU64,
+    /// Starved Ps found (`Stats::starved`).
+    pub(crate) starved: AtomicU64,
 }
 
 impl SysmonNote {
@@ -92,21 +112,22 @@ impl SysmonNote {
     }
 }
 
-/// `BURROW_DEBUG=schedtrace=MS`: the schedtrace period, if set.
-fn schedtrace_period() -> Option<Duration> {
+/// A `BURROW_DEBUG` setting (`name=value`, comma-separated, as Go's
+/// `GODEBUG`) as a number, if set and non-zero.
+fn debug_setting(name: &str) -> Option<u64> {
     let v = std::env::var("BURROW_DEBUG").ok()?;
     v.split(',').find_map(|kv| {
-        let ms = kv.strip_prefix("schedtrace=")?;
-        ms.trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|&ms| ms > 0)
-            .map(Duration::from_millis)
+        let (k, v) = kv.split_once('=')?;
+        (k.trim() == name)
+            .then(|| v.trim().parse::<u64>().ok())
+            .flatten()
+            .filter(|&n| n > 0)
     })
 }
 
 /// Starts the runtime's sysmon thread.
 pub(crate) fn start(rt: &'static Shared) {
+    crate::kernel::dump::install_sigquit();
     let started = std::thread::Builder::new()
         .name("burrow-sysmon".into())
         .spawn(move || sysmon(rt));
@@ -131,13 +152,19 @@ fn sysmon(rt: &'static Shared) {
     let mut idle_rounds = 0u32;
     let mut seen = vec![Seen::default(); rt.maxprocs];
     let mut events: Events<Ready> = Events::new();
-    let trace = schedtrace_period();
+    let trace = debug_setting("schedtrace").map(Duration::from_millis);
+    let detail = debug_setting("scheddetail").is_some();
     let start = now_nanos();
     let mut next_trace = trace.map(|t| start + t.as_nanos() as u64);
+    // The stack pool's scavenging runs here while the runtime is up (see
+    // *Housekeeping*).
+    let stacks = rt.pool.drive();
+    let mut next_scavenge = start;
     while rt.sysmon.sleep(delay) {
         if rt.is_shutdown() {
             break;
         }
+        crate::kernel::dump::check_sigquit(rt);
         let now = now_nanos();
         let mut acted = retake_syscalls(rt, now);
         acted |= relieve_starved(rt, now, &mut seen);
@@ -152,10 +179,15 @@ fn sysmon(rt: &'static Shared) {
             }
             acted = true;
         }
+        if now >= next_scavenge {
+            let wait = stacks.scavenge().unwrap_or(SCAVENGE_MAX).min(SCAVENGE_MAX);
+            next_scavenge = now + wait.as_nanos() as u64;
+        }
         if let (Some(period), Some(at)) = (trace, next_trace)
             && now >= at
         {
-            schedtrace(rt, (now - start) / 1_000_000);
+            let line = rt.schedtrace((now - start) / 1_000_000, detail);
+            let _ = std::io::stderr().write_all(line.as_bytes());
             next_trace = Some(at + period.as_nanos() as u64);
         }
         if acted {
@@ -200,6 +232,7 @@ fn retake_syscalls(rt: &'static Shared, now: u64) -> bool {
         // SAFETY: a non-null slot holds a core leaked by `syscall::enter`;
         // our swap made it ours.
         let core = unsafe { Box::from_raw(core) };
+        rt.sysmon.handoffs.fetch_add(1, Ordering::Relaxed);
         rt.handoff_p(core);
         retook = true;
     }
@@ -231,6 +264,7 @@ fn relieve_starved(rt: &'static Shared, now: u64, seen: &mut [Seen]) -> bool {
             continue; // an idle P: nothing runs long on it
         }
         p.preempt.store(true, Ordering::Relaxed);
+        rt.sysmon.starved.fetch_add(1, Ordering::Relaxed);
         // Once per starvation period: look again only after another one.
         s.since = now;
         let Some(spare) = idle.spare.pop() else {
@@ -278,29 +312,4 @@ impl Shared {
             self.wakep();
         }
     }
-}
-
-/// One `GODEBUG=schedtrace` line, Go's format.
-fn schedtrace(rt: &'static Shared, ms: u64) {
-    let (idleprocs, idlethreads) = {
-        let idle = rt.sched.lock().expect("sched lock poisoned");
-        (idle.pidle.len(), idle.midle.len())
-    };
-    let queues: Vec<String> = rt
-        .ps
-        .iter()
-        .filter(|p| !p.spare)
-        .map(|p| p.runq.len().to_string())
-        .collect();
-    let line = format!(
-        "SCHED {ms}ms: gomaxprocs={} idleprocs={idleprocs} threads={} spinningthreads={} \
-         idlethreads={idlethreads} runqueue={} [{}]\n",
-        rt.maxprocs,
-        // The Ms plus sysmon, as Go counts every M.
-        rt.threads() + 1,
-        rt.spin.nmspinning(),
-        rt.global.len(),
-        queues.join(" "),
-    );
-    let _ = std::io::stderr().write_all(line.as_bytes());
 }

@@ -244,7 +244,7 @@ unsafe fn free_task<T>(head: NonNull<Head<T>>) {
 /// catches a regression.
 #[inline]
 fn heap_alloc(layout: Layout) -> *mut u8 {
-    burrow_alloc::allocate(layout.size(), layout.align(), true)
+    burrow_alloc::allocate(layout.size(), layout.align())
 }
 
 /// `burrow_alloc::deallocate` (see [`heap_alloc`]).

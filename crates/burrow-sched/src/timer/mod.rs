@@ -28,8 +28,8 @@
 //!
 //! # The design (Go 1.14+, runtime/time.go)
 //!
-//! - **A 4-ary min-heap per P** ([`PTimers`], in `sched.rs`'s `P`, heap in
-//!   `heap.rs`). A timer added by a goroutine goes into the heap of the P
+//! - **A 4-ary min-heap per P** ([`PTimers`], in the `P` of
+//!   `kernel/p.rs`, heap in `heap.rs`). A timer added by a goroutine goes into the heap of the P
 //!   that runs it, so adds from different Ps never share a lock or a cache
 //!   line. Each heap has its own lock (Go's `pp.timersLock`) because other
 //!   Ms may run its expired timers and any thread may delete.
@@ -67,16 +67,18 @@
 //!   in another P's heap. Our contract has no modify: a reset is a delete
 //!   plus an add, so three states suffice (`PENDING`, `RUNNING`, `DONE`)
 //!   and a timer never moves between heaps.
-//! - Go's idle M blocks in epoll with the timer as timeout; we have no
-//!   netpoller wired into the scheduler yet, so the sleeper waits on its
-//!   note (a condvar) with a timeout. When the netpoller lands, the sleeper
-//!   becomes the M blocked in `poll` and the kick becomes `netpollBreak`.
+//! - Go's idle M always blocks in epoll with the timer as timeout; ours
+//!   does so only while goroutines wait on I/O (the kick then also breaks
+//!   the poll, Go's `netpollBreak`). Otherwise the sleeper waits on its
+//!   note (a condvar) with a timeout, and a runtime that never touches a
+//!   socket has no epoll descriptor.
 //! - Go runs timer functions with the P held; our sleeper may run them
 //!   without a P when every P is busy (the readied goroutines then go to
-//!   the global queue). Go leaves such timers to sysmon, which we lack.
+//!   the global queue). Go leaves such timers to sysmon.
 //! - Entries are `Arc`s holding a boxed callback: two allocations per timer
 //!   where Go's `timer` is embedded in the `Timer` or the `sudog`. The
-//!   contract (a boxed `FnMut`) fixes this; it costs ~50 ns per sleep.
+//!   contract (a boxed `FnMut`) fixes this; the cost per sleep is in
+//!   `docs/timers.md`.
 //!
 //! # Who touches what
 //!
@@ -350,7 +352,7 @@ impl PTimers {
     /// Pops the deleted entries at the top of the heap (Go's
     /// `cleantimers`), so that `next_when` names a live timer, or none.
     /// For the idle path: a deleted timer must not make an idle M sleep
-    /// until its time, nor hold back a deadlock report (review finding 5).
+    /// until its time, nor hold back a deadlock report.
     pub(crate) fn clean_top(&self) {
         if self.next_when_relaxed() == 0 {
             return;
@@ -514,7 +516,7 @@ mod tests {
         assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
     }
 
-    /// Review finding 5: the fallback heap is swept of deleted entries,
+    /// The fallback heap is swept of deleted entries,
     /// so a plain thread adding and deleting long timers in a loop (a
     /// `recv_timeout(long)` that succeeds) does not grow it without bound.
     #[test]

@@ -183,7 +183,7 @@ fn busy_p_does_not_hold_its_timers_back() {
     assert!(took < Duration::from_secs(2), "fired only after {took:?}");
 }
 
-/// Review finding 6: a periodic timer re-armed by `run_expired` is an
+/// A periodic timer re-armed by `run_expired` is an
 /// added timer. Its first firing readies the main goroutine (so another M
 /// starts) and holds the entry out of the heap until that M has gone idle
 /// and become the timer sleeper, for a 60 s timer. The re-arm (due 20 ms
