@@ -44,7 +44,15 @@
 //! creation, starts a non-blocking `connect`, and sets the options std
 //! does not expose (`SO_REUSEPORT`). The I/O loop and the parking are ours.
 
-mod sys;
+mod fd;
+mod resolve;
 mod tcp;
+mod udp;
+#[cfg(unix)]
+mod unix;
 
+pub use fd::accept_backoffs;
 pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+#[cfg(unix)]
+pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};

@@ -1,15 +1,17 @@
 //! TCP: [`TcpListener`] and [`TcpStream`], std's shapes with Go's behaviour
-//! (parking goroutines, deadlines).
+//! (parking goroutines, deadlines), on [`NetFd`] over socket2's `Socket`
+//! (for the non-blocking `connect` and `SO_REUSEPORT`).
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::{Duration, Instant};
 
-use burrow_sched::netpoll::{Direction, PollFd};
+use burrow_sched::netpoll::Direction;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::sys::io_loop;
+use crate::fd::{NetFd, deadline_methods, fd_traits, finish_connect, set_blocking, set_nonblocking};
+use crate::resolve::each_addr;
 
 /// The backlog passed to `listen` (the kernel caps it at
 /// `net.core.somaxconn`, as Go's `maxListenerBacklog` reads it).
@@ -20,24 +22,23 @@ const BACKLOG: i32 = 4096;
 /// [`accept`](TcpListener::accept) parks the calling goroutine until a
 /// connection arrives.
 pub struct TcpListener {
-    // Field order: the PollFd deregisters before the socket closes.
-    pfd: PollFd,
-    sock: Socket,
+    fd: NetFd<Socket>,
 }
 
 /// A TCP connection (Go's `net.TCPConn`): `Read` and `Write` park the
 /// calling goroutine while the socket is not ready.
 pub struct TcpStream {
-    // Field order: the PollFd deregisters before the socket closes.
-    pfd: PollFd,
-    sock: Socket,
+    fd: NetFd<Socket>,
 }
+
+fd_traits!(TcpListener, Socket);
+fd_traits!(TcpStream, Socket);
 
 impl std::fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TcpListener")
             .field("addr", &self.local_addr().ok())
-            .field("fd", &self.sock.as_raw_fd())
+            .field("fd", &self.as_raw_fd())
             .finish()
     }
 }
@@ -47,29 +48,14 @@ impl std::fmt::Debug for TcpStream {
         f.debug_struct("TcpStream")
             .field("addr", &self.local_addr().ok())
             .field("peer", &self.peer_addr().ok())
-            .field("fd", &self.sock.as_raw_fd())
+            .field("fd", &self.as_raw_fd())
             .finish()
     }
 }
 
-fn socket_addr(a: &SockAddr) -> io::Result<SocketAddr> {
+pub(crate) fn socket_addr(a: &SockAddr) -> io::Result<SocketAddr> {
     a.as_socket()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket address"))
-}
-
-/// Resolves `addr` (DNS for host names), failing if it names nothing.
-fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
-    // A host name makes this a blocking DNS lookup on the calling thread
-    // (std's resolver). Until the runtime has a blocking hand-off, it
-    // holds the goroutine's P while it runs; literal addresses never block.
-    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
-    if addrs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "could not resolve to any address",
-        ));
-    }
-    Ok(addrs)
 }
 
 fn new_socket(addr: &SocketAddr) -> io::Result<Socket> {
@@ -84,7 +70,8 @@ fn new_socket(addr: &SocketAddr) -> io::Result<Socket> {
 
 impl TcpListener {
     /// Binds to `addr` and listens (Go's `net.Listen("tcp", addr)`), trying
-    /// each resolved address in turn. `SO_REUSEADDR` is set, as std does.
+    /// each resolved address in turn (a host name is resolved through the
+    /// blocking hand-off). `SO_REUSEADDR` is set, as std does.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         TcpListener::bind_with(addr, false)
     }
@@ -97,52 +84,41 @@ impl TcpListener {
     }
 
     fn bind_with(addr: impl ToSocketAddrs, reuseport: bool) -> io::Result<TcpListener> {
-        let mut last = None;
-        for a in resolve(addr)? {
-            let r = (|| {
-                let sock = new_socket(&a)?;
-                sock.set_reuse_address(true)?;
-                if reuseport {
-                    sock.set_reuse_port(true)?;
-                }
-                sock.bind(&a.into())?;
-                sock.listen(BACKLOG)?;
-                Ok(sock)
-            })();
-            match r {
-                Ok(sock) => {
-                    return Ok(TcpListener {
-                        pfd: PollFd::new(sock.as_raw_fd()),
-                        sock,
-                    });
-                }
-                Err(e) => last = Some(e),
+        each_addr(addr, |a| {
+            let sock = new_socket(a)?;
+            sock.set_reuse_address(true)?;
+            if reuseport {
+                sock.set_reuse_port(true)?;
             }
-        }
-        Err(last.expect("resolve returns at least one address"))
+            sock.bind(&(*a).into())?;
+            sock.listen(BACKLOG)?;
+            Ok(TcpListener {
+                fd: NetFd::new(sock),
+            })
+        })
     }
 
     /// Waits for a connection and returns it with the peer's address.
+    ///
     /// `ECONNABORTED` (a peer that gave up while queued) is skipped, as Go
-    /// does; other errors, such as running out of file descriptors
-    /// (`EMFILE`), are returned: a server loop should back off and retry
-    /// (burrow-http's server does, 5 ms doubling to 1 s, as Go's).
+    /// does. When the process or the system runs out of descriptors or
+    /// buffers (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), `accept` does
+    /// not fail: it pauses 5 ms, doubling to 1 s, and tries again (Go's
+    /// `http.Server` loop, here for every server), printing one line to
+    /// stderr per process that says to raise `ulimit -n`; the pending
+    /// connections are served once descriptors free up.
+    /// [`accept_backoffs`](crate::accept_backoffs) counts the pauses.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        loop {
-            let r = io_loop(&self.pfd, Direction::Read, || {
-                accept_nonblocking(&self.sock)
-            });
-            match r {
-                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
-                Err(e) => return Err(e),
-                Ok((sock, addr)) => {
-                    let addr = socket_addr(&addr)?;
-                    // Go's default; a failure here is harmless.
-                    let _ = sock.set_tcp_nodelay(true);
-                    return Ok((TcpStream::from_socket(sock), addr));
-                }
-            }
-        }
+        let (sock, addr) = self.fd.accept(accept_nonblocking)?;
+        let addr = socket_addr(&addr)?;
+        // Go's default; a failure here is harmless.
+        let _ = sock.set_tcp_nodelay(true);
+        Ok((
+            TcpStream {
+                fd: NetFd::new(sock),
+            },
+            addr,
+        ))
     }
 
     /// An endless iterator of accepted connections.
@@ -152,17 +128,43 @@ impl TcpListener {
 
     /// The address it listens on (with the real port if bound to port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        socket_addr(&self.sock.local_addr()?)
+        socket_addr(&self.fd.sock().local_addr()?)
     }
 
     /// Sets the deadline for `accept` (`None` clears it).
     pub fn set_deadline(&self, t: Option<Instant>) {
-        self.pfd.set_deadline(Direction::Read, t);
+        self.fd.set_deadline(Direction::Read, t);
+    }
+
+    /// Closes the listener for this process's goroutines: a goroutine
+    /// blocked in `accept` wakes with an error ("use of closed network
+    /// connection", `NotConnected`), as do later calls. The port is
+    /// released when the listener is dropped.
+    pub fn close(&self) {
+        self.fd.close();
+    }
+
+    /// A second handle to the same listening socket (a `dup`ed descriptor
+    /// with its own deadline).
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            fd: NetFd::new(self.fd.sock().try_clone()?),
+        })
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.fd.sock().set_ttl_v4(ttl)
+    }
+
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.fd.sock().ttl_v4()
     }
 
     /// The pending socket error (`SO_ERROR`), cleared.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
+        self.fd.sock().take_error()
     }
 }
 
@@ -213,149 +215,127 @@ impl Iterator for Incoming<'_> {
 }
 
 impl TcpStream {
-    fn from_socket(sock: Socket) -> TcpStream {
-        TcpStream {
-            pfd: PollFd::new(sock.as_raw_fd()),
-            sock,
-        }
-    }
-
     /// Connects to `addr`, trying each resolved address in turn (Go's
     /// `net.Dial("tcp", addr)`); the goroutine parks while the handshake
-    /// runs.
+    /// runs. A host name is resolved through the blocking hand-off.
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        TcpStream::connect_until(addr, None)
+        each_addr(addr, |a| TcpStream::connect_one(a, None))
     }
 
     /// [`TcpStream::connect`] to one address, giving up after `timeout`
     /// (`TimedOut`).
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-        TcpStream::connect_until(addr, Instant::now().checked_add(timeout))
-    }
-
-    fn connect_until(addr: impl ToSocketAddrs, deadline: Option<Instant>) -> io::Result<TcpStream> {
-        let mut last = None;
-        for a in resolve(addr)? {
-            match TcpStream::connect_one(&a, deadline) {
-                Ok(s) => return Ok(s),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.expect("resolve returns at least one address"))
+        TcpStream::connect_one(addr, Instant::now().checked_add(timeout))
     }
 
     fn connect_one(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
-        let s = TcpStream::from_socket(new_socket(addr)?);
+        let fd = NetFd::new(new_socket(addr)?);
         // Go's default; a failure here is harmless.
-        let _ = s.sock.set_tcp_nodelay(true);
-        match s.sock.connect(&(*addr).into()) {
-            Ok(()) => return Ok(s),
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) => return Err(e),
-        }
-        // Go's `connect` in fd_unix.go: wait for writability, then read
-        // the outcome from SO_ERROR.
-        s.pfd.set_deadline(Direction::Write, deadline);
-        let r = loop {
-            if let Err(e) = s.pfd.check(Direction::Write) {
-                break Err(e);
-            }
-            match s.sock.take_error() {
-                Ok(Some(e)) => break Err(e),
-                Ok(None) => {}
-                Err(e) => break Err(e),
-            }
-            // Connected once the peer address is known.
-            if s.sock.peer_addr().is_ok() {
-                break Ok(());
-            }
-            if let Err(e) = s.pfd.wait(Direction::Write) {
-                break Err(e);
-            }
-        };
-        s.pfd.set_deadline(Direction::Write, None);
-        r.map(|()| s)
+        let _ = fd.sock().set_tcp_nodelay(true);
+        let start = fd.sock().connect(&(*addr).into());
+        finish_connect(&fd, start, deadline, Socket::take_error, |s| {
+            s.peer_addr().is_ok()
+        })?;
+        Ok(TcpStream { fd })
     }
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        socket_addr(&self.sock.peer_addr()?)
+        socket_addr(&self.fd.sock().peer_addr()?)
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        socket_addr(&self.sock.local_addr()?)
+        socket_addr(&self.fd.sock().local_addr()?)
     }
 
     /// Shuts down the read half, the write half, or both. A goroutine
     /// blocked reading wakes: its read returns 0 (end of stream).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.sock.shutdown(how)
+        self.fd.sock().shutdown(how)
+    }
+
+    /// Closes the connection (Go's `Close`): both halves are shut down, so
+    /// the peer sees the end of the stream, and every pending and later
+    /// call on this handle fails with "use of closed network connection"
+    /// (`NotConnected`), waking goroutines blocked in it. The descriptor
+    /// itself is released when the stream is dropped.
+    pub fn close(&self) {
+        // ENOTCONN (the peer already went away) is the only likely error,
+        // and closing does not report it.
+        let _ = self.fd.sock().shutdown(Shutdown::Both);
+        self.fd.close();
+    }
+
+    /// Receives data without removing it from the queue.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd.io(Direction::Read, |s| {
+            // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout,
+            // and recv only writes initialised bytes into it.
+            let uninit = unsafe {
+                &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [std::mem::MaybeUninit<u8>])
+            };
+            s.peek(uninit)
+        })
     }
 
     /// Sets `TCP_NODELAY`. On by default for accepted and connected
     /// streams, as in Go (std leaves it off): request/response protocols
     /// should not wait for Nagle's algorithm.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.sock.set_tcp_nodelay(nodelay)
+        self.fd.sock().set_tcp_nodelay(nodelay)
     }
 
     /// Whether `TCP_NODELAY` is set.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.sock.tcp_nodelay()
+        self.fd.sock().tcp_nodelay()
     }
 
-    /// Sets the read deadline (`None` clears it): see *Deadlines* in the
-    /// crate docs.
-    pub fn set_read_deadline(&self, t: Option<Instant>) {
-        self.pfd.set_deadline(Direction::Read, t);
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.fd.sock().set_ttl_v4(ttl)
     }
 
-    /// Sets the write deadline (`None` clears it).
-    pub fn set_write_deadline(&self, t: Option<Instant>) {
-        self.pfd.set_deadline(Direction::Write, t);
-    }
-
-    /// Sets both deadlines (Go's `SetDeadline`).
-    pub fn set_deadline(&self, t: Option<Instant>) {
-        self.set_read_deadline(t);
-        self.set_write_deadline(t);
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.fd.sock().ttl_v4()
     }
 
     /// A second handle to the same connection (a `dup`ed descriptor with
     /// its own deadlines), e.g. one goroutine reading and one writing.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        let sock = self.sock.try_clone()?;
-        Ok(TcpStream::from_socket(sock))
+        Ok(TcpStream {
+            fd: NetFd::new(self.fd.sock().try_clone()?),
+        })
     }
 
     /// The pending socket error (`SO_ERROR`), cleared.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
+        self.fd.sock().take_error()
     }
+}
+
+impl TcpStream {
+    deadline_methods!();
 }
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        io_loop(&self.pfd, Direction::Read, || (&self.sock).read(buf))
+        self.fd.io(Direction::Read, |mut s| s.read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        io_loop(&self.pfd, Direction::Read, || {
-            (&self.sock).read_vectored(bufs)
-        })
+        self.fd.io(Direction::Read, |mut s| s.read_vectored(bufs))
     }
 }
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        io_loop(&self.pfd, Direction::Write, || (&self.sock).write(buf))
+        self.fd.io(Direction::Write, |mut s| s.write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        io_loop(&self.pfd, Direction::Write, || {
-            (&self.sock).write_vectored(bufs)
-        })
+        self.fd.io(Direction::Write, |mut s| s.write_vectored(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -387,48 +367,22 @@ impl Write for TcpStream {
     }
 }
 
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-}
-
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-}
-
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
-    }
-}
-
 impl From<std::net::TcpStream> for TcpStream {
     /// Takes over a std stream, switching it to non-blocking mode.
     fn from(s: std::net::TcpStream) -> TcpStream {
         let sock = Socket::from(s);
-        // A socket that cannot be made non-blocking is not a socket:
-        // fcntl only fails on a bad descriptor.
-        sock.set_nonblocking(true)
-            .expect("fcntl(O_NONBLOCK) on a TCP socket");
-        TcpStream::from_socket(sock)
+        set_nonblocking(&sock);
+        TcpStream {
+            fd: NetFd::new(sock),
+        }
     }
 }
 
 impl From<TcpStream> for std::net::TcpStream {
     /// Gives the socket back as a std stream, in blocking mode.
     fn from(s: TcpStream) -> std::net::TcpStream {
-        let TcpStream { pfd, sock } = s;
-        drop(pfd);
-        let _ = sock.set_nonblocking(false);
+        let sock = s.fd.into_inner();
+        set_blocking(&sock);
         sock.into()
     }
 }
@@ -437,11 +391,9 @@ impl From<std::net::TcpListener> for TcpListener {
     /// Takes over a std listener, switching it to non-blocking mode.
     fn from(l: std::net::TcpListener) -> TcpListener {
         let sock = Socket::from(l);
-        sock.set_nonblocking(true)
-            .expect("fcntl(O_NONBLOCK) on a TCP socket");
+        set_nonblocking(&sock);
         TcpListener {
-            pfd: PollFd::new(sock.as_raw_fd()),
-            sock,
+            fd: NetFd::new(sock),
         }
     }
 }
@@ -449,18 +401,8 @@ impl From<std::net::TcpListener> for TcpListener {
 impl From<TcpListener> for std::net::TcpListener {
     /// Gives the socket back as a std listener, in blocking mode.
     fn from(l: TcpListener) -> std::net::TcpListener {
-        let TcpListener { pfd, sock } = l;
-        drop(pfd);
-        let _ = sock.set_nonblocking(false);
+        let sock = l.fd.into_inner();
+        set_blocking(&sock);
         sock.into()
-    }
-}
-
-impl From<TcpStream> for OwnedFd {
-    fn from(s: TcpStream) -> OwnedFd {
-        let TcpStream { pfd, sock } = s;
-        drop(pfd);
-        // SAFETY: `into_raw_fd` gives up the socket's ownership of the fd.
-        unsafe { OwnedFd::from_raw_fd(sock.into_raw_fd()) }
     }
 }
