@@ -144,6 +144,7 @@ pub mod chunked;
 pub mod client;
 mod conn;
 mod date;
+mod fs;
 mod head;
 pub mod mux;
 mod response;
@@ -154,6 +155,7 @@ mod testing;
 
 pub use body::{Body, BodyError};
 pub use conn::{Closer, Conn, Listener};
+pub use fs::{FileServer, StripPrefix};
 pub use mux::{PatternError, RequestExt, ServeMux};
 pub use response::{BODY_BUFFER, ResponseWriter, error};
 pub use server::{
