@@ -145,6 +145,9 @@ pub mod client;
 mod conn;
 mod date;
 mod fs;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod head;
 pub mod mux;
 mod response;
