@@ -517,6 +517,13 @@ fn linger<S: Conn, R: Read>(wire: &Wire<S>, rd: &mut ConnReader<R>) {
 /// answers with `Connection: close`, and ends. A new connection that has
 /// not sent a whole head is treated as busy for its first 5 seconds, as in
 /// Go (it is most likely a request on its way).
+///
+/// As in Go, [`serve`](Self::serve) returns as soon as the shutdown
+/// begins, not when the last connection ends. A program whose main
+/// goroutine serves must wait for [`shutdown`](Self::shutdown) to return
+/// before it returns itself: when the main goroutine returns the runtime
+/// stops, and a connection goroutine still in a request (or coming back
+/// from a blocking call) never runs again.
 pub struct Server<H> {
     shared: Arc<Shared<H>>,
 }

@@ -20,7 +20,8 @@ use common::{WAIT, assert_closed, assert_open, connect, exchange};
 
 /// Serves `handler` from a goroutine runtime (2 Ps) on a thread of its
 /// own; returns the address, a handle for shutdown, and the thread, whose
-/// result is `serve_goroutines`' result.
+/// result is `serve_goroutines`' result. The thread ends once serving has
+/// stopped and the last connection has ended.
 fn start<H: Handler + 'static>(
     handler: H,
     config: ServerConfig,
@@ -36,7 +37,19 @@ fn start<H: Handler + 'static>(
                 .maxprocs(2)
                 .build()
                 .unwrap();
-            rt.run(move || serving.serve_goroutines(&listener))
+            rt.run(move || {
+                let served = serving.serve_goroutines(&listener);
+                // `serve` returns when the shutdown begins; the runtime
+                // must outlive the connections still in a request (see
+                // *Shutdown* on `Server`), as Go's main must wait for
+                // `Shutdown`. Bounded: a connection stuck past it is the
+                // test's failure to report, not a hang.
+                let deadline = Instant::now() + 2 * WAIT;
+                while serving.num_conns() > 0 && Instant::now() < deadline {
+                    burrow_sched::sleep(Duration::from_millis(1));
+                }
+                served
+            })
         })
         .unwrap();
     (addr, server, t)
