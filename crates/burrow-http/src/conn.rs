@@ -17,8 +17,35 @@
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+#[cfg(unix)]
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
+
+/// Ends a connection (or stops a listener) from another goroutine: Go's
+/// `c.rwc.Close()` as called by `Server.Shutdown` and `Server.Close`.
+///
+/// It shuts the socket down rather than closing the descriptor, which
+/// stays owned by the goroutine serving it: `Shutdown::Read` makes that
+/// goroutine's read return end-of-file (a listener's `accept` fails),
+/// `Shutdown::Both` also fails its writes. See *Shutdown* in `server.rs`.
+pub type Closer = Box<dyn Fn(Shutdown) + Send + Sync>;
+
+/// A [`Closer`] for a socket descriptor: a duplicate of it (`dup`), on
+/// which `shutdown(2)` acts on the shared socket while the original stays
+/// open for its owner. Linux wakes a thread or netpoller waiting on the
+/// socket in either case; on a listening socket `shutdown(SHUT_RD)` makes
+/// `accept` fail with `EINVAL`.
+#[cfg(unix)]
+fn socket_closer(fd: BorrowedFd<'_>) -> Option<Closer> {
+    let dup = fd.try_clone_to_owned().ok()?;
+    // std's TcpStream is only the carrier of `shutdown(2)` here; it works
+    // on any socket, listening or Unix-domain.
+    let sock = TcpStream::from(dup);
+    Some(Box::new(move |how| {
+        let _ = sock.shutdown(how);
+    }))
+}
 
 /// A bidirectional byte stream an HTTP/1 connection runs over.
 ///
@@ -47,6 +74,19 @@ pub trait Conn: Read + Write {
     fn shutdown_write(&self) -> io::Result<()> {
         Ok(())
     }
+
+    /// The peer's address, for log lines; `None` when there is none.
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    /// A handle that ends this connection from another goroutine, used by
+    /// graceful shutdown to close idle keep-alive connections. `None` (the
+    /// default) means the connection can only end by itself: a timeout or
+    /// the peer closing.
+    fn closer(&self) -> Option<Closer> {
+        None
+    }
 }
 
 /// A borrowed connection is one too, so a caller can keep its stream:
@@ -62,6 +102,14 @@ impl<S: Conn + ?Sized> Conn for &mut S {
 
     fn shutdown_write(&self) -> io::Result<()> {
         (**self).shutdown_write()
+    }
+
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        (**self).peer_addr()
+    }
+
+    fn closer(&self) -> Option<Closer> {
+        (**self).closer()
     }
 }
 
@@ -89,6 +137,15 @@ impl Conn for TcpStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
+
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        TcpStream::peer_addr(self).ok()
+    }
+
+    #[cfg(unix)]
+    fn closer(&self) -> Option<Closer> {
+        socket_closer(self.as_fd())
+    }
 }
 
 #[cfg(unix)]
@@ -103,6 +160,10 @@ impl Conn for std::os::unix::net::UnixStream {
 
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+
+    fn closer(&self) -> Option<Closer> {
+        socket_closer(self.as_fd())
     }
 }
 
@@ -120,6 +181,14 @@ impl Conn for burrow_net::TcpStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
+
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        burrow_net::TcpStream::peer_addr(self).ok()
+    }
+
+    fn closer(&self) -> Option<Closer> {
+        socket_closer(self.as_fd())
+    }
 }
 
 impl Listener for burrow_net::TcpListener {
@@ -127,6 +196,10 @@ impl Listener for burrow_net::TcpListener {
 
     fn accept(&self) -> io::Result<burrow_net::TcpStream> {
         burrow_net::TcpListener::accept(self).map(|(s, _)| s)
+    }
+
+    fn closer(&self) -> Option<Closer> {
+        socket_closer(self.as_fd())
     }
 }
 
@@ -141,6 +214,14 @@ pub trait Listener {
 
     /// Blocks (or parks the goroutine) until a connection arrives.
     fn accept(&self) -> io::Result<Self::Conn>;
+
+    /// A handle that makes a blocked `accept` fail, so that
+    /// [`Server::shutdown`](crate::Server::shutdown) can stop the accept
+    /// loop (Go closes the listener). `None` (the default): the loop stops
+    /// at its next accepted connection instead.
+    fn closer(&self) -> Option<Closer> {
+        None
+    }
 }
 
 impl Listener for TcpListener {
@@ -153,6 +234,11 @@ impl Listener for TcpListener {
         stream.set_nodelay(true)?;
         Ok(stream)
     }
+
+    #[cfg(unix)]
+    fn closer(&self) -> Option<Closer> {
+        socket_closer(self.as_fd())
+    }
 }
 
 #[cfg(unix)]
@@ -161,6 +247,10 @@ impl Listener for std::os::unix::net::UnixListener {
 
     fn accept(&self) -> io::Result<Self::Conn> {
         Ok(std::os::unix::net::UnixListener::accept(self)?.0)
+    }
+
+    fn closer(&self) -> Option<Closer> {
+        socket_closer(self.as_fd())
     }
 }
 
@@ -220,6 +310,10 @@ impl<S: Conn> Wire<S> {
 
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
         self.stream.borrow().shutdown_write()
+    }
+
+    pub(crate) fn peer_addr(&self) -> Option<SocketAddr> {
+        self.stream.borrow().peer_addr()
     }
 
     /// Applies `deadline` to the stream before a call; `Err(TimedOut)` when it

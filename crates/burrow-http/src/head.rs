@@ -13,6 +13,7 @@
 //! docs (*Bad input*).
 
 use std::io::{self, BufRead, Read};
+use std::mem::MaybeUninit;
 
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
@@ -202,9 +203,20 @@ pub(crate) fn parse_request_head(
     let mut minor_fixed = false;
     let mut slots = FIRST_HEADER_SLOTS;
     loop {
-        let mut headers = vec![httparse::EMPTY_HEADER; slots];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(buf) {
+        // The first try parses into slots on the stack, left uninitialised
+        // (httparse writes each before reading it): no allocation and no
+        // zeroing of 2 KiB per request. Only a head with more fields than
+        // that goes to the heap.
+        let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); FIRST_HEADER_SLOTS];
+        let mut heap = Vec::new();
+        let headers: &mut [MaybeUninit<httparse::Header<'_>>] = if slots == FIRST_HEADER_SLOTS {
+            &mut stack
+        } else {
+            heap.resize(slots, MaybeUninit::uninit());
+            &mut heap
+        };
+        let mut req = httparse::Request::new(&mut []);
+        match req.parse_with_uninit_headers(buf, headers) {
             Ok(httparse::Status::Complete(len)) => {
                 if len > limits.max_header_bytes {
                     return Err(too_large());

@@ -21,6 +21,7 @@
 //! | `*http.Request`, `r.Body`    | `&mut` [`Request`] = `http::Request<`[`Body`]`>` |
 //! | `r.PathValue("id")`          | [`RequestExt::path_value`]                    |
 //! | `http.ServeMux` (Go 1.22)    | [`ServeMux`]                                  |
+//! | `http.FileServer`, `StripPrefix` | [`FileServer`], [`StripPrefix`]           |
 //! | `http.Server`, `Serve(l)`    | [`Server`], [`Server::serve`]                 |
 //! | `c.serve()` (one connection) | [`serve_conn`]                                |
 //! | `net.Conn`, `net.Listener`   | [`Conn`], [`Listener`]                        |
@@ -103,15 +104,18 @@
 //! Go closes silently on every read timeout; we answer 408 when part of a
 //! head had arrived (RFC 9110 §15.5.9) and close silently when none had.
 //!
-//! # Until burrow-net
+//! # On goroutines
 //!
-//! Nothing here blocks in a way the runtime must know about: the crate only
-//! calls `Read`, `Write` and the [`Conn`] deadline methods. Today the tests
-//! serve std `TcpStream`s from a thread per connection
-//! ([`Server::serve_threads`]); with burrow-net, its `TcpStream` implements
-//! [`Conn`] (deadlines are native there), its listener implements
-//! [`Listener`], and [`Server::serve`] is given a spawner that starts a
-//! goroutine per connection. See `docs/http.md`.
+//! Nothing in the connection loop blocks in a way the runtime must know
+//! about: it only calls `Read`, `Write` and the [`Conn`] deadline methods.
+//! burrow-net's `TcpStream` implements [`Conn`] (its reads and writes park
+//! the goroutine on the netpoller, its deadlines are native) and its
+//! listener implements [`Listener`], so [`Server::serve_goroutines`] is Go's
+//! `srv.Serve(l)`: one goroutine accepts, each connection gets a goroutine.
+//! [`Server::serve_threads`] serves std sockets from a thread per
+//! connection, for tests and programs without a runtime. [`FileServer`]
+//! reads files through `burrow_sched::blocking`, so a slow disk takes a
+//! thread, not a P. See `docs/http.md`.
 //!
 //! # Example: the seeds' program
 //!
@@ -126,16 +130,16 @@
 //! mux.must_handle_func("/about", |w, _| {
 //!     writeln!(w, "About page").unwrap();
 //! });
-//! let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
-//! // Interim: a thread per connection until burrow-net's sockets park.
-//! Server::new(mux).serve_threads(&listener)?;
+//! let rt = burrow_sched::Runtime::builder().build().unwrap();
+//! rt.run(move || Server::new(mux).listen_and_serve("127.0.0.1:8080"))?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
 //! # Dependencies
 //!
 //! `http` (the shared vocabulary types) and `httparse` (the head parser),
-//! both explained above. The `Date` header is formatted here (`date.rs`,
+//! both explained above; burrow-sched and burrow-net for goroutines,
+//! parking sockets and blocking hand-off. The `Date` header is formatted here (`date.rs`,
 //! thirty lines) rather than with another crate.
 
 mod body;
@@ -144,6 +148,10 @@ pub mod chunked;
 pub mod client;
 mod conn;
 mod date;
+mod fs;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod head;
 pub mod mux;
 mod response;
@@ -153,11 +161,12 @@ mod sniff;
 mod testing;
 
 pub use body::{Body, BodyError};
-pub use conn::{Conn, Listener};
+pub use conn::{Closer, Conn, Listener};
+pub use fs::{FileServer, StripPrefix};
 pub use mux::{PatternError, RequestExt, ServeMux};
 pub use response::{BODY_BUFFER, ResponseWriter, error};
 pub use server::{
-    ConnJob, Handler, LINGER, MAX_DISCARD_BYTES, Server, ServerConfig, handler_fn,
+    ConnJob, ErrorLog, Handler, LINGER, MAX_DISCARD_BYTES, Server, ServerConfig, handler_fn,
     listen_and_serve, serve_conn,
 };
 

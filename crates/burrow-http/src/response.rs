@@ -137,7 +137,7 @@ impl<'c> ResponseWriter<'c> {
             }
             if self.mode.is_none() {
                 let mut out = Vec::new();
-                put_status_and_headers(&mut out, status, &self.header);
+                put_status_and_headers(&mut out, status, &self.header, &Extra::default());
                 if self.wire.write_all(&out).is_err() {
                     self.broken = true;
                 }
@@ -275,6 +275,7 @@ impl<'c> ResponseWriter<'c> {
         };
         // The framing is ours to decide.
         h.remove(TRANSFER_ENCODING);
+        let mut extra = Extra::default();
         let whole = self.buf.len() as u64;
         let mode = if !body_allowed(status) {
             if status != StatusCode::NOT_MODIFIED {
@@ -283,34 +284,33 @@ impl<'c> ResponseWriter<'c> {
             BodyMode::NoBody
         } else if self.is_head {
             if declared.is_none() && finished && whole > 0 {
-                h.insert(CONTENT_LENGTH, HeaderValue::from(whole));
+                extra.content_length = Some(whole);
             }
             BodyMode::NoBody
         } else if let Some(n) = declared {
             BodyMode::Length(n)
         } else if finished {
-            h.insert(CONTENT_LENGTH, HeaderValue::from(whole));
+            extra.content_length = Some(whole);
             BodyMode::Length(whole)
         } else if self.version == Version::HTTP_11 {
-            h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            extra.chunked = true;
             BodyMode::Chunked
         } else {
             self.keep_alive = false;
             BodyMode::UntilClose
         };
         if body_allowed(status) && !h.contains_key(CONTENT_TYPE) && !self.buf.is_empty() {
-            h.insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static(sniff::content_type(&self.buf)),
-            );
+            extra.content_type = Some(sniff::content_type(&self.buf));
         }
         if !h.contains_key(DATE) {
-            h.insert(DATE, date::now());
+            extra.date = Some(date::now());
         }
         if !self.keep_alive {
-            h.insert(CONNECTION, HeaderValue::from_static("close"));
+            h.remove(CONNECTION);
+            extra.connection = Some("close");
         } else if self.version == Version::HTTP_10 {
-            h.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+            h.remove(CONNECTION);
+            extra.connection = Some("keep-alive");
         }
         if let BodyMode::Length(n) = mode {
             if whole > n {
@@ -322,7 +322,7 @@ impl<'c> ResponseWriter<'c> {
         self.mode = Some(mode);
 
         let mut out = Vec::with_capacity(256 + self.buf.len());
-        put_status_and_headers(&mut out, status, &self.header);
+        put_status_and_headers(&mut out, status, &self.header, &extra);
         if mode == BodyMode::Length(whole) || mode == BodyMode::UntilClose {
             // Head and body in one write.
             out.extend_from_slice(&self.buf);
@@ -340,10 +340,29 @@ fn too_much_body() -> io::Error {
     )
 }
 
+/// The fields the writer adds at commit (framing, sniffed type, `Date`,
+/// `Connection`). They go straight to the wire after the handler's own
+/// fields instead of into its `HeaderMap`, as Go's `extraHeader` does: a
+/// handler that sets no header then costs no map at all, and
+/// [`ResponseWriter::header`] keeps showing what the handler set.
+#[derive(Default)]
+struct Extra {
+    content_type: Option<&'static str>,
+    content_length: Option<u64>,
+    chunked: bool,
+    date: Option<HeaderValue>,
+    connection: Option<&'static str>,
+}
+
 /// Appends `HTTP/1.1 <status> <reason>`, the header fields (names in the
-/// conventional `Title-Case`; the `http` crate keeps them lower-case) and
-/// the blank line.
-fn put_status_and_headers(out: &mut Vec<u8>, status: StatusCode, header: &HeaderMap) {
+/// conventional `Title-Case`; the `http` crate keeps them lower-case), the
+/// writer's own fields and the blank line.
+fn put_status_and_headers(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    header: &HeaderMap,
+    extra: &Extra,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
@@ -365,6 +384,29 @@ fn put_status_and_headers(out: &mut Vec<u8>, status: StatusCode, header: &Header
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    if let Some(t) = extra.content_type {
+        put_field(out, b"Content-Type", t.as_bytes());
+    }
+    if let Some(n) = extra.content_length {
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "Content-Length: {n}\r\n");
+    }
+    if extra.chunked {
+        put_field(out, b"Transfer-Encoding", b"chunked");
+    }
+    if let Some(d) = &extra.date {
+        put_field(out, b"Date", d.as_bytes());
+    }
+    if let Some(c) = extra.connection {
+        put_field(out, b"Connection", c.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -43,16 +43,19 @@
 //! `closeWriteAndWait` does.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::io::{self, BufRead, Read};
+use std::net::Shutdown;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
 use crate::body::{Body, BodyError, ContinueHook, ContinueState};
 use crate::bufio::ConnReader;
-use crate::conn::{Conn, Listener, Transport, TransportReader, Wire, is_timeout};
+use crate::conn::{Closer, Conn, Listener, Transport, TransportReader, Wire, is_timeout};
 use crate::head::{Framing, HeadLimits, ReadHeadError, read_request_head};
 use crate::response::ResponseWriter;
 use crate::{Request, date};
@@ -106,9 +109,14 @@ where
     f
 }
 
-/// Limits and timeouts: the fields of Go's `http.Server` that govern a
-/// connection. `None` means no limit, as a zero does in Go.
-#[derive(Clone, Debug)]
+/// Where a server reports what it cannot tell a client: handler panics,
+/// failed connections, accept errors (Go's `Server.ErrorLog`). Each call
+/// is one line without a trailing newline.
+pub type ErrorLog = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Limits, timeouts and options: the fields of Go's `http.Server` that
+/// govern a connection. `None` means no limit, as a zero does in Go.
+#[derive(Clone)]
 pub struct ServerConfig {
     /// The most bytes a request head (line and header fields) may have;
     /// more is a 431. Also bounds chunked trailers. Default 1 MiB.
@@ -130,6 +138,38 @@ pub struct ServerConfig {
     /// Time a kept-alive connection may wait for its next request. Falls
     /// back to `read_timeout`.
     pub idle_timeout: Option<Duration>,
+    /// Where errors go; `None` (the default) prints them to stderr.
+    pub error_log: Option<ErrorLog>,
+    /// Bind with `SO_REUSEPORT` in [`Server::listen_and_serve`], so several
+    /// processes (or listeners) can serve one port and the kernel spreads
+    /// connections among them. Default off.
+    pub reuse_port: bool,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_uri_bytes", &self.max_uri_bytes)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("read_header_timeout", &self.read_header_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("error_log", &self.error_log.as_ref().map(|_| "hook"))
+            .field("reuse_port", &self.reuse_port)
+            .finish()
+    }
+}
+
+impl ServerConfig {
+    /// Reports `msg` to [`error_log`](Self::error_log), or to stderr.
+    pub fn log(&self, msg: &str) {
+        match &self.error_log {
+            Some(log) => log(msg),
+            None => eprintln!("http: {msg}"),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -142,6 +182,8 @@ impl Default for ServerConfig {
             read_timeout: None,
             write_timeout: None,
             idle_timeout: None,
+            error_log: None,
+            reuse_port: false,
         }
     }
 }
@@ -159,6 +201,22 @@ where
     S: Conn,
     H: Handler + ?Sized,
 {
+    serve_tracked(stream, handler, config, None)
+}
+
+/// [`serve_conn`] for a [`Server`], which tracks the connection's state
+/// for shutdown (see *Shutdown*).
+fn serve_tracked<S, H>(
+    stream: S,
+    handler: &H,
+    config: &ServerConfig,
+    tracking: Option<(&ConnTrack, &AtomicBool)>,
+) -> io::Result<()>
+where
+    S: Conn,
+    H: Handler + ?Sized,
+{
+    let shutting_down = || tracking.is_some_and(|(_, flag)| flag.load(Ordering::SeqCst));
     let wire = Wire::new(stream);
     let mut rd = ConnReader::new(TransportReader(&wire));
     let limits = HeadLimits {
@@ -168,7 +226,15 @@ where
     let mut first = true;
     loop {
         if !first && rd.buffered().is_empty() {
-            // Idle between requests: only the idle timeout applies.
+            // Idle between requests: only the idle timeout applies. Idle
+            // first, then the shutdown check: a shutdown that began after
+            // the check finds this connection idle and closes it.
+            if let Some((track, _)) = tracking {
+                track.state.store(STATE_IDLE, Ordering::SeqCst);
+            }
+            if shutting_down() {
+                return Ok(());
+            }
             wire.set_read_deadline(deadline_after(config.idle_timeout.or(config.read_timeout)));
             match rd.fill_more() {
                 Ok(0) => return Ok(()),
@@ -176,8 +242,12 @@ where
                 Err(e) if is_timeout(&e) || is_disconnect(&e) => return Ok(()),
                 Err(e) => return Err(e),
             }
+            if let Some((track, _)) = tracking {
+                if !track.activate(STATE_IDLE) {
+                    return Ok(()); // a shutdown is closing us
+                }
+            }
         }
-        first = false;
 
         let t0 = Instant::now();
         let header_timeout = config.read_header_timeout.or(config.read_timeout);
@@ -199,6 +269,14 @@ where
                 return error_and_close(&wire, &mut rd, r.status, r.reason);
             }
         };
+        if first {
+            if let Some((track, _)) = tracking {
+                if !track.activate(STATE_NEW) {
+                    return Ok(()); // a shutdown is closing us
+                }
+            }
+            first = false;
+        }
 
         wire.set_read_deadline(config.read_timeout.map(|d| t0 + d));
         wire.set_write_deadline(deadline_after(config.write_timeout));
@@ -250,7 +328,7 @@ where
             catch_unwind(AssertUnwindSafe(|| handler.serve_http(&mut w, &mut req)))
         };
         if let Err(panic) = served {
-            log_panic(&req, &*panic);
+            log_panic(config, &wire, &req, &*panic);
             if !w.head_sent() {
                 w.replace_with_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -291,6 +369,10 @@ where
                 }
             }
         }
+        if shutting_down() {
+            // Go's `doKeepAlives() == false`: this response is the last.
+            w.set_close();
+        }
         let reusable = match w.finish() {
             Ok(r) => r,
             Err(e) if is_timeout(&e) || is_disconnect(&e) => return Ok(()),
@@ -323,17 +405,30 @@ fn is_disconnect(e: &io::Error) -> bool {
     )
 }
 
-fn log_panic(req: &Request<'_>, panic: &(dyn std::any::Any + Send)) {
+/// Go's `http: panic serving 1.2.3.4:5678: ...`, with the request and the
+/// goroutine that ran the handler (the default panic hook has already
+/// printed where it panicked).
+fn log_panic<S: Conn>(
+    config: &ServerConfig,
+    wire: &Wire<S>,
+    req: &Request<'_>,
+    panic: &(dyn std::any::Any + Send),
+) {
     let msg = panic
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(non-string panic payload)");
-    eprintln!(
-        "burrow-http: panic serving {} {}: {msg}",
+    let peer = wire
+        .peer_addr()
+        .map_or_else(|| "(unknown peer)".to_owned(), |a| a.to_string());
+    let goroutine = burrow_sched::current_id()
+        .map_or_else(|| "a thread".to_owned(), |id| format!("goroutine {id}"));
+    config.log(&format!(
+        "panic serving {peer}: {} {}: {msg} ({goroutine})",
         req.method(),
         req.uri()
-    );
+    ));
 }
 
 /// Answers `status` with `Connection: close` and closes gracefully (see
@@ -402,13 +497,126 @@ fn linger<S: Conn, R: Read>(wire: &Wire<S>, rd: &mut ConnReader<R>) {
 /// and over how a connection is run (the caller passes a spawner), and
 /// [`serve_threads`](Self::serve_threads) runs it with a thread per
 /// connection for std's blocking listeners.
+///
+/// A `Server` is a cheap handle (an `Arc`): clone it to call
+/// [`shutdown`](Self::shutdown) or [`close`](Self::close) from another
+/// goroutine while one is serving.
+///
+/// # Shutdown
+///
+/// Go's `Shutdown` keeps a registry of connections with their state (new,
+/// active, idle) and, once the listeners are closed, closes the idle ones
+/// until none is left. So does this server: each connection publishes its
+/// state in an atomic, and the registry holds a [`Closer`] per connection
+/// (a duplicate of its socket, on which `shutdown(2)` wakes the goroutine
+/// parked in a read with end-of-file; the goroutine still owns and closes
+/// the descriptor). The races are settled by a compare-and-swap: a
+/// connection leaves *idle* for *active* when a request's first byte
+/// arrives, `shutdown` leaves it for *closing*, and only one of them wins.
+/// A connection that is mid-request when the shutdown begins finishes it,
+/// answers with `Connection: close`, and ends. A new connection that has
+/// not sent a whole head is treated as busy for its first 5 seconds, as in
+/// Go (it is most likely a request on its way).
+///
+/// As in Go, [`serve`](Self::serve) returns as soon as the shutdown
+/// begins, not when the last connection ends. A program whose main
+/// goroutine serves must wait for [`shutdown`](Self::shutdown) to return
+/// before it returns itself: when the main goroutine returns the runtime
+/// stops, and a connection goroutine still in a request (or coming back
+/// from a blocking call) never runs again.
 pub struct Server<H> {
     shared: Arc<Shared<H>>,
+}
+
+impl<H> Clone for Server<H> {
+    fn clone(&self) -> Self {
+        Server {
+            shared: Arc::clone(&self.shared),
+        }
+    }
 }
 
 struct Shared<H> {
     handler: H,
     config: ServerConfig,
+    /// Set once by `shutdown` or `close`; never cleared.
+    shutting_down: AtomicBool,
+    /// The accept loops' listeners, to stop them.
+    listeners: Mutex<Vec<Closer>>,
+    /// The connections being served, by an id of ours.
+    conns: Mutex<HashMap<u64, Arc<ConnTrack>>>,
+    next_conn: AtomicU64,
+}
+
+const STATE_NEW: u8 = 0;
+const STATE_ACTIVE: u8 = 1;
+const STATE_IDLE: u8 = 2;
+const STATE_CLOSING: u8 = 3;
+
+/// How long a new connection that has not sent a whole head counts as
+/// busy to a shutdown (Go's 5 seconds).
+const NEW_CONN_GRACE: Duration = Duration::from_secs(5);
+
+/// A connection as the registry sees it (Go's `conn.curState`).
+struct ConnTrack {
+    state: AtomicU8,
+    born: Instant,
+    closer: Option<Closer>,
+}
+
+impl ConnTrack {
+    /// `from` → active; false when a shutdown got there first.
+    fn activate(&self, from: u8) -> bool {
+        self.state
+            .compare_exchange(from, STATE_ACTIVE, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// Closes the connection if it is idle (or new past its grace); true
+    /// if it did.
+    fn close_if_idle(&self) -> bool {
+        let Some(closer) = &self.closer else {
+            return false;
+        };
+        let idle = self
+            .state
+            .compare_exchange(
+                STATE_IDLE,
+                STATE_CLOSING,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok();
+        let stale_new = !idle
+            && self.born.elapsed() >= NEW_CONN_GRACE
+            && self
+                .state
+                .compare_exchange(STATE_NEW, STATE_CLOSING, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+        if idle || stale_new {
+            closer(Shutdown::Read);
+        }
+        idle || stale_new
+    }
+}
+
+/// Removes a connection from the registry when its job ends, panics
+/// included.
+struct Registered<'a, H> {
+    shared: &'a Shared<H>,
+    id: u64,
+}
+
+impl<H> Drop for Registered<'_, H> {
+    fn drop(&mut self) {
+        lock(&self.shared.conns).remove(&self.id);
+    }
+}
+
+/// The registry's mutexes guard plain maps whose every update is one
+/// call, so a panic elsewhere cannot leave them half-changed.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A connection's work, handed to the spawner.
@@ -419,6 +627,11 @@ pub type ConnJob = Box<dyn FnOnce() + Send + 'static>;
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// The longest pause between two looks at the registry in
+/// [`Server::shutdown`] (Go's `shutdownPollIntervalMax`); the first is
+/// 1 ms, doubling.
+const SHUTDOWN_POLL_MAX: Duration = Duration::from_millis(500);
+
 impl<H: Handler + 'static> Server<H> {
     /// A server with the default configuration.
     pub fn new(handler: H) -> Self {
@@ -428,7 +641,14 @@ impl<H: Handler + 'static> Server<H> {
     /// A server with `config`.
     pub fn with_config(handler: H, config: ServerConfig) -> Self {
         Server {
-            shared: Arc::new(Shared { handler, config }),
+            shared: Arc::new(Shared {
+                handler,
+                config,
+                shutting_down: AtomicBool::new(false),
+                listeners: Mutex::new(Vec::new()),
+                conns: Mutex::new(HashMap::new()),
+                next_conn: AtomicU64::new(0),
+            }),
         }
     }
 
@@ -437,24 +657,56 @@ impl<H: Handler + 'static> Server<H> {
         &self.shared.config
     }
 
-    /// Accepts connections forever, handing each to `spawn` as a job that
-    /// serves it. Transient accept errors (aborted connections, `EMFILE`)
-    /// are retried after a growing pause; the loop returns only on an error
-    /// that says the listener itself is unusable.
+    /// Accepts connections until [`shutdown`](Self::shutdown) or
+    /// [`close`](Self::close), handing each to `spawn` as a job that serves
+    /// it; then returns `Ok` (Go returns `ErrServerClosed`). Transient
+    /// accept errors (aborted connections, `EMFILE`) are retried after a
+    /// growing pause; the loop returns `Err` only on an error that says the
+    /// listener itself is unusable.
     pub fn serve<L, F>(&self, listener: &L, mut spawn: F) -> io::Result<()>
     where
         L: Listener,
         F: FnMut(ConnJob),
     {
+        let shared = &*self.shared;
+        {
+            // Under the lock, so a shutdown either sees this listener or
+            // we see its flag.
+            let mut listeners = lock(&shared.listeners);
+            if shared.shutting_down.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            if let Some(closer) = listener.closer() {
+                listeners.push(closer);
+            }
+        }
         let mut backoff = Duration::ZERO;
         loop {
-            match listener.accept() {
+            let accepted = listener.accept();
+            if shared.shutting_down.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            match accepted {
                 Ok(conn) => {
                     backoff = Duration::ZERO;
+                    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+                    let track = Arc::new(ConnTrack {
+                        state: AtomicU8::new(STATE_NEW),
+                        born: Instant::now(),
+                        closer: conn.closer(),
+                    });
+                    lock(&shared.conns).insert(id, Arc::clone(&track));
                     let shared = Arc::clone(&self.shared);
                     spawn(Box::new(move || {
-                        if let Err(e) = serve_conn(conn, &shared.handler, &shared.config) {
-                            eprintln!("burrow-http: connection failed: {e}");
+                        let _registered = Registered {
+                            shared: &shared,
+                            id,
+                        };
+                        let tracking = Some((&*track, &shared.shutting_down));
+                        if let Err(e) =
+                            serve_tracked(conn, &shared.handler, &shared.config, tracking)
+                        {
+                            shared.config.log(&format!("connection failed: {e}"));
                         }
                     }));
                 }
@@ -471,10 +723,10 @@ impl<H: Handler + 'static> Server<H> {
                         // goroutine; on a plain thread it sleeps the thread.
                         // Logged once per run of errors, not per retry.
                         if backoff.is_zero() {
-                            eprintln!(
-                                "burrow-http: accept error: {e}; retrying with backoff \
+                            shared.config.log(&format!(
+                                "accept error: {e}; retrying with backoff \
                                  (raise `ulimit -n` if it says too many open files)"
-                            );
+                            ));
                         }
                         backoff = (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX);
                         burrow_sched::sleep(backoff);
@@ -502,14 +754,97 @@ impl<H: Handler + 'static> Server<H> {
     /// [`serve`](Self::serve) with one OS thread per connection, for std's
     /// blocking listeners (no runtime needed).
     pub fn serve_threads<L: Listener>(&self, listener: &L) -> io::Result<()> {
+        let log = self.shared.config.clone();
         self.serve(listener, |job| {
             if let Err(e) = std::thread::Builder::new()
                 .name("burrow-http-conn".into())
                 .spawn(job)
             {
-                eprintln!("burrow-http: cannot start a connection thread: {e}");
+                log.log(&format!("cannot start a connection thread: {e}"));
             }
         })
+    }
+
+    /// Go's `srv.ListenAndServe()`: binds `addr` with burrow-net (with
+    /// `SO_REUSEPORT` when [`ServerConfig::reuse_port`] is set) and serves
+    /// it with a goroutine per connection until shutdown. Call it from a
+    /// goroutine.
+    pub fn listen_and_serve(&self, addr: impl std::net::ToSocketAddrs) -> io::Result<()> {
+        let listener = if self.shared.config.reuse_port {
+            burrow_net::TcpListener::bind_reuseport(addr)?
+        } else {
+            burrow_net::TcpListener::bind(addr)?
+        };
+        self.serve_goroutines(&listener)
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) or [`close`](Self::close) has
+    /// been called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// The number of connections being served.
+    pub fn num_conns(&self) -> usize {
+        lock(&self.shared.conns).len()
+    }
+
+    /// Stops the accept loops and marks the server closing: no new
+    /// connection is served and no connection is kept alive after its
+    /// current response.
+    fn begin_shutdown(&self) {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        for closer in lock(&self.shared.listeners).drain(..) {
+            closer(Shutdown::Read);
+        }
+    }
+
+    /// Go's `srv.Shutdown(ctx)`: stops accepting, closes idle connections,
+    /// lets the in-flight requests finish (their responses say
+    /// `Connection: close`), and returns once no connection is left, or
+    /// with `ErrorKind::TimedOut` after `timeout` (the rest are left to
+    /// finish; [`close`](Self::close) ends them). See *Shutdown*. It waits
+    /// by sleeping: in a goroutine it parks only the caller.
+    pub fn shutdown(&self, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        self.begin_shutdown();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            // Closed connections leave the registry when their goroutine
+            // ends, so "empty" means every one has finished.
+            let left = {
+                let conns = lock(&self.shared.conns);
+                for track in conns.values() {
+                    track.close_if_idle();
+                }
+                conns.len()
+            };
+            if left == 0 {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("shutdown: {left} connections still open"),
+                ));
+            }
+            burrow_sched::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(SHUTDOWN_POLL_MAX);
+        }
+    }
+
+    /// Go's `srv.Close()`: stops accepting and ends every connection at
+    /// once, busy or not (a handler's next read sees end-of-file and its
+    /// writes fail). It does not wait for the connection goroutines.
+    pub fn close(&self) {
+        self.begin_shutdown();
+        for track in lock(&self.shared.conns).values() {
+            track.state.store(STATE_CLOSING, Ordering::SeqCst);
+            if let Some(closer) = &track.closer {
+                closer(Shutdown::Both);
+            }
+        }
     }
 }
 

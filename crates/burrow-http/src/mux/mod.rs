@@ -29,7 +29,7 @@
 //! a server (Go allows registration while serving, under a lock; Rust's
 //! ownership makes the lock unnecessary for the usual build-then-serve).
 
-mod pattern;
+pub(crate) mod pattern;
 
 use std::fmt;
 
