@@ -62,6 +62,13 @@
 //! [`Client`]. The lock is held only to move a connection in or out:
 //! checks, closes and all I/O happen outside it.
 //!
+//! A socket joins the netpoller of the first runtime that waits on it. A
+//! pooled connection reused from another runtime, or from a plain thread,
+//! still works, but its waits block the thread (burrow-net's fallback)
+//! instead of parking the goroutine. Go has one runtime per process and
+//! never meets this; a program with several runtimes should give each its
+//! own `Client`.
+//!
 //! # Retrying
 //!
 //! The peek cannot see a close that crosses the request on the wire: the
@@ -251,6 +258,12 @@ impl std::fmt::Debug for Client {
             .finish_non_exhaustive()
     }
 }
+
+// A client is shared between goroutines by cloning it (see *The pool*).
+const _: () = {
+    const fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Client>();
+};
 
 /// What a redirect does to the next request.
 struct Redirect {
