@@ -1,5 +1,5 @@
-//! Go's `net/http` server (and a small client) for burrow: HTTP/1.1 over
-//! any `Read + Write` stream.
+//! Go's `net/http` server and client for burrow: HTTP/1.1 over any
+//! `Read + Write` stream, and over burrow-net's goroutine-parking sockets.
 //!
 //! # The problem
 //!
@@ -25,6 +25,9 @@
 //! | `http.Server`, `Serve(l)`    | [`Server`], [`Server::serve`]                 |
 //! | `c.serve()` (one connection) | [`serve_conn`]                                |
 //! | `net.Conn`, `net.Listener`   | [`Conn`], [`Listener`]                        |
+//! | `http.Client`, `Transport`   | [`Client`], [`ClientBuilder`]                 |
+//! | `http.Get`, `Post`, `Head`   | [`get`], [`post`], [`head`]                   |
+//! | `resp.Request.URL`           | the [`FinalUrl`] response extension           |
 //!
 //! The request is `&mut` because its body is a reader (Go passes a pointer
 //! to a struct holding an `io.ReadCloser`; Rust needs `&mut` to read) and
@@ -117,6 +120,28 @@
 //! reads files through `burrow_sched::blocking`, so a slow disk takes a
 //! thread, not a P. See `docs/http.md`.
 //!
+//! # The client
+//!
+//! [`Client`] is Go's `http.Client` with its `Transport`: `http://` URLs,
+//! a keep-alive pool per host (idle connections checked before reuse, an
+//! idempotent request retried once when a reused connection turns out
+//! dead), Go's redirect rules and bound, and one timeout over the whole
+//! request including its body. Bodies are read whole into the response.
+//! There is no TLS: an `https://` URL is an `Unsupported` error. The
+//! design essay is in `client/mod.rs`; [`client::ClientConn`] is the
+//! one-connection layer under it, which the tests also use raw.
+//!
+//! ```no_run
+//! let resp = burrow_http::get("http://127.0.0.1:8080/about")?;
+//! assert_eq!(resp.status(), 200);
+//! let client = burrow_http::Client::builder()
+//!     .timeout(std::time::Duration::from_secs(2))
+//!     .build();
+//! let resp = client.post("http://127.0.0.1:8080/echo", "text/plain", "hi")?;
+//! # let _ = resp;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! # Example: the seeds' program
 //!
 //! ```no_run
@@ -161,6 +186,7 @@ mod sniff;
 mod testing;
 
 pub use body::{Body, BodyError};
+pub use client::{Client, ClientBuilder, FinalUrl, get, head, post};
 pub use conn::{Closer, Conn, Listener};
 pub use fs::{FileServer, StripPrefix};
 pub use mux::{PatternError, RequestExt, ServeMux};

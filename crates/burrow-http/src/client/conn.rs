@@ -1,13 +1,15 @@
-//! A small HTTP/1.1 client over any `Read + Write`: write a request (with a
-//! `Content-Length` or chunked body), read a response (`Content-Length`,
-//! chunked with trailers, delimited by close, or no body for HEAD, 1xx,
-//! 204 and 304). One [`ClientConn`] is one connection; send requests on it
-//! one after another to reuse it, or write several before reading to
-//! pipeline.
+//! One HTTP/1.1 client connection over any `Read + Write`: write a request
+//! (with a `Content-Length` or chunked body), read a response
+//! (`Content-Length`, chunked with trailers, delimited by close, or no body
+//! for HEAD, 1xx, 204 and 304). One [`ClientConn`] is one connection; send
+//! requests on it one after another to reuse it, or write several before
+//! reading to pipeline.
 //!
-//! The client exists for tests and examples (the round-trip property test
-//! writes with it and parses with the server), so it is strict where that
-//! finds bugs: a response it cannot frame is an `InvalidData` error.
+//! This is the layer under [`Client`](super::Client) (Go's `persistConn`
+//! without its goroutines), and the tests' raw client (the round-trip
+//! property test writes with it and parses with the server), so it is
+//! strict where that finds bugs: a response it cannot frame is an
+//! `InvalidData` error.
 
 use std::io::{self, BufRead, Read, Write};
 
@@ -116,6 +118,9 @@ fn put_field(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
 /// One client connection over a stream.
 pub struct ClientConn<S> {
     rd: ConnReader<S>,
+    /// Whether a byte of the response being read (or last read) has
+    /// arrived; see [`ClientConn::response_begun`].
+    begun: bool,
 }
 
 impl<S: Read + Write> ClientConn<S> {
@@ -123,6 +128,7 @@ impl<S: Read + Write> ClientConn<S> {
     pub fn new(stream: S) -> Self {
         ClientConn {
             rd: ConnReader::new(stream),
+            begun: false,
         }
     }
 
@@ -141,6 +147,7 @@ impl<S: Read + Write> ClientConn<S> {
     /// whether a body follows). 1xx responses before it are collected in
     /// the [`Interim`] extension.
     pub fn read_response(&mut self, method: &Method) -> io::Result<http::Response<Vec<u8>>> {
+        self.begun = !self.rd.buffered().is_empty();
         let mut interim = Vec::new();
         loop {
             let (mut resp, len) = self.read_head()?;
@@ -155,6 +162,24 @@ impl<S: Read + Write> ClientConn<S> {
             resp.extensions_mut().insert(Interim(interim));
             return Ok(resp);
         }
+    }
+
+    /// Whether any byte of the response that [`read_response`] is reading,
+    /// or last read, had arrived. After a failed read, `false` means the
+    /// server closed or reset the connection without answering at all:
+    /// the request may be sent again on another connection (see
+    /// *Retrying* in `client/mod.rs`).
+    ///
+    /// [`read_response`]: ClientConn::read_response
+    pub fn response_begun(&self) -> bool {
+        self.begun
+    }
+
+    /// The number of bytes read from the stream and not yet consumed: more
+    /// than zero between responses means the server sent something
+    /// unasked, and the connection cannot be trusted with a new request.
+    pub fn buffered_len(&self) -> usize {
+        self.rd.buffered().len()
     }
 
     /// Whether the server has closed the connection: reads one byte and
@@ -208,6 +233,7 @@ impl<S: Read + Write> ClientConn<S> {
                     "connection closed before a response",
                 ));
             }
+            self.begun = true;
         }
     }
 
