@@ -59,7 +59,8 @@ fn main() {
     println!(
         "echo_client: connected to {} from {}",
         conn.peer_addr().expect("a connected stream has a peer"),
-        conn.local_addr().expect("a connected stream has an address")
+        conn.local_addr()
+            .expect("a connected stream has an address")
     );
     let mut reader = BufReader::new(&conn);
     let mut back = String::new();

@@ -80,7 +80,9 @@ fn main() {
     };
     println!(
         "echo_server: listening on {} with {} Ps; Ctrl-C to stop",
-        listener.local_addr().expect("a bound listener has an address"),
+        listener
+            .local_addr()
+            .expect("a bound listener has an address"),
         burrow::maxprocs()
     );
     loop {

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use burrow_sched::netpoll::Direction;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::fd::{NetFd, deadline_methods, fd_traits, finish_connect, set_blocking, set_nonblocking};
+use crate::fd::{
+    NetFd, deadline_methods, fd_traits, finish_connect, set_blocking, set_nonblocking,
+};
 use crate::resolve::each_addr;
 
 /// The backlog passed to `listen` (the kernel caps it at

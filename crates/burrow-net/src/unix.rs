@@ -12,7 +12,9 @@ use std::path::Path;
 use burrow_sched::netpoll::Direction;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
-use crate::fd::{NetFd, deadline_methods, fd_traits, finish_connect, set_blocking, set_nonblocking};
+use crate::fd::{
+    NetFd, deadline_methods, fd_traits, finish_connect, set_blocking, set_nonblocking,
+};
 
 /// A Unix domain socket server (Go's `net.UnixListener`).
 pub struct UnixListener {
@@ -141,13 +143,9 @@ impl UnixStream {
         let addr = SockAddr::unix(path)?;
         let fd = NetFd::new(stdunix::UnixStream::from(new_socket(Type::STREAM)?));
         let start = SockRef::from(fd.sock()).connect(&addr);
-        finish_connect(
-            &fd,
-            start,
-            None,
-            stdunix::UnixStream::take_error,
-            |s| s.peer_addr().is_ok(),
-        )?;
+        finish_connect(&fd, start, None, stdunix::UnixStream::take_error, |s| {
+            s.peer_addr().is_ok()
+        })?;
         Ok(UnixStream { fd })
     }
 
@@ -156,7 +154,10 @@ impl UnixStream {
         let (a, b) = stdunix::UnixStream::pair()?;
         a.set_nonblocking(true)?;
         b.set_nonblocking(true)?;
-        Ok((UnixStream { fd: NetFd::new(a) }, UnixStream { fd: NetFd::new(b) }))
+        Ok((
+            UnixStream { fd: NetFd::new(a) },
+            UnixStream { fd: NetFd::new(b) },
+        ))
     }
 
     /// The local address.

@@ -29,7 +29,12 @@ const NOFILE: u64 = 256;
 fn accept_backs_off_when_out_of_fds_and_serves_again() {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
-        .args(["--exact", "child_scenario", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_scenario",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -48,13 +53,32 @@ fn accept_backs_off_when_out_of_fds_and_serves_again() {
     };
     let mut out = String::new();
     let mut err = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(status.success(), "child failed: {status}\nstdout:\n{out}\nstderr:\n{err}");
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        status.success(),
+        "child failed: {status}\nstdout:\n{out}\nstderr:\n{err}"
+    );
     assert!(out.contains("served all"), "child stdout:\n{out}");
     let logged = err.matches("ulimit -n").count();
-    assert_eq!(logged, 1, "one log line naming `ulimit -n`, got stderr:\n{err}");
-    assert!(err.contains("Too many open files"), "the log names the error:\n{err}");
+    assert_eq!(
+        logged, 1,
+        "one log line naming `ulimit -n`, got stderr:\n{err}"
+    );
+    assert!(
+        err.contains("Too many open files"),
+        "the log names the error:\n{err}"
+    );
 }
 
 /// The child's scenario; does nothing unless run as the child.
@@ -81,7 +105,9 @@ fn child_scenario() {
 
         // The flood: the kernel completes these handshakes into the
         // listen queue; accepting them needs descriptors.
-        let clients: Vec<TcpStream> = (0..PENDING).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let clients: Vec<TcpStream> = (0..PENDING)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
         let mut hog = Vec::new();
         loop {
             match File::open("/dev/null") {

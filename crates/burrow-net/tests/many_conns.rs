@@ -87,7 +87,12 @@ fn ten_thousand_connections_echo_on_two_ps() {
             });
         }
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_clients", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "child_clients",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, addr.to_string())
             .env("BURROW_NET_CONNS", n.to_string())
             .stdout(Stdio::piped())
@@ -107,10 +112,26 @@ fn ten_thousand_connections_echo_on_two_ps() {
         };
         let mut out = String::new();
         let mut err = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
         assert!(status.success(), "clients failed: {status}\n{out}\n{err}");
-        println!("{}", out.lines().filter(|l| l.contains("clients:")).collect::<Vec<_>>().join("\n"));
+        println!(
+            "{}",
+            out.lines()
+                .filter(|l| l.contains("clients:"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         (served.load(Ordering::Relaxed), peak.load(Ordering::Relaxed))
     });
     assert_eq!(served, n * MSG, "every byte echoed");
@@ -156,6 +177,9 @@ fn child_clients() {
         for h in hs {
             h.join().unwrap();
         }
-        println!("clients: {n} connections open at once, each echoed, in {:?}", t.elapsed());
+        println!(
+            "clients: {n} connections open at once, each echoed, in {:?}",
+            t.elapsed()
+        );
     });
 }

@@ -99,7 +99,12 @@ fn recv_stream(mut s: &TcpStream, seed: u64) -> (Fnv, u64) {
             return (sum, i);
         }
         for (k, &b) in buf[..n].iter().enumerate() {
-            assert_eq!(b, pattern(seed, i + k as u64), "byte {} of stream {seed}", i + k as u64);
+            assert_eq!(
+                b,
+                pattern(seed, i + k as u64),
+                "byte {} of stream {seed}",
+                i + k as u64
+            );
         }
         sum.update(&buf[..n]);
         i += n as u64;
@@ -154,7 +159,11 @@ fn deadline_in_the_past_fails_at_once() {
         let t = Instant::now();
         let e = (&c).read(&mut [0u8; 8]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
-        assert!(t.elapsed() < Duration::from_millis(50), "failed at once, took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(50),
+            "failed at once, took {:?}",
+            t.elapsed()
+        );
         // And again: the deadline stays expired until moved.
         let e = (&c).read(&mut [0u8; 8]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
@@ -335,7 +344,10 @@ fn a_peer_that_stops_reading_fails_the_writer_at_its_deadline() {
 fn std_style_timeouts() {
     run(1, WAIT, "std timeouts", || {
         let (c, s) = pair();
-        assert!(c.set_read_timeout(Some(Duration::ZERO)).is_err(), "zero is refused, as std");
+        assert!(
+            c.set_read_timeout(Some(Duration::ZERO)).is_err(),
+            "zero is refused, as std"
+        );
         c.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
         assert_eq!(c.read_timeout().unwrap(), Some(Duration::from_millis(30)));
         for _ in 0..2 {
@@ -344,7 +356,11 @@ fn std_style_timeouts() {
             let t = Instant::now();
             let e = (&c).read(&mut [0u8; 1]).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::TimedOut);
-            assert!(t.elapsed() >= Duration::from_millis(30), "{:?}", t.elapsed());
+            assert!(
+                t.elapsed() >= Duration::from_millis(30),
+                "{:?}",
+                t.elapsed()
+            );
         }
         (&s).write_all(b"x").unwrap();
         assert_eq!((&c).read(&mut [0u8; 1]).unwrap(), 1);
@@ -435,7 +451,10 @@ fn a_slow_resolver_does_not_hold_the_p() {
         }
         assert!(last > first, "the other goroutine ran during the lookup");
         drop(tick_rx);
-        let c = dialer.join().unwrap().expect("connect through the slow resolver");
+        let c = dialer
+            .join()
+            .unwrap()
+            .expect("connect through the slow resolver");
         let (s, _) = l.accept().unwrap();
         assert_eq!(c.local_addr().unwrap(), s.peer_addr().unwrap());
     });
