@@ -255,6 +255,18 @@ pub fn run_go(bench: &str, file: &str, args: &[String]) -> bool {
     }
 }
 
+/// The Go peer `benches/go/<file>` as an executable, for peers that are
+/// servers rather than `BENCH` printers: the prebuilt one under
+/// `BURROW_BENCH_GO_BIN`, else built now. Prints a `SKIP` line for `bench`
+/// and returns None when that fails.
+pub fn go_binary(bench: &str, file: &str) -> Option<PathBuf> {
+    let stem = file.trim_end_matches(".go");
+    match std::env::var_os("BURROW_BENCH_GO_BIN") {
+        Some(dir) => Some(PathBuf::from(dir).join(stem)),
+        None => build_go(bench, file, stem),
+    }
+}
+
 /// Builds `benches/go/<file>` (with the shared `common.go`) into the temp dir; prints a `SKIP` line for
 /// `bench` and returns None when `go` is missing or the build fails.
 fn build_go(bench: &str, file: &str, stem: &str) -> Option<PathBuf> {
