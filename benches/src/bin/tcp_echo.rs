@@ -264,7 +264,15 @@ fn main() {
         c
     });
     impls.push(("go", go));
+    // `TCP_ECHO_SERVERS=burrow,go` measures only those (for profiling one).
+    let only = std::env::var("TCP_ECHO_SERVERS").ok();
     for (imp, cmd) in impls {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|w| w == imp))
+        {
+            continue;
+        }
         let Some(cmd) = cmd else { continue };
         let server = match Server::start(cmd) {
             Ok(s) => s,
