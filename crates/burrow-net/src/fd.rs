@@ -50,6 +50,10 @@ pub(crate) struct NetFd<S: AsRawFd> {
     /// none. While one is set, each call of that direction moves the
     /// deadline to now + timeout before it starts.
     timeout: [AtomicU64; 2],
+    /// A stream read returned less than it asked for: the receive buffer
+    /// was empty then, so the next read waits for an edge before its first
+    /// system call (see [`NetFd::read_stream`]).
+    drained: AtomicBool,
 }
 
 fn index(dir: Direction) -> usize {
@@ -66,6 +70,7 @@ impl<S: AsRawFd> NetFd<S> {
             pfd: PollFd::new(sock.as_raw_fd()),
             sock,
             timeout: [AtomicU64::new(0), AtomicU64::new(0)],
+            drained: AtomicBool::new(false),
         }
     }
 
@@ -93,6 +98,54 @@ impl<S: AsRawFd> NetFd<S> {
     pub(crate) fn io<T>(
         &self,
         dir: Direction,
+        op: impl FnMut(&S) -> io::Result<T>,
+    ) -> io::Result<T> {
+        self.io_after(dir, false, op)
+    }
+
+    /// A read on a TCP stream into buffers of `len` bytes in all:
+    /// [`NetFd::io`], except that after a read that returned less than it
+    /// asked for, the next one waits for the socket before its first
+    /// system call (see *Short reads* in `docs/net.md`).
+    ///
+    /// A short stream read means the receive buffer was empty when it
+    /// returned (`epoll(7)`: a read that only partially fills the buffer
+    /// is sufficient to show it was drained), and any byte that arrives
+    /// after it raises a new edge. Going straight to the wait saves the
+    /// read that would say `EAGAIN`: in an echo loop, one system call of
+    /// three per message (tokio does the same; Go does not). A wait that
+    /// finds an edge of bytes already consumed returns at once and the
+    /// loop reads as before, so a wrong guess costs the call it meant to
+    /// save. An end of stream or a reset already seen by the poller
+    /// raises no later edge, so then the read is made at once
+    /// ([`PollFd::read_closed`]). Only TCP uses this: a short datagram
+    /// says nothing about the next, and a Unix stream read also stops
+    /// short between writers' credentials (`SO_PASSCRED`). TCP's one such
+    /// stop, before urgent data, would leave the bytes after the mark for
+    /// the next edge; tokio accepts the same.
+    pub(crate) fn read_stream(
+        &self,
+        len: usize,
+        op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        // Relaxed: a hint about this socket's own reads. A reader that
+        // misses it makes the `EAGAIN` call; one that sees it waits for an
+        // edge that bytes arriving after the short read will raise.
+        let wait_first =
+            len > 0 && self.drained.swap(false, Ordering::Relaxed) && !self.pfd.read_closed();
+        let n = self.io_after(Direction::Read, wait_first, op)?;
+        if n > 0 && n < len {
+            self.drained.store(true, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+
+    /// [`NetFd::io`], waiting for the socket before the first system call
+    /// when `wait_first` (the deadline and a close still end that wait).
+    fn io_after<T>(
+        &self,
+        dir: Direction,
+        wait_first: bool,
         mut op: impl FnMut(&S) -> io::Result<T>,
     ) -> io::Result<T> {
         // Relaxed: a value of this handle's own configuration; a racing
@@ -101,6 +154,9 @@ impl<S: AsRawFd> NetFd<S> {
         if t != 0 {
             self.pfd
                 .set_deadline(dir, Instant::now().checked_add(Duration::from_nanos(t)));
+        }
+        if wait_first {
+            self.pfd.wait(dir)?;
         }
         loop {
             self.pfd.check(dir)?;

@@ -23,6 +23,10 @@
 //!    netpoller until the socket may be ready, the deadline passes, or
 //!    the socket is closed; then back to 1.
 //!
+//! One exception: after a TCP read that returned less than it asked for
+//! (the receive buffer was drained), the next read waits first and skips
+//! the call that would say `EAGAIN` (*Short reads* in `docs/net.md`).
+//!
 //! The scheduler polls the netpoller itself (no poller thread: see
 //! `docs/net.md` for the two pictures and why Go's wins), so the goroutine
 //! whose data arrived runs on the M that saw the event.

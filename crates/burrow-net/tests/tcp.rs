@@ -296,6 +296,58 @@ fn half_close_loses_nothing_written_before_it() {
     });
 }
 
+/// Data and the peer's FIN arriving together while the reader is parked
+/// raise one edge: the short read that takes the data must not make the
+/// next read wait for another (*Short reads* in `docs/net.md`). On one P
+/// the reader parks before the main goroutine writes (it runs first at
+/// the yield); either order must give the same result.
+#[test]
+fn a_short_read_then_the_end_of_stream() {
+    run(1, WAIT, "short read then end of stream", || {
+        let (c, s) = pair();
+        let reader = go(move || {
+            let mut buf = [0u8; 64];
+            let n = (&s).read(&mut buf).unwrap();
+            let end = (&s).read(&mut buf).unwrap();
+            (n, end)
+        });
+        burrow_sched::yield_now();
+        (&c).write_all(b"hello").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(reader.join().unwrap(), (5, 0));
+    });
+}
+
+/// A reset arriving with data while the reader is parked: after the short
+/// read, the next read reports the reset instead of waiting.
+#[test]
+fn a_short_read_then_a_reset() {
+    run(1, WAIT, "short read then reset", || {
+        let (c, s) = pair();
+        let reader = go(move || {
+            let mut buf = [0u8; 64];
+            let n = (&s).read(&mut buf).unwrap();
+            let next = (&s).read(&mut buf);
+            (n, next.map_err(|e| e.kind()))
+        });
+        burrow_sched::yield_now();
+        (&c).write_all(b"hello").unwrap();
+        // SO_LINGER 0: close sends a reset.
+        socket2::SockRef::from(&c)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(c);
+        let (n, next) = reader.join().unwrap();
+        assert_eq!(n, 5);
+        // Linux reports the reset, or an end of stream when the data was
+        // already read; either way the read returns.
+        assert!(
+            matches!(next, Ok(0) | Err(io::ErrorKind::ConnectionReset)),
+            "{next:?}"
+        );
+    });
+}
+
 #[test]
 fn peer_reset_fails_the_blocked_reader() {
     run(1, WAIT, "peer reset", || {

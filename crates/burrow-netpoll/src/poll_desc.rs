@@ -310,6 +310,11 @@ pub struct PollDesc<W> {
     /// An event carried only an error (Go's `setEventErr`). Written by
     /// pollers, read by the owner; a hint, so Relaxed.
     event_err: AtomicBool,
+    /// An event said the read side will see no more data: the peer shut
+    /// its writing down, hung up, or reset (`READ_CLOSED`, `WRITE_CLOSED`
+    /// or `ERROR`). Terminal, as in tokio's readiness. Written by pollers,
+    /// read by the owner; a hint, so Relaxed.
+    read_closed: AtomicBool,
 }
 
 // SAFETY: the waiter cells are only accessed by the thread the state word
@@ -362,6 +367,7 @@ impl<W> PollDesc<W> {
             rg: Slot::new(),
             wg: Slot::new(),
             event_err: AtomicBool::new(false),
+            read_closed: AtomicBool::new(false),
         }
     }
 
@@ -438,6 +444,16 @@ impl<W> PollDesc<W> {
         self.event_err.load(Ordering::Relaxed)
     }
 
+    /// Whether an event said the read side is done (the peer shut down
+    /// its writing, hung up or reset): a read will return at once, with
+    /// end of stream or an error, and no later edge will say so again.
+    /// Once true it stays true. An owner that skips a read on a hunch
+    /// (after a short read on a stream: the buffer was drained) must not
+    /// skip it then.
+    pub fn is_read_closed(&self) -> bool {
+        self.read_closed.load(Ordering::Relaxed)
+    }
+
     /// Applies one event (Go's `netpollready`): hands waiters of the ready
     /// directions to `out`, or records readiness. Returns false if the
     /// descriptor is closing and the event was dropped.
@@ -452,6 +468,13 @@ impl<W> PollDesc<W> {
             // Before the slot CASes (AcqRel), so a waiter they hand back
             // sees it.
             self.event_err.store(true, Ordering::Relaxed);
+        }
+        if readiness.is_read_closed()
+            || readiness.is_write_closed()
+            || readiness.contains(Readiness::ERROR)
+        {
+            // Before the slot CASes, as `event_err`.
+            self.read_closed.store(true, Ordering::Relaxed);
         }
         let mut delivered = false;
         let mut dropped = false;

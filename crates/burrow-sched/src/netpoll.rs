@@ -151,6 +151,14 @@ impl PollFd {
         }
     }
 
+    /// Whether the runtime's netpoller has seen the read side of this
+    /// descriptor end (the peer shut down its writing, hung up, or reset;
+    /// see [`PollDesc::is_read_closed`]). False before the first wait
+    /// registered it. For an owner that waits before a read on a hunch.
+    pub fn read_closed(&self) -> bool {
+        self.reg.get().is_some_and(|r| r.desc.is_read_closed())
+    }
+
     /// The deadline of `dir`, if set.
     pub fn deadline(&self, dir: Direction) -> Option<Instant> {
         match self.deadline[index(dir)].load(Ordering::Relaxed) {

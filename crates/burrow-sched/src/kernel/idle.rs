@@ -506,11 +506,11 @@ pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(Box<PCore>, bool)>
                         };
                         if let Some(core) = core {
                             *ctx.p.borrow_mut() = Some(core);
-                            ctx.ready_polled();
+                            ctx.ready_polled(true);
                             let core = ctx.p.borrow_mut().take().expect("set above");
                             return Some((core, false));
                         }
-                        ctx.ready_polled();
+                        ctx.ready_polled(false);
                         continue;
                     }
                     woke

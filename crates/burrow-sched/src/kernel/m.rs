@@ -224,11 +224,28 @@ impl MCtx {
     /// Readies the goroutines the last [`MCtx::poll`] found, into this M's
     /// P if it holds one (Go's `injectglist`). The P's core must not be
     /// borrowed.
-    pub(crate) fn ready_polled(&self) {
+    ///
+    /// With `run_first`, the caller is about to schedule on this P with
+    /// nothing else queued (an empty `find_runnable`, or the M back from a
+    /// blocking poll): one goroutine is left for it to run and wakes no
+    /// idle P, as Go's `findRunnable` returns the first G of a poll
+    /// itself and injects only the rest. Waking a P for it would start a
+    /// second M that finds nothing, spins and sleeps again, for every
+    /// message of a lone connection (in the `tcp_echo_64B_1c` benchmark
+    /// that nearly doubled the server's CPU time per message). The others
+    /// wake Ps as usual.
+    pub(crate) fn ready_polled(&self, run_first: bool) {
         let mut ev = self.events.borrow_mut();
         if let Some(ev) = ev.as_mut() {
+            let mut first = run_first && self.p.borrow().is_some();
             for ready in ev.drain_waiters() {
-                ready.ready();
+                // Only a handle that really readied a goroutine uses up
+                // the one left for this M (a stale one readies nothing).
+                if first {
+                    first = !ready.ready_for_this_m();
+                } else {
+                    ready.ready();
+                }
             }
         }
     }
@@ -301,7 +318,7 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
                 // The periodic poll (see *Who polls* in `poller.rs`): the
                 // readied goroutines queue behind this P's work, and the
                 // global-queue check below still runs on this tick.
-                ctx.ready_polled();
+                ctx.ready_polled(false);
             }
             ctx.with_core(|core| local_then_global(rt, core, true))
         } else {
@@ -315,7 +332,7 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
         // local and global queues, before stealing). What it readies lands
         // in this P's queue. (Due timers ran at the top of the loop.)
         if rt.netpoll.should_poll() && ctx.poll(Some(std::time::Duration::ZERO)) {
-            ctx.ready_polled();
+            ctx.ready_polled(true);
             if let Some((r, _)) = ctx.with_core(|core| core.runq.pop()) {
                 ctx.reset_spinning();
                 return Some(r);

@@ -236,6 +236,18 @@ impl Ready {
     /// woke it (or will make its `park` return at once); false if the
     /// handle is stale (the waiter has since armed a newer one).
     pub fn ready(self) -> bool {
+        self.ready_with(true)
+    }
+
+    /// [`Ready::ready`] for the M that will look for work on its own P
+    /// right after (the netpoller's first goroutine, Go's `findRunnable`
+    /// returning the first G of a poll): the goroutine goes to this M's P
+    /// as usual, but no idle P is woken for it.
+    pub(crate) fn ready_for_this_m(self) -> bool {
+        self.ready_with(false)
+    }
+
+    fn ready_with(self, wakep: bool) -> bool {
         match &self.target {
             Target::G { rt, g } => {
                 let word = &g.g().park;
@@ -259,7 +271,7 @@ impl Ready {
                     {
                         if w & STATE_MASK == PARKED {
                             g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
-                            rt.ready_g(*g);
+                            rt.ready_g(*g, wakep);
                         }
                         return true;
                     }
@@ -272,7 +284,7 @@ impl Ready {
                 // saved context visible; the run queue hands it on with
                 // its own Release/Acquire.
                 g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
-                rt.ready_g(*g);
+                rt.ready_g(*g, wakep);
                 true
             }
             Target::Thread(p) => p.ready(self.generation),

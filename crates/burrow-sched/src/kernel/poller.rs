@@ -12,7 +12,9 @@
 //!   or global work, before it steals, and readies what the poll returns
 //!   into its own P (Go's `findRunnable`: `netpoll(0)` then
 //!   `injectglist`). The goroutine whose socket became ready runs on the
-//!   M that saw the event: no thread hop.
+//!   M that saw the event: no thread hop, and no idle P is woken for the
+//!   one goroutine this M runs next (`MCtx::ready_polled`; the others
+//!   wake Ps as any readied goroutine does).
 //! - Every [`GLOBAL_CHECK_PERIOD`](crate::consts::GLOBAL_CHECK_PERIOD)th
 //!   schedule also polls without blocking when goroutines wait on I/O, so
 //!   Ps that never run out of work still see the network within 61

@@ -233,8 +233,11 @@ impl Shared {
     /// Makes a readied G runnable: into the `runnext` of the current P if
     /// the caller is a goroutine (or the scheduler) of this runtime holding
     /// a P, else the global queue; then wakes an idle P if no M is
-    /// spinning.
-    pub(crate) fn ready_g(&'static self, g: GPtr) {
+    /// spinning. With `wakep` false a G that lands in the caller's P wakes
+    /// no idle P: the caller is an M about to schedule on that P (see
+    /// [`crate::kernel::m::MCtx::ready_polled`]). A G that goes to the
+    /// global queue always wakes one.
+    pub(crate) fn ready_g(&'static self, g: GPtr, wakep: bool) {
         let r = Runnable::G(g);
         let left = with_m(|m| match m {
             Some(m) if std::ptr::eq(m.rt, self) => match m.p.borrow_mut().as_deref_mut() {
@@ -250,7 +253,8 @@ impl Shared {
             // The runnext swap in `Local::push` is a SeqCst read-modify-write:
             // it is the submitter's half of the Dekker pair by itself, no
             // fence needed (see `wakep_after_sc_publish`).
-            None => self.wakep_after_sc_publish(),
+            None if wakep => self.wakep_after_sc_publish(),
+            None => {}
             Some(r) => self.ready_global(r),
         }
     }
