@@ -4,21 +4,11 @@
 //! scavenger switch is process-wide.
 
 mod common;
-use common::bounded;
+use common::{bounded, thread_names};
 
 use std::time::{Duration, Instant};
 
 use burrow_sched::Runtime;
-
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-                .map(|s| s.trim().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[test]
 fn sysmon_returns_the_allocators_idle_pages() {

@@ -3,22 +3,11 @@
 //! thread of its own.
 
 mod common;
-use common::bounded;
+use common::{bounded, thread_names};
 
 use std::time::{Duration, Instant};
 
 use burrow_sched::{Runtime, chan, go};
-
-/// Names of this process's threads (as the kernel truncates them).
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-                .map(|s| s.trim().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[test]
 fn sysmon_scavenges_the_stack_pool_and_no_pool_thread_starts() {

@@ -45,3 +45,14 @@ pub fn scale() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
 }
+
+/// Names of this process's threads (as the kernel truncates them).
+pub fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+                .map(|s| s.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
