@@ -32,6 +32,18 @@
 //! what a blocking call is: the thread is the goroutine's, for its
 //! duration.
 //!
+//! # Waking sysmon early
+//!
+//! sysmon's sleep grows to 10 ms while its rounds find nothing to do, so a
+//! blocking call that starts during a long sleep would keep its P's queue
+//! waiting until that sleep ends. When the P has goroutines queued at
+//! entry, `enter` wakes a dozing sysmon, which goes back to its 20 µs
+//! rounds and retakes the P after the grace. The check costs one load
+//! of the run queue and one of sysmon's `dozing` flag; nothing is woken
+//! when the queue is empty or sysmon is already looking every tick. (Go's
+//! sysmon has no such wake-up; its rounds only shorten after it has
+//! retaken a P.)
+//!
 //! # The thread cap
 //!
 //! Every goroutine in a blocking call holds a thread. As Go's
@@ -141,11 +153,16 @@ fn enter(rt: &'static Shared, g: GPtr) -> Result<Option<usize>, ThreadLimit> {
     };
     let pid = core.id;
     let p = &rt.ps[pid];
+    let work_waits = !core.runq.is_empty();
     g.g().status.store(status::SYSCALL, Ordering::Relaxed);
     p.syscall_when.store(now_nanos(), Ordering::Relaxed);
     // Release: publishes the core (its run queue owner state, free list)
     // to whoever swaps it out: us in `exit`, or sysmon (Acquire there).
     p.syscall.store(Box::into_raw(core), Ordering::Release);
+    if work_waits {
+        // See *Waking sysmon early*.
+        rt.sysmon.kick();
+    }
     Ok(Some(pid))
 }
 

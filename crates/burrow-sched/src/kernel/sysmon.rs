@@ -56,7 +56,7 @@
 //! calls: a long computation is treated like a blocking call.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -93,31 +93,80 @@ const WAIT_SWEEP: Duration = Duration::from_secs(10);
 /// most this late.
 const SCAVENGE_MAX: Duration = Duration::from_millis(100);
 
-/// Where sysmon sleeps between rounds; shutdown wakes it.
+/// Where sysmon sleeps between rounds; shutdown wakes it, and so does a
+/// blocking call that leaves work waiting while sysmon dozes (*Waking
+/// sysmon early* in `syscall.rs`).
 #[derive(Default)]
 pub(crate) struct SysmonNote {
-    stop: Mutex<bool>,
+    state: Mutex<NoteState>,
     cv: Condvar,
+    /// Set while sysmon is in a sleep longer than [`SYSMON_MIN`]: a
+    /// blocking call that leaves work queued then wakes it.
+    dozing: AtomicBool,
     /// Ps taken from blocking calls (`Stats::handoffs`).
     pub(crate) handoffs: AtomicU64,
     /// Starved Ps found (`Stats::starved`).
     pub(crate) starved: AtomicU64,
 }
 
+#[derive(Default)]
+struct NoteState {
+    stop: bool,
+    kicked: bool,
+}
+
+/// How a sysmon sleep ended.
+#[derive(PartialEq, Eq)]
+enum Woke {
+    /// Its time was up.
+    Timeout,
+    /// A blocking call woke it (see [`SysmonNote::kick`]).
+    Kicked,
+    /// The runtime is shutting down.
+    Stop,
+}
+
 impl SysmonNote {
-    /// Sleeps up to `d`; returns false once told to stop.
-    fn sleep(&self, d: Duration) -> bool {
-        let stop = self.stop.lock().expect("sysmon note poisoned");
-        if *stop {
-            return false;
+    /// Sleeps up to `d`.
+    fn sleep(&self, d: Duration) -> Woke {
+        let long = d > SYSMON_MIN;
+        let mut st = self.state.lock().expect("sysmon note poisoned");
+        if long {
+            // Relaxed: a hint for `kick`, which rechecks under the lock.
+            self.dozing.store(true, Ordering::Relaxed);
         }
-        let (stop, _) = self.cv.wait_timeout(stop, d).expect("sysmon note poisoned");
-        !*stop
+        if !st.stop && !st.kicked {
+            st = self
+                .cv
+                .wait_timeout_while(st, d, |s| !s.stop && !s.kicked)
+                .expect("sysmon note poisoned")
+                .0;
+        }
+        self.dozing.store(false, Ordering::Relaxed);
+        if st.stop {
+            Woke::Stop
+        } else if std::mem::take(&mut st.kicked) {
+            Woke::Kicked
+        } else {
+            Woke::Timeout
+        }
+    }
+
+    /// Wakes sysmon if it is in a long sleep: a blocking call has just
+    /// left work queued on its P, and sysmon should look at it within a
+    /// tick rather than at the end of a sleep of up to 10 ms. One relaxed
+    /// load when sysmon is awake or in a short sleep.
+    pub(crate) fn kick(&self) {
+        if !self.dozing.load(Ordering::Relaxed) {
+            return;
+        }
+        self.state.lock().expect("sysmon note poisoned").kicked = true;
+        self.cv.notify_one();
     }
 
     /// Tells sysmon to exit.
     pub(crate) fn stop(&self) {
-        *self.stop.lock().expect("sysmon note poisoned") = true;
+        self.state.lock().expect("sysmon note poisoned").stop = true;
         self.cv.notify_all();
     }
 }
@@ -208,9 +257,15 @@ fn sysmon(rt: &'static Shared) {
     let heap = AllocDriver::new();
     let mut next_heap_scavenge = start;
     let mut next_wait_sweep = start;
-    while rt.sysmon.sleep(delay) {
-        if rt.is_shutdown() {
+    loop {
+        let woke = rt.sysmon.sleep(delay);
+        if woke == Woke::Stop || rt.is_shutdown() {
             break;
+        }
+        if woke == Woke::Kicked {
+            // A blocking call left work waiting: look every tick again.
+            idle_rounds = 0;
+            delay = SYSMON_MIN;
         }
         crate::kernel::dump::check_sigquit(rt);
         let now = now_nanos();
