@@ -99,7 +99,7 @@ func main() {
 				syscall.Syscall(syscall.SYS_GETPPID, 0, 0, 0)
 			}
 			v = float64(time.Since(t).Nanoseconds()) / float64(n)
-		case "blocking_handoff":
+		case "blocking_handoff_latency":
 			runtime.GOMAXPROCS(1)
 			lat := make([]float64, 0, n)
 			for i := 0; i < n; i++ {
@@ -111,7 +111,7 @@ func main() {
 				lat = append(lat, float64((<-done).Nanoseconds())/1e3)
 			}
 			v = medianOf(lat)
-		case "fs_read":
+		case "blocking_handoff_fs":
 			// 64 goroutines, each reading the file n times.
 			path := os.Args[4]
 			t := time.Now()
@@ -129,7 +129,7 @@ func main() {
 			}
 			wg.Wait()
 			v = float64(64*n) / time.Since(t).Seconds() / 1e3
-		case "blocking_mix":
+		case "blocking_handoff_mix":
 			// 32 pairs, each round a getppid and a channel round trip.
 			t := time.Now()
 			var wg sync.WaitGroup
@@ -178,18 +178,18 @@ func main() {
 	}
 	units := map[string]string{"spawn_join_1m": "ns/goroutine", "deepstack_32k": "ns/goroutine",
 		"skynet_1m": "ms", "yield_chain": "ns/yield", "parked_memory": "bytes/goroutine",
-		"blocking_call": "ns/call", "blocking_handoff": "us",
-		"fs_read": "k reads/s", "blocking_mix": "k rounds/s"}
+		"blocking_call": "ns/call", "blocking_handoff_latency": "us",
+		"blocking_handoff_fs": "k reads/s", "blocking_handoff_mix": "k rounds/s"}
 	sizes := map[string]string{"spawn_join_1m": fmt.Sprintf("%d goroutines", n),
 		"deepstack_32k": fmt.Sprintf("%d goroutines", n), "skynet_1m": fmt.Sprintf("%d leaves", n),
-		"yield_chain":   fmt.Sprintf("1000 goroutines x %d yields", n),
-		"parked_memory":    fmt.Sprintf("%d parked goroutines", n),
-		"blocking_call":    fmt.Sprintf("%d getppid calls", n),
-		"blocking_handoff": fmt.Sprintf("1 P, %d rounds of a 2 ms blocking sleep", n),
-		"fs_read":          fmt.Sprintf("64 goroutines x %d reads of 4 KiB", n),
-		"blocking_mix":     fmt.Sprintf("32 pairs x %d rounds of getppid + channel round trip", n)}
+		"yield_chain":              fmt.Sprintf("1000 goroutines x %d yields", n),
+		"parked_memory":            fmt.Sprintf("%d parked goroutines", n),
+		"blocking_call":            fmt.Sprintf("%d getppid calls", n),
+		"blocking_handoff_latency": fmt.Sprintf("1 P, %d rounds of a 2 ms blocking sleep", n),
+		"blocking_handoff_fs":      fmt.Sprintf("64 goroutines x %d reads of 4 KiB", n),
+		"blocking_handoff_mix":     fmt.Sprintf("32 pairs x %d rounds of getppid + channel round trip", n)}
 	better := "lower"
-	if bench == "fs_read" || bench == "blocking_mix" {
+	if bench == "blocking_handoff_fs" || bench == "blocking_handoff_mix" {
 		better = "higher"
 	}
 	report(bench, sizes[bench], units[bench], better, out)

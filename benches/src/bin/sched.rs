@@ -11,14 +11,14 @@
 //!   hand-off, back to back on one goroutine; ns per call. Go:
 //!   `syscall.Syscall` (its `entersyscall`/`exitsyscall`); tokio:
 //!   `block_in_place`.
-//! - `blocking_handoff`: one P; a goroutine enters a 2 ms blocking sleep
+//! - `blocking_handoff_latency`: one P; a goroutine enters a 2 ms blocking sleep
 //!   while another waits in the P's queue; µs until the waiting one runs
 //!   (sysmon's retake). Go: `syscall.Nanosleep` under `GOMAXPROCS(1)`;
 //!   tokio: one worker, `block_in_place`.
-//! - `fs_read`: 64 goroutines each reading a 4 KiB file in a loop through
+//! - `blocking_handoff_fs`: 64 goroutines each reading a 4 KiB file in a loop through
 //!   `burrow::fs::read` (the blocking hand-off); k reads/s. Go:
 //!   `os.ReadFile`; tokio: `tokio::fs::read` (its `spawn_blocking` pool).
-//! - `blocking_mix`: 32 pairs of goroutines, each round one short blocking
+//! - `blocking_handoff_mix`: 32 pairs of goroutines, each round one short blocking
 //!   call (`getppid`) and one channel round trip with its partner; k
 //!   rounds/s. Go: `syscall.Syscall` and channels; tokio:
 //!   `spawn_blocking` and `tokio::sync::mpsc`.
@@ -477,11 +477,11 @@ fn bench_blocking_call(args: &Args) {
     );
 }
 
-/// The blocking sleep of `blocking_handoff`.
+/// The blocking sleep of `blocking_handoff_latency`.
 const HANDOFF_SLEEP: std::time::Duration = std::time::Duration::from_millis(2);
 
 fn bench_blocking_handoff(args: &Args) {
-    let name = "blocking_handoff";
+    let name = "blocking_handoff_latency";
     let rounds = args.pick(50usize, 10);
     let size = format!("1 P, {rounds} rounds of a 2 ms blocking sleep");
     let s = args.samples(5);
@@ -532,18 +532,18 @@ fn bench_blocking_handoff(args: &Args) {
     );
 }
 
-/// Goroutines (tasks) of `fs_read`, and twice the pairs of `blocking_mix`.
+/// Goroutines (tasks) of `blocking_handoff_fs`, and twice the pairs of `blocking_handoff_mix`.
 const FS_WORKERS: usize = 64;
 
-/// The small file `fs_read` reads: 4 KiB in the temp dir.
+/// The small file `blocking_handoff_fs` reads: 4 KiB in the temp dir.
 fn fs_read_file() -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("burrow-bench-fs-read-{}", std::process::id()));
-    std::fs::write(&path, [7u8; 4096]).expect("write the fs_read file");
+    std::fs::write(&path, [7u8; 4096]).expect("write the blocking_handoff_fs file");
     path
 }
 
 fn bench_fs_read(args: &Args) {
-    let name = "fs_read";
+    let name = "blocking_handoff_fs";
     let per = args.pick(4_000usize, 200);
     let total = (per * FS_WORKERS) as f64;
     let size = format!("{FS_WORKERS} goroutines x {per} reads of 4 KiB");
@@ -606,7 +606,7 @@ fn bench_fs_read(args: &Args) {
 }
 
 fn bench_blocking_mix(args: &Args) {
-    let name = "blocking_mix";
+    let name = "blocking_handoff_mix";
     let rounds = args.pick(20_000usize, 1_000);
     let pairs = FS_WORKERS / 2;
     let total = (rounds * FS_WORKERS) as f64;
@@ -711,13 +711,13 @@ fn main() {
     if args.wants("blocking_call") {
         bench_blocking_call(&args);
     }
-    if args.wants("blocking_handoff") {
+    if args.wants("blocking_handoff_latency") {
         bench_blocking_handoff(&args);
     }
-    if args.wants("fs_read") {
+    if args.wants("blocking_handoff_fs") {
         bench_fs_read(&args);
     }
-    if args.wants("blocking_mix") {
+    if args.wants("blocking_handoff_mix") {
         bench_blocking_mix(&args);
     }
 }
