@@ -143,7 +143,7 @@ pub use chan::{
     IntoIter, Iter, Receiver, RecvTimeoutError, SendError, SendTimeoutError, Sender, Ticker, Timer,
     TryIter, TryRecvError, TrySendError, after, chan, tick,
 };
-pub use kernel::dump::{Stats, dump, stats};
+pub use kernel::dump::{Stats, dump, stats, write_dump};
 pub use kernel::local::LocalKey;
 pub use kernel::park::{Ready, WaitReason, park};
 pub use kernel::runtime::{

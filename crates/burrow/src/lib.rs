@@ -90,7 +90,7 @@ pub mod fs;
 /// Go's `runtime` package: counts, the goroutine dump, yielding.
 pub mod runtime {
     pub use burrow_sched::{
-        Stats, current_id, dump, maxprocs, num_goroutine, stats, yield_now as gosched,
+        Stats, current_id, dump, maxprocs, num_goroutine, stats, write_dump, yield_now as gosched,
     };
 }
 

@@ -163,6 +163,26 @@ pub fn dump() -> Option<String> {
     current_g().map(|(rt, g)| rt.dump(Some(g.g().goid.load(Ordering::Relaxed))))
 }
 
+/// Writes the goroutine dump (see [`dump`]) to `w`, as Go's
+/// `pprof.Lookup("goroutine").WriteTo(w, 2)` does; returns `Ok(false)`,
+/// writing nothing, outside a goroutine.
+///
+/// ```
+/// let rt = burrow_sched::Runtime::builder().build().unwrap();
+/// let out = rt.run(|| {
+///     let mut out = Vec::new();
+///     assert!(burrow_sched::write_dump(&mut out).unwrap());
+///     out
+/// });
+/// assert!(String::from_utf8(out).unwrap().starts_with("goroutine 1 [running]:"));
+/// ```
+pub fn write_dump(w: &mut impl std::io::Write) -> std::io::Result<bool> {
+    match dump() {
+        Some(d) => w.write_all(d.as_bytes()).map(|()| true),
+        None => Ok(false),
+    }
+}
+
 /// The calling goroutine's stack trace, from the caller of [`dump`] down
 /// to the goroutine's entry, as `function\n\tat file:line` pairs (Go's
 /// shape). Frames are whatever `std::backtrace` can symbolize.
