@@ -239,6 +239,15 @@ fn schedtrace_prints_go_shaped_lines_and_detail() {
         err.contains("  G2: status=(chan receive)"),
         "scheddetail's G lines: {err}"
     );
+    // An M line per M: its P (or -1), spinning, asleep, blocking call.
+    let m_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("  M")).collect();
+    assert!(
+        m_lines.iter().any(|l| l.starts_with("  M0: p=")
+            && l.contains(" spinning=")
+            && l.contains(" idle=")
+            && l.contains(" blocking=")),
+        "scheddetail's M lines: {err}"
+    );
 }
 
 #[test]

@@ -384,6 +384,10 @@ impl Shared {
                     p.preempt.load(Ordering::Relaxed),
                 );
             }
+            for m in self.allm.lock().expect("allm lock poisoned").iter() {
+                out.push_str(&m.line());
+                out.push('\n');
+            }
             self.gfree.all.for_each(|g| {
                 let goid = g.goid.load(Ordering::Relaxed);
                 if let (Some(state), true) = (state(g), goid != 0) {

@@ -485,6 +485,13 @@ impl Shared {
 /// released its P and found nothing to do. Returns the next P to run
 /// (and whether to spin), or None when the M must exit.
 pub(crate) fn stopm(ctx: &MCtx, note: &Arc<MNote>) -> Option<(Box<PCore>, bool)> {
+    ctx.info.set_idle(true);
+    let next = stopm_inner(ctx, note);
+    ctx.info.set_idle(false);
+    next
+}
+
+fn stopm_inner(ctx: &MCtx, note: &Arc<MNote>) -> Option<(Box<PCore>, bool)> {
     let rt = ctx.rt;
     loop {
         match rt.idle_decide(note) {

@@ -66,7 +66,7 @@
 use std::cell::{Cell, RefCell};
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use corosensei::CoroutineResult;
 
@@ -87,6 +87,55 @@ const STEAL_ROUNDS: usize = 4;
 /// How long a spinning M that found nothing watches for work before it
 /// gives up its P, while another P runs goroutines. See *The idle spin*.
 const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// What an M publishes about itself for `scheddetail` lines (Go's `allm`
+/// walk): written only by the M, at its state changes (taking or dropping
+/// a P, starting or stopping to spin, sleeping, entering a blocking call),
+/// never per goroutine switch; read by sysmon. Relaxed throughout: a
+/// snapshot for people, not a synchronisation.
+pub(crate) struct MInfo {
+    pub(crate) id: usize,
+    /// The P held, or `usize::MAX`.
+    p: AtomicUsize,
+    spinning: AtomicBool,
+    /// Asleep in `stopm`.
+    idle: AtomicBool,
+    /// The goroutine in a blocking call on this M, or 0.
+    blocking: AtomicU64,
+}
+
+impl MInfo {
+    pub(crate) fn set_p(&self, p: Option<usize>) {
+        self.p.store(p.unwrap_or(usize::MAX), Ordering::Relaxed);
+    }
+    pub(crate) fn set_spinning(&self, on: bool) {
+        self.spinning.store(on, Ordering::Relaxed);
+    }
+    pub(crate) fn set_idle(&self, on: bool) {
+        self.idle.store(on, Ordering::Relaxed);
+    }
+    pub(crate) fn set_blocking(&self, goid: u64) {
+        self.blocking.store(goid, Ordering::Relaxed);
+    }
+
+    /// Go's `scheddetail` M line, in our terms.
+    pub(crate) fn line(&self) -> String {
+        let p = self.p.load(Ordering::Relaxed);
+        let p = if p == usize::MAX { -1 } else { p as i64 };
+        let blocking = self.blocking.load(Ordering::Relaxed);
+        format!(
+            "  M{}: p={p} spinning={} idle={} blocking={}",
+            self.id,
+            self.spinning.load(Ordering::Relaxed),
+            self.idle.load(Ordering::Relaxed),
+            if blocking == 0 {
+                "-".to_string()
+            } else {
+                format!("G{blocking}")
+            },
+        )
+    }
+}
 
 /// Per-M state, on the M thread's native stack; reached via [`with_m`].
 pub(crate) struct MCtx {
@@ -110,6 +159,8 @@ pub(crate) struct MCtx {
     rng: Cell<u64>,
     /// This M's netpoll buffer, made at its first poll.
     events: RefCell<Option<Events<Ready>>>,
+    /// What this M publishes for `scheddetail`.
+    pub(crate) info: Arc<MInfo>,
 }
 
 thread_local! {
@@ -167,10 +218,23 @@ pub(crate) fn mstart(rt: &'static Shared, note: Arc<MNote>) {
         spin_until: Cell::new(None),
         rng: Cell::new(seed()),
         events: RefCell::new(None),
+        info: Arc::new(MInfo {
+            id: rt.next_mid.fetch_add(1, Ordering::Relaxed),
+            p: AtomicUsize::new(usize::MAX),
+            spinning: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+            blocking: AtomicU64::new(0),
+        }),
     };
+    rt.allm
+        .lock()
+        .expect("allm lock poisoned")
+        .push(ctx.info.clone());
     CURRENT_M.with(|c| c.set(&ctx));
     let mut next = note.wait();
     while let Some((core, spinning)) = next {
+        ctx.info.set_p(Some(core.id));
+        ctx.info.set_spinning(spinning);
         *ctx.p.borrow_mut() = Some(core);
         ctx.spinning.set(spinning);
         while let Some(g) = find_runnable(&ctx) {
@@ -186,6 +250,10 @@ pub(crate) fn mstart(rt: &'static Shared, note: Arc<MNote>) {
         next = crate::kernel::idle::stopm(&ctx, &note);
     }
     CURRENT_M.with(|c| c.set(ptr::null()));
+    rt.allm
+        .lock()
+        .expect("allm lock poisoned")
+        .retain(|m| !Arc::ptr_eq(m, &ctx.info));
     rt.pool.flush_thread_cache();
     rt.m_exit();
 }
@@ -264,6 +332,7 @@ impl MCtx {
     fn reset_spinning(&self) {
         self.spin_until.set(None);
         if self.spinning.replace(false) {
+            self.info.set_spinning(false);
             self.rt.spin.stop_spinning();
             self.rt.wakep();
         }
@@ -343,6 +412,7 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
         let busy = rt.maxprocs - rt.npidle();
         if ctx.spinning.get() || 2 * rt.spin.nmspinning() < busy {
             if !ctx.spinning.replace(true) {
+                ctx.info.set_spinning(true);
                 rt.spin.start_spinning();
             }
             if let Some(r) = steal_work(ctx, pid) {
@@ -369,8 +439,10 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
         let work =
             rt.global.len() > 0 || (was_spinning && rt.ps.iter().any(|p| !p.runq.is_empty()));
         if work && let Some(core) = rt.pidleget() {
+            ctx.info.set_p(Some(core.id));
             *ctx.p.borrow_mut() = Some(core);
             if was_spinning {
+                ctx.info.set_spinning(true);
                 ctx.spinning.set(true);
                 rt.spin.start_spinning();
             }
@@ -386,10 +458,12 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
 fn drop_p(ctx: &MCtx) {
     ctx.spin_until.set(None);
     let core = ctx.p.borrow_mut().take();
+    ctx.info.set_p(None);
     if let Some(core) = core {
         ctx.rt.release_p(core);
     }
     if ctx.spinning.replace(false) {
+        ctx.info.set_spinning(false);
         ctx.rt.spin.stop_spinning();
     }
 }

@@ -101,6 +101,10 @@ pub(crate) struct Shared {
     pub(crate) max_threads: usize,
     /// Where sysmon sleeps (`sysmon.rs`).
     pub(crate) sysmon: SysmonNote,
+    /// Every live M's published state, for `scheddetail` (Go's `allm`).
+    pub(crate) allm: Mutex<Vec<std::sync::Arc<crate::kernel::m::MInfo>>>,
+    /// The next M's id.
+    pub(crate) next_mid: AtomicUsize,
 }
 
 impl Shared {
@@ -148,6 +152,8 @@ impl Shared {
             nsyscall: AtomicUsize::new(0),
             max_threads,
             sysmon: SysmonNote::default(),
+            allm: Mutex::new(Vec::new()),
+            next_mid: AtomicUsize::new(0),
         }));
         shared
     }

@@ -144,6 +144,8 @@ fn enter(rt: &'static Shared, g: GPtr) -> Result<Option<usize>, ThreadLimit> {
             // From here until `exit`, runtime calls on this thread see a
             // plain thread (see *Blocking calls*).
             m.curg.set(None);
+            m.info.set_p(None);
+            m.info.set_blocking(g.g().goid.load(Ordering::Relaxed));
         }
         core
     });
@@ -190,7 +192,11 @@ fn exit(rt: &'static Shared, g: GPtr, pid: usize) {
             // No P: the M gives the G to the global queue and sleeps
             // (Go's `exitsyscall0`); the G resumes wherever a P picks it
             // up. `execute` handles `Switch::Reacquire`.
-            with_m(|m| m.expect("on an M").curg.set(Some(g)));
+            with_m(|m| {
+                let m = m.expect("on an M");
+                m.info.set_blocking(0);
+                m.curg.set(Some(g));
+            });
             switch_g_to_scheduler(g, Switch::Reacquire);
         }
     }
@@ -201,6 +207,8 @@ fn exit(rt: &'static Shared, g: GPtr, pid: usize) {
 fn resume_with(core: Box<PCore>, g: GPtr) {
     with_m(|m| {
         let m = m.expect("on an M");
+        m.info.set_blocking(0);
+        m.info.set_p(Some(core.id));
         *m.p.borrow_mut() = Some(core);
         m.curg.set(Some(g));
     });
