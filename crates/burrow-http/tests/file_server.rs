@@ -336,7 +336,17 @@ fn serves_files_from_goroutines() {
             .maxprocs(1)
             .build()
             .unwrap();
-        rt.run(move || serving.serve_goroutines(&listener))
+        rt.run(move || {
+            let served = serving.serve_goroutines(&listener);
+            // `serve` returns when the shutdown begins; the runtime must
+            // outlive the connections it is still closing (see *Shutdown*
+            // on `Server`), as Go's main waits for `Shutdown`. Bounded.
+            let deadline = Instant::now() + 2 * WAIT;
+            while serving.num_conns() > 0 && Instant::now() < deadline {
+                burrow_sched::sleep(Duration::from_millis(1));
+            }
+            served
+        })
     });
     let clients: Vec<_> = (0..4)
         .map(|_| {
