@@ -384,8 +384,8 @@ fn reuse_port_lets_two_servers_share_a_port() {
 /// connection. Once the requests stop, `idle_timeout` still closes it.
 #[test]
 fn deadlines_moved_per_request_outlive_earlier_timers_and_idle_still_closes() {
-    const IDLE: Duration = Duration::from_millis(600);
-    const GAP: Duration = Duration::from_millis(120);
+    const IDLE: Duration = Duration::from_millis(1500);
+    const GAP: Duration = Duration::from_millis(200);
     let (addr, _server, _t) = start(
         burrow_http::handler_fn(|w, _| {
             let _ = w.write_all(b"pong");

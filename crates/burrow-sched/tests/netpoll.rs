@@ -196,9 +196,10 @@ fn a_deadline_moved_later_outlives_the_timer_an_earlier_wait_armed() {
             let (a, b) = UnixStream::pair().unwrap();
             let (a, b) = (Arc::new(Sock::new(a)), Arc::new(Sock::new(b)));
             let t0 = Instant::now();
-            // First wait: arms a timer at t0 + 150 ms, then succeeds.
+            // First wait: arms a timer at t0 + 1 s (room for a loaded
+            // machine), then succeeds when the byte comes at 20 ms.
             a.pfd
-                .set_deadline(Direction::Read, Some(t0 + Duration::from_millis(150)));
+                .set_deadline(Direction::Read, Some(t0 + Duration::from_secs(1)));
             let writer = {
                 let b = b.clone();
                 go(move || {
@@ -208,15 +209,15 @@ fn a_deadline_moved_later_outlives_the_timer_an_earlier_wait_armed() {
             };
             a.read(&mut [0u8; 1]).unwrap();
             writer.join().unwrap();
-            // Second wait: the deadline moved to t0 + 600 ms; the armed
-            // timer fires at 150 ms and must not fail this read, whose
-            // byte comes at 300 ms.
+            // Second wait: the deadline moved to t0 + 2.5 s; the armed
+            // timer fires at 1 s and must not fail this read, whose byte
+            // comes at 1.5 s.
             a.pfd
-                .set_deadline(Direction::Read, Some(t0 + Duration::from_millis(600)));
+                .set_deadline(Direction::Read, Some(t0 + Duration::from_millis(2500)));
             let writer = {
                 let b = b.clone();
                 go(move || {
-                    burrow_sched::sleep_until(t0 + Duration::from_millis(300));
+                    burrow_sched::sleep_until(t0 + Duration::from_millis(1500));
                     b.write_all(b"2").unwrap();
                 })
             };
@@ -231,8 +232,8 @@ fn a_deadline_moved_later_outlives_the_timer_an_earlier_wait_armed() {
     assert_eq!(second.unwrap(), b'2', "the old timer failed a read");
     assert_eq!(third.unwrap_err().kind(), io::ErrorKind::TimedOut);
     assert!(
-        waited >= Duration::from_millis(600) && waited < Duration::from_millis(1500),
-        "moved deadline fired after {waited:?}, want 600..1500 ms"
+        waited >= Duration::from_millis(2500) && waited < Duration::from_secs(5),
+        "moved deadline fired after {waited:?}, want 2.5..5 s"
     );
 }
 
@@ -280,7 +281,7 @@ fn a_cleared_deadline_lets_the_armed_timer_pass_harmlessly() {
             let (a, b) = (Arc::new(Sock::new(a)), Sock::new(b));
             a.pfd.set_deadline(
                 Direction::Read,
-                Some(Instant::now() + Duration::from_millis(100)),
+                Some(Instant::now() + Duration::from_secs(1)),
             );
             let (tx, rx) = chan::<()>(0);
             let reader = {
@@ -294,7 +295,7 @@ fn a_cleared_deadline_lets_the_armed_timer_pass_harmlessly() {
             rx.recv().unwrap();
             burrow_sched::sleep(Duration::from_millis(20));
             a.pfd.set_deadline(Direction::Read, None);
-            burrow_sched::sleep(Duration::from_millis(250));
+            burrow_sched::sleep(Duration::from_millis(1300));
             b.write_all(b"ok").unwrap();
             reader.join().unwrap()
         })
