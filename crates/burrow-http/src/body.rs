@@ -248,6 +248,11 @@ impl<'c> Body<'c> {
     /// A client still waiting for `100 Continue` is not asked for the body:
     /// it may or may not send it, so the connection cannot be reused.
     pub(crate) fn discard_rest(&mut self, max: u64) -> bool {
+        // The common case, a body already read to its end (or none): no
+        // scratch buffer to zero. The server calls this twice per request.
+        if self.is_complete() {
+            return true;
+        }
         if let Source::Wire(w) = &self.src {
             if w.cont
                 .as_ref()

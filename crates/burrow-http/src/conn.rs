@@ -12,8 +12,15 @@
 //! timeout (`SO_RCVTIMEO`). The [`Conn`] implementation for it converts the
 //! deadline to the time left at the moment of the call, and [`Wire`]
 //! re-applies the deadline before *every* read and write, so the sum of
-//! many slow reads can never outlast it. For burrow-net the re-application
-//! is a store into the socket's pollDesc; for std it is one `setsockopt`.
+//! many slow reads can never outlast it (one `setsockopt` per call).
+//!
+//! A stream that keeps its deadline itself ([`Conn::keeps_deadlines`]:
+//! burrow-net's sockets) is told only when the deadline changes, as Go's
+//! `conn.serve` calls `SetReadDeadline` once per request phase: the
+//! socket's own check fails every call after it. [`Wire`] sets it lazily,
+//! before the first call that follows a change, so a deadline that is
+//! replaced before any I/O (the read deadline of a body nobody reads) is
+//! never set at all, and no clock is read here.
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
@@ -68,6 +75,15 @@ pub trait Conn: Read + Write {
         Ok(())
     }
 
+    /// Whether the stream keeps a deadline set through the methods above
+    /// for every later call until it is moved (Go's `net.Conn`), so that
+    /// it need only be set when it changes. `false` (the default): it is
+    /// re-applied before every read and write, and a passed deadline is
+    /// checked against the clock here (see *Deadlines, not timeouts*).
+    fn keeps_deadlines(&self) -> bool {
+        false
+    }
+
     /// Half-closes the stream: the peer reads end-of-file after what was
     /// written, while this side can still read. Used for the lingering close
     /// after an error response (see *Closing* in `server.rs`).
@@ -98,6 +114,10 @@ impl<S: Conn + ?Sized> Conn for &mut S {
 
     fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
         (**self).set_write_deadline(deadline)
+    }
+
+    fn keeps_deadlines(&self) -> bool {
+        (**self).keeps_deadlines()
     }
 
     fn shutdown_write(&self) -> io::Result<()> {
@@ -176,6 +196,12 @@ impl Conn for burrow_net::TcpStream {
     fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
         burrow_net::TcpStream::set_write_deadline(self, deadline);
         Ok(())
+    }
+
+    /// burrow-net's deadlines are Go's: the socket fails every call after
+    /// one with `TimedOut` until it is moved.
+    fn keeps_deadlines(&self) -> bool {
+        true
     }
 
     fn shutdown_write(&self) -> io::Result<()> {
@@ -281,31 +307,46 @@ pub(crate) trait Transport {
 /// the stream. See *Deadlines, not timeouts* above.
 pub(crate) struct Wire<S> {
     stream: RefCell<S>,
-    read_deadline: Cell<Option<Instant>>,
-    write_deadline: Cell<Option<Instant>>,
-    /// Whether the stream holds a read (write) deadline we must clear when
-    /// ours becomes `None`; saves a syscall per read without deadlines.
-    read_armed: Cell<bool>,
-    write_armed: Cell<bool>,
+    /// `stream.keeps_deadlines()`, asked once.
+    keeps: bool,
+    read: DeadlineCell,
+    write: DeadlineCell,
+}
+
+/// One direction's deadline: the one the server wants and the one last
+/// given to the stream.
+struct DeadlineCell {
+    want: Cell<Option<Instant>>,
+    /// What the stream holds; `None` also before the first set (a fresh
+    /// stream has no deadline).
+    applied: Cell<Option<Instant>>,
+}
+
+impl DeadlineCell {
+    fn new() -> Self {
+        DeadlineCell {
+            want: Cell::new(None),
+            applied: Cell::new(None),
+        }
+    }
 }
 
 impl<S: Conn> Wire<S> {
     pub(crate) fn new(stream: S) -> Self {
         Wire {
+            keeps: stream.keeps_deadlines(),
             stream: RefCell::new(stream),
-            read_deadline: Cell::new(None),
-            write_deadline: Cell::new(None),
-            read_armed: Cell::new(false),
-            write_armed: Cell::new(false),
+            read: DeadlineCell::new(),
+            write: DeadlineCell::new(),
         }
     }
 
     pub(crate) fn set_read_deadline(&self, d: Option<Instant>) {
-        self.read_deadline.set(d);
+        self.read.want.set(d);
     }
 
     pub(crate) fn set_write_deadline(&self, d: Option<Instant>) {
-        self.write_deadline.set(d);
+        self.write.want.set(d);
     }
 
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
@@ -316,25 +357,35 @@ impl<S: Conn> Wire<S> {
         self.stream.borrow().peer_addr()
     }
 
-    /// Applies `deadline` to the stream before a call; `Err(TimedOut)` when it
-    /// has already passed.
+    /// Applies the wanted deadline of `cell` to the stream before a call;
+    /// `Err(TimedOut)` when it has already passed and the stream does not
+    /// keep deadlines itself.
     fn arm(
         &self,
-        deadline: Option<Instant>,
-        armed: &Cell<bool>,
+        cell: &DeadlineCell,
         set: impl FnOnce(&S, Option<Instant>) -> io::Result<()>,
     ) -> io::Result<()> {
-        match deadline {
+        let want = cell.want.get();
+        if self.keeps {
+            // The stream checks its own deadline on every call: tell it
+            // only about a change.
+            if want != cell.applied.get() {
+                set(&self.stream.borrow(), want)?;
+                cell.applied.set(want);
+            }
+            return Ok(());
+        }
+        match want {
             Some(d) => {
                 if Instant::now() >= d {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline exceeded"));
                 }
                 set(&self.stream.borrow(), Some(d))?;
-                armed.set(true);
+                cell.applied.set(Some(d));
             }
-            None if armed.get() => {
+            None if cell.applied.get().is_some() => {
                 set(&self.stream.borrow(), None)?;
-                armed.set(false);
+                cell.applied.set(None);
             }
             None => {}
         }
@@ -353,9 +404,7 @@ fn timeout_kind(e: io::Error) -> io::Error {
 
 impl<S: Conn> Transport for Wire<S> {
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm(self.read_deadline.get(), &self.read_armed, |s, d| {
-            s.set_read_deadline(d)
-        })?;
+        self.arm(&self.read, |s, d| s.set_read_deadline(d))?;
         loop {
             match self.stream.borrow_mut().read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -365,9 +414,7 @@ impl<S: Conn> Transport for Wire<S> {
     }
 
     fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        self.arm(self.write_deadline.get(), &self.write_armed, |s, d| {
-            s.set_write_deadline(d)
-        })?;
+        self.arm(&self.write, |s, d| s.set_write_deadline(d))?;
         self.stream
             .borrow_mut()
             .write_all(buf)

@@ -98,9 +98,14 @@ pub(crate) enum ReadHeadError {
 /// httparse is only run once the bytes may hold a whole head (see
 /// [`HeadScan`]): a client trickling a 1 MiB head a byte per packet must
 /// not cost a parse of everything so far per byte.
+///
+/// `spare` is an empty header map whose storage the head's fields go into
+/// (the previous request's, handed back by the server so that a keep-alive
+/// connection does not allocate a map per request); it is left empty.
 pub(crate) fn read_request_head<R: Read>(
     rd: &mut ConnReader<R>,
     limits: HeadLimits,
+    spare: &mut HeaderMap,
 ) -> Result<RequestHead, ReadHeadError> {
     let mut scan = HeadScan::default();
     loop {
@@ -109,7 +114,7 @@ pub(crate) fn read_request_head<R: Read>(
                 .advance(rd.buffered(), limits)
                 .map_err(ReadHeadError::Reject)?;
             if may_be_complete {
-                match parse_request_head(rd.buffered_mut(), limits) {
+                match parse_request_head_into(rd.buffered_mut(), limits, spare) {
                     Ok(Some((head, len))) => {
                         rd.consume(len);
                         return Ok(head);
@@ -196,9 +201,20 @@ impl HeadScan {
 /// Parses a request head from the start of `buf`. `Ok(None)`: incomplete
 /// (and still within the limits); `Ok(Some((head, len)))`: the head was the
 /// first `len` bytes. `buf` is mutable only for the `HTTP/1.x` version fix.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn parse_request_head(
     buf: &mut [u8],
     limits: HeadLimits,
+) -> Result<Option<(RequestHead, usize)>, Reject> {
+    parse_request_head_into(buf, limits, &mut HeaderMap::new())
+}
+
+/// [`parse_request_head`] with the fields going into `spare`'s storage
+/// (see [`read_request_head`]).
+fn parse_request_head_into(
+    buf: &mut [u8],
+    limits: HeadLimits,
+    spare: &mut HeaderMap,
 ) -> Result<Option<(RequestHead, usize)>, Reject> {
     let mut minor_fixed = false;
     let mut slots = FIRST_HEADER_SLOTS;
@@ -224,7 +240,7 @@ pub(crate) fn parse_request_head(
                 if req.path.is_some_and(|p| p.len() > limits.max_uri_bytes) {
                     return Err(uri_too_long());
                 }
-                return accept_head(&req).map(|h| Some((h, len)));
+                return accept_head(&req, spare).map(|h| Some((h, len)));
             }
             Ok(httparse::Status::Partial) => {
                 check_partial(buf, limits)?;
@@ -336,7 +352,10 @@ fn fix_version(buf: &mut [u8]) -> Result<bool, Reject> {
 
 /// Builds the `http` types from a complete parse and applies the framing
 /// rules (RFC 9112 §3.2, §6, §9.3; RFC 9110 §10.1.1).
-fn accept_head(req: &httparse::Request<'_, '_>) -> Result<RequestHead, Reject> {
+fn accept_head(
+    req: &httparse::Request<'_, '_>,
+    spare: &mut HeaderMap,
+) -> Result<RequestHead, Reject> {
     let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
         .map_err(|_| bad("malformed method"))?;
     let version = match req.version {
@@ -345,7 +364,9 @@ fn accept_head(req: &httparse::Request<'_, '_>) -> Result<RequestHead, Reject> {
     };
     let uri = parse_target(&method, req.path.unwrap_or(""))?;
 
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut headers = std::mem::take(spare);
+    headers.clear();
+    headers.reserve(req.headers.len());
     for h in req.headers.iter() {
         let name =
             HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad("malformed header name"))?;

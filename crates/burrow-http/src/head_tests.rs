@@ -235,7 +235,11 @@ impl Read for Trickle<'_> {
 }
 
 fn read_trickled(raw: &[u8], limits: HeadLimits) -> Result<RequestHead, ReadHeadError> {
-    read_request_head(&mut ConnReader::new(Trickle(raw)), limits)
+    read_request_head(
+        &mut ConnReader::new(Trickle(raw)),
+        limits,
+        &mut http::HeaderMap::new(),
+    )
 }
 
 #[test]

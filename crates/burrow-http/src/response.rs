@@ -21,6 +21,14 @@
 //! and status can no longer change; body bytes are still buffered up to
 //! [`BODY_BUFFER`] so small writes do not become tiny chunks or syscalls.
 //!
+//! The two buffers (the body bytes and the bytes of one write to the
+//! wire) belong to the connection, not the response: the server hands them
+//! to each [`ResponseWriter`] in a [`WriteBufs`] and takes them back after
+//! [`finish`](ResponseWriter::finish), so a keep-alive connection
+//! allocates them once rather than per request (Go keeps its `bufio.Writer`
+//! on the `conn` the same way). A buffer a large response grew past
+//! [`KEEP_BUFFER`] is dropped instead of kept.
+//!
 //! HEAD responses are committed like GET ones (the same headers, including
 //! a `Content-Length` when the handler's whole body was buffered), but no
 //! body byte is sent. 1xx, 204 and 304 responses have no body at all, and a
@@ -43,6 +51,36 @@ use crate::{date, sniff};
 /// 2 KiB before chunking and 4 KiB in its `bufio.Writer`).
 pub const BODY_BUFFER: usize = 4096;
 
+/// The largest buffer capacity a connection keeps between responses; a
+/// larger one (a big unchunked body) is freed rather than held by an idle
+/// connection.
+const KEEP_BUFFER: usize = 4 * BODY_BUFFER;
+
+/// A connection's response buffers, lent to one [`ResponseWriter`] at a
+/// time (see *Committing the head*). Owner: the goroutine serving the
+/// connection.
+#[derive(Default)]
+pub(crate) struct WriteBufs {
+    /// Body bytes not yet on the wire.
+    body: Vec<u8>,
+    /// One write being assembled: the head (plus the body when it goes in
+    /// the same write) or a chunk with its framing.
+    out: Vec<u8>,
+}
+
+impl WriteBufs {
+    /// Empties both buffers, freeing one that grew past [`KEEP_BUFFER`].
+    fn reset(&mut self) {
+        for b in [&mut self.body, &mut self.out] {
+            if b.capacity() > KEEP_BUFFER {
+                *b = Vec::new();
+            } else {
+                b.clear();
+            }
+        }
+    }
+}
+
 /// How the body of a committed response is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BodyMode {
@@ -63,8 +101,12 @@ pub struct ResponseWriter<'c> {
     cont: &'c Cell<ContinueState>,
     header: HeaderMap,
     status: Option<StatusCode>,
-    /// Body bytes written by the handler and not yet on the wire.
+    /// Body bytes written by the handler and not yet on the wire (the
+    /// connection's `WriteBufs::body`).
     buf: Vec<u8>,
+    /// Scratch for one write (the connection's `WriteBufs::out`); empty
+    /// between uses.
+    out: Vec<u8>,
     /// `None` until the head is committed.
     mode: Option<BodyMode>,
     /// Body bytes sent (or, for HEAD, discarded) since the commit.
@@ -94,13 +136,16 @@ impl<'c> ResponseWriter<'c> {
         method: &Method,
         version: Version,
         keep_alive: bool,
+        mut bufs: WriteBufs,
     ) -> Self {
+        bufs.reset();
         ResponseWriter {
             wire,
             cont,
             header: HeaderMap::new(),
             status: None,
-            buf: Vec::new(),
+            buf: bufs.body,
+            out: bufs.out,
             mode: None,
             sent: 0,
             is_head: method == Method::HEAD,
@@ -167,6 +212,14 @@ impl<'c> ResponseWriter<'c> {
         self.mode.is_none() && self.status.is_none() && self.buf.is_empty()
     }
 
+    /// Hands the buffers back for the connection's next response.
+    pub(crate) fn take_buffers(&mut self) -> WriteBufs {
+        WriteBufs {
+            body: std::mem::take(&mut self.buf),
+            out: std::mem::take(&mut self.out),
+        }
+    }
+
     /// Makes this the last response on the connection.
     pub(crate) fn set_close(&mut self) {
         self.keep_alive = false;
@@ -200,9 +253,12 @@ impl<'c> ResponseWriter<'c> {
         self.send_buffered()?;
         match self.mode {
             Some(BodyMode::Chunked) => {
-                let mut out = Vec::new();
+                let mut out = std::mem::take(&mut self.out);
                 put_last_chunk(&mut out, &HeaderMap::new());
-                self.send(&out)?;
+                let r = self.send(&out);
+                out.clear();
+                self.out = out;
+                r?;
             }
             Some(BodyMode::Length(n)) if self.sent < n => {
                 // The handler wrote less than it declared: the client
@@ -234,11 +290,14 @@ impl<'c> ResponseWriter<'c> {
         let r = match self.mode {
             Some(BodyMode::NoBody) | None => Ok(()),
             Some(BodyMode::Chunked) => {
-                let mut out = Vec::with_capacity(data.len() + 12);
+                let mut out = std::mem::take(&mut self.out);
                 put_chunk_header(&mut out, data.len());
                 out.extend_from_slice(&data);
                 out.extend_from_slice(b"\r\n");
-                self.send(&out)
+                let r = self.send(&out);
+                out.clear();
+                self.out = out;
+                r
             }
             Some(BodyMode::Length(_) | BodyMode::UntilClose) => self.send(&data),
         };
@@ -321,7 +380,7 @@ impl<'c> ResponseWriter<'c> {
         }
         self.mode = Some(mode);
 
-        let mut out = Vec::with_capacity(256 + self.buf.len());
+        let mut out = std::mem::take(&mut self.out);
         put_status_and_headers(&mut out, status, &self.header, &extra);
         if mode == BodyMode::Length(whole) || mode == BodyMode::UntilClose {
             // Head and body in one write.
@@ -329,7 +388,10 @@ impl<'c> ResponseWriter<'c> {
             self.sent += whole;
             self.buf.clear();
         }
-        self.send(&out)
+        let r = self.send(&out);
+        out.clear();
+        self.out = out;
+        r
     }
 }
 

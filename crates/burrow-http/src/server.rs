@@ -57,7 +57,7 @@ use crate::body::{Body, BodyError, ContinueHook, ContinueState};
 use crate::bufio::ConnReader;
 use crate::conn::{Closer, Conn, Listener, Transport, TransportReader, Wire, is_timeout};
 use crate::head::{Framing, HeadLimits, ReadHeadError, read_request_head};
-use crate::response::ResponseWriter;
+use crate::response::{ResponseWriter, WriteBufs};
 use crate::{Request, date};
 
 /// How much unread request body the server reads and discards after the
@@ -224,6 +224,12 @@ where
         max_uri_bytes: config.max_uri_bytes,
     };
     let mut first = true;
+    // The response buffers, kept across requests (see *Committing the
+    // head* in `response.rs`).
+    let mut write_bufs = WriteBufs::default();
+    // The previous request's header map, emptied, for the next head's
+    // fields (see `read_request_head`).
+    let mut spare_headers = http::HeaderMap::new();
     loop {
         if !first && rd.buffered().is_empty() {
             // Idle between requests: only the idle timeout applies. Idle
@@ -252,7 +258,7 @@ where
         let t0 = Instant::now();
         let header_timeout = config.read_header_timeout.or(config.read_timeout);
         wire.set_read_deadline(header_timeout.map(|d| t0 + d));
-        let head = match read_request_head(&mut rd, limits) {
+        let head = match read_request_head(&mut rd, limits, &mut spare_headers) {
             Ok(head) => head,
             Err(ReadHeadError::Eof) => return Ok(()),
             Err(ReadHeadError::Io { err, partial }) => {
@@ -315,7 +321,14 @@ where
             ),
         };
         let mut req = Request::from_parts(head.parts, body);
-        let mut w = ResponseWriter::new(&wire, &cont, &method, version, head.keep_alive);
+        let mut w = ResponseWriter::new(
+            &wire,
+            &cont,
+            &method,
+            version,
+            head.keep_alive,
+            std::mem::take(&mut write_bufs),
+        );
 
         let options_star = method == http::Method::OPTIONS && req.uri() == "*";
         let served = if options_star {
@@ -378,9 +391,18 @@ where
             Err(e) if is_timeout(&e) || is_disconnect(&e) => return Ok(()),
             Err(e) => return Err(e),
         };
+        write_bufs = w.take_buffers();
         let body_done = reusable && req.body_mut().discard_rest(MAX_DISCARD_BYTES);
         let body_complete = req.body().is_complete();
-        drop(req);
+        let (parts, _) = req.into_parts();
+        spare_headers = parts.headers;
+        if spare_headers.capacity() > MAX_SPARE_HEADERS {
+            // A request with many fields: do not keep its map's storage
+            // on an idle connection.
+            spare_headers = http::HeaderMap::new();
+        } else {
+            spare_headers.clear();
+        }
         if !body_done {
             if !body_complete || !rd.buffered().is_empty() {
                 // Unread input (a body, pipelined requests) must not turn
@@ -393,6 +415,10 @@ where
         rd.shrink();
     }
 }
+
+/// The largest header map capacity a connection keeps for its next
+/// request (a typical head has a dozen fields).
+const MAX_SPARE_HEADERS: usize = 64;
 
 /// Errors that mean the peer went away: an ordinary end, not a failure.
 fn is_disconnect(e: &io::Error) -> bool {

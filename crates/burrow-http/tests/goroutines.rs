@@ -373,3 +373,47 @@ fn reuse_port_lets_two_servers_share_a_port() {
     ra.unwrap();
     rb.unwrap();
 }
+
+/// On burrow-net sockets the server gives each deadline to the socket once
+/// per request phase and the socket keeps it (see *Deadlines, not
+/// timeouts* in `conn.rs`; the socket's timer stays armed across waits,
+/// see *The armed timer* in burrow-sched's `netpoll.rs`). Requests on one
+/// keep-alive connection spread over longer than `idle_timeout`: each idle
+/// wait moves the read deadline later while the timer armed by an earlier
+/// one is still pending, and that timer's firing must not end the
+/// connection. Once the requests stop, `idle_timeout` still closes it.
+#[test]
+fn deadlines_moved_per_request_outlive_earlier_timers_and_idle_still_closes() {
+    const IDLE: Duration = Duration::from_millis(1500);
+    const GAP: Duration = Duration::from_millis(200);
+    let (addr, _server, _t) = start(
+        burrow_http::handler_fn(|w, _| {
+            let _ = w.write_all(b"pong");
+        }),
+        ServerConfig {
+            read_header_timeout: Some(Duration::from_millis(300)),
+            read_timeout: Some(WAIT),
+            write_timeout: Some(WAIT),
+            idle_timeout: Some(IDLE),
+            ..ServerConfig::default()
+        },
+    );
+    let mut c = ClientConn::new(connect(addr));
+    let t0 = Instant::now();
+    let mut n = 0;
+    // At least twice the idle timeout in all, so the first idle wait's
+    // timer fires while the connection is busy or freshly idle.
+    while t0.elapsed() < 2 * IDLE {
+        assert_eq!(exchange(&mut c, GET_PING, &Method::GET).body(), b"pong");
+        n += 1;
+        thread::sleep(GAP);
+    }
+    assert!(n >= 2, "only {n} requests in {:?}", t0.elapsed());
+    let last = Instant::now() - GAP;
+    assert_closed(&mut c, "the connection after idle_timeout");
+    let after = last.elapsed();
+    assert!(
+        after >= IDLE - Duration::from_millis(100) && after < WAIT,
+        "closed {after:?} after the last response, want about {IDLE:?}"
+    );
+}

@@ -39,7 +39,11 @@
 //! Go's semantics: [`TcpStream::set_read_deadline`] and friends take an
 //! instant; once it has passed, the pending call and every later one fail
 //! with [`std::io::ErrorKind::TimedOut`] until the deadline is moved.
-//! Moving it from another goroutine wakes the blocked one.
+//! Moving it from another goroutine wakes the blocked one. Setting a
+//! deadline is a store: no timer is touched until a call waits, and the
+//! timer a wait arms stays armed across later waits, re-checking the
+//! deadline when it fires (*The armed timer* in burrow-sched's
+//! `netpoll.rs`), so a server may move its deadlines on every request.
 //!
 //! # Why socket2
 //!

@@ -35,6 +35,34 @@
 //! deadline; the timer takes its handle out of the descriptor's slot
 //! (`PollDesc::unblock`) and readies it.
 //!
+//! # The armed timer
+//!
+//! A server moves its deadlines on every request (Go's `conn.serve` sets
+//! the read deadline for the idle wait, the head and the body, and the
+//! write deadline for the response) and parks on every request too. Adding
+//! a runtime timer on every park and deleting it after would cost two
+//! allocations and a heap lock per request. Instead each direction keeps
+//! at most one *armed* timer, at `armed.when`, and leaves it in place
+//! after the wait, as Go's `pollDesc` keeps its `rt`/`wt` timers:
+//!
+//! - A wait whose deadline `d` is at or after `armed.when` adds nothing:
+//!   the armed timer fires first and re-checks.
+//! - A wait whose deadline is earlier (the deadline moved earlier)
+//!   deletes the armed timer and arms one at `d`.
+//! - When the timer fires it reads the *current* deadline (Go's timer
+//!   compares its `seq`; we compare `when` under the lock): cleared, it
+//!   does nothing; still in the future (moved later meanwhile), it re-arms
+//!   itself there; passed, it wakes the waiter, whose check then fails
+//!   with `TimedOut`.
+//!
+//! Setting a deadline therefore stays a store (plus the wake of a blocked
+//! goroutine); no timer is touched until a goroutine waits. Rejected:
+//! re-arming on every set (a timer per set, the cost we remove); a timer
+//! that only wakes and never re-arms (a deadline moved later while
+//! parked would then never fire). An armed timer with nobody waiting
+//! counts as pending for deadlock detection, as Go's pollDesc timers do;
+//! [`PollFd::close`] deletes it.
+//!
 //! # Registration
 //!
 //! The descriptor is registered with the netpoller of the runtime whose
@@ -51,18 +79,18 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use burrow_netpoll::Direction;
 use burrow_netpoll::{Interest, Park, PollDesc};
 
-use crate::clock::{instant_of, nanos, now_nanos};
+use crate::clock::{instant_of, nanos, now_nanos, passed};
 use crate::kernel::m::current_g;
 use crate::kernel::park::{Ready, WaitReason, park_commit};
 use crate::kernel::sched::Shared;
 use crate::time::add_timer;
-use crate::timer::del_timer;
+use crate::timer::{TimerKey, del_timer};
 
 /// How long a plain thread's `poll(2)` waits at a time, so that it sees a
 /// close or a moved deadline from another thread within this bound.
@@ -80,8 +108,96 @@ pub struct PollFd {
     reg: OnceLock<Registration>,
     /// Set by [`PollFd::close`]; waits and checks fail from then on.
     closed: AtomicBool,
-    /// Read and write deadlines on the runtime clock; 0: none.
+    /// The deadlines and their armed timers, shared with those timers'
+    /// callbacks (see *The armed timer*).
+    deadlines: Arc<Deadlines>,
+}
+
+/// A descriptor's deadlines and armed timers.
+struct Deadlines {
+    /// Read and write deadlines on the runtime clock; 0: none. Stored by
+    /// any thread in `set_deadline`, read by waiters and timer callbacks.
     deadline: [AtomicU64; 2],
+    /// The armed timer of each direction; taken by the waiter arming it
+    /// and by the timer's own callback, never across a park.
+    armed: Mutex<[Armed; 2]>,
+}
+
+/// One direction's armed timer: due at runtime-clock time `when`
+/// (0: none armed).
+#[derive(Default)]
+struct Armed {
+    when: u64,
+    key: Option<TimerKey>,
+}
+
+impl Deadlines {
+    fn load(&self, dir: Direction) -> u64 {
+        // Relaxed: the deadline is a value read by the waiter after it
+        // wakes, and by the timer under the `armed` lock; the wake in
+        // `set_deadline` (a ready through the run queue) orders it for
+        // the waiter, and a timer that reads a stale value re-checks at
+        // the next wait or firing.
+        self.deadline[index(dir)].load(Ordering::Relaxed)
+    }
+
+    /// Makes sure a timer of `dir` fires at or before `d`: keeps the
+    /// armed one if it is due no later, else replaces it. See *The armed
+    /// timer*.
+    fn arm(self: &Arc<Self>, desc: &Arc<PollDesc<Ready>>, dir: Direction, d: u64) {
+        let mut armed = self.armed.lock().expect("deadline timers poisoned");
+        let a = &mut armed[index(dir)];
+        if a.when != 0 && a.when <= d {
+            return;
+        }
+        if let Some(old) = a.key.take() {
+            del_timer(&old);
+        }
+        let (me, desc2) = (self.clone(), desc.clone());
+        a.key = Some(add_timer(
+            instant_of(d),
+            None,
+            Box::new(move || me.fired(&desc2, dir, d)),
+        ));
+        a.when = d;
+    }
+
+    /// The callback of the timer armed at `when`: re-check the current
+    /// deadline (see *The armed timer*).
+    fn fired(self: &Arc<Self>, desc: &Arc<PollDesc<Ready>>, dir: Direction, when: u64) {
+        {
+            let mut armed = self.armed.lock().expect("deadline timers poisoned");
+            let a = &mut armed[index(dir)];
+            if a.when != when {
+                return; // replaced by an earlier timer, or disarmed
+            }
+            *a = Armed::default();
+        }
+        let d = self.load(dir);
+        if d == 0 {
+            return; // cleared
+        }
+        if d > now_nanos() {
+            // Moved later while this timer was armed: follow it.
+            self.arm(desc, dir, d);
+            return;
+        }
+        if let Some(w) = desc.unblock(dir) {
+            w.ready();
+        }
+    }
+
+    /// Deletes both armed timers (on close), so their callbacks no longer
+    /// hold the descriptor.
+    fn disarm(&self) {
+        let mut armed = self.armed.lock().expect("deadline timers poisoned");
+        for a in armed.iter_mut() {
+            if let Some(k) = a.key.take() {
+                del_timer(&k);
+            }
+            a.when = 0;
+        }
+    }
 }
 
 /// Where the descriptor is registered.
@@ -129,7 +245,10 @@ impl PollFd {
             fd,
             reg: OnceLock::new(),
             closed: AtomicBool::new(false),
-            deadline: [AtomicU64::new(0), AtomicU64::new(0)],
+            deadlines: Arc::new(Deadlines {
+                deadline: [AtomicU64::new(0), AtomicU64::new(0)],
+                armed: Mutex::new([Armed::default(), Armed::default()]),
+            }),
         }
     }
 
@@ -139,11 +258,12 @@ impl PollFd {
     }
 
     /// Sets (or with `None` clears) the deadline of `dir`; see *Deadlines*.
-    /// A goroutine blocked in that direction wakes and re-checks it.
+    /// A goroutine blocked in that direction wakes and re-checks it. No
+    /// timer is touched here (see *The armed timer*).
     pub fn set_deadline(&self, dir: Direction, t: Option<Instant>) {
         // Relaxed: the deadline is a value read by the waiter after it
         // wakes; the wake below (a ready through the run queue) orders it.
-        self.deadline[index(dir)].store(t.map_or(0, nanos), Ordering::Relaxed);
+        self.deadlines.deadline[index(dir)].store(t.map_or(0, nanos), Ordering::Relaxed);
         if let Some(reg) = self.reg.get()
             && let Some(w) = reg.desc.unblock(dir)
         {
@@ -161,7 +281,7 @@ impl PollFd {
 
     /// The deadline of `dir`, if set.
     pub fn deadline(&self, dir: Direction) -> Option<Instant> {
-        match self.deadline[index(dir)].load(Ordering::Relaxed) {
+        match self.deadlines.load(dir) {
             0 => None,
             n => Some(instant_of(n)),
         }
@@ -177,8 +297,8 @@ impl PollFd {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed_error());
         }
-        let d = self.deadline[index(dir)].load(Ordering::Relaxed);
-        if d != 0 && now_nanos() >= d {
+        let d = self.deadlines.load(dir);
+        if d != 0 && passed(d) {
             return Err(timeout_error());
         }
         Ok(())
@@ -208,6 +328,7 @@ impl PollFd {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.deadlines.disarm();
         if let Some(reg) = self.reg.get() {
             let waiters = match reg.rt.netpoll.poller() {
                 Ok(p) => p.deregister(&reg.desc).unwrap_or_else(|_| reg.desc.close()),
@@ -264,19 +385,17 @@ impl PollFd {
     /// Parks the current goroutine on the descriptor (see *Parking on a
     /// descriptor* in `kernel/poller.rs`).
     fn wait_goroutine(&self, reg: &Registration, dir: Direction) -> io::Result<()> {
-        let d = self.deadline[index(dir)].load(Ordering::Relaxed);
-        let timer = (d != 0).then(|| {
-            let desc = reg.desc.clone();
-            add_timer(
-                instant_of(d),
-                None,
-                Box::new(move || {
-                    if let Some(w) = desc.unblock(dir) {
-                        w.ready();
-                    }
-                }),
-            )
-        });
+        let d = self.deadlines.load(dir);
+        if d != 0 {
+            self.deadlines.arm(&reg.desc, dir, d);
+            // Acquire: pairs with the Release in `close`. A close that ran
+            // between our `check` and the arm above has already disarmed;
+            // disarm again so the new timer does not outlive the
+            // descriptor.
+            if self.closed.load(Ordering::Acquire) {
+                self.deadlines.disarm();
+            }
+        }
         let netpoll = &reg.rt.netpoll;
         let desc = reg.desc.clone();
         let mut busy = false;
@@ -295,9 +414,6 @@ impl PollFd {
             }
         });
         netpoll.remove_waiter();
-        if let Some(key) = timer {
-            del_timer(&key);
-        }
         if busy {
             // Another goroutine waits in this direction: let it run, then
             // the caller retries its call.

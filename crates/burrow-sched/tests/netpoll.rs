@@ -186,6 +186,123 @@ fn moving_the_deadline_lets_the_blocked_call_succeed() {
     assert_eq!(got.unwrap(), b"ok");
 }
 
+/// The timer armed by an earlier wait stays armed after it (see *The
+/// armed timer* in `src/netpoll.rs`): a deadline moved later must survive
+/// that timer's firing, and still fire itself.
+#[test]
+fn a_deadline_moved_later_outlives_the_timer_an_earlier_wait_armed() {
+    let (second, third, waited) = bounded(20, "moved later while armed", || {
+        rt(2).run(|| {
+            let (a, b) = UnixStream::pair().unwrap();
+            let (a, b) = (Arc::new(Sock::new(a)), Arc::new(Sock::new(b)));
+            let t0 = Instant::now();
+            // First wait: arms a timer at t0 + 1 s (room for a loaded
+            // machine), then succeeds when the byte comes at 20 ms.
+            a.pfd
+                .set_deadline(Direction::Read, Some(t0 + Duration::from_secs(1)));
+            let writer = {
+                let b = b.clone();
+                go(move || {
+                    burrow_sched::sleep(Duration::from_millis(20));
+                    b.write_all(b"1").unwrap();
+                })
+            };
+            a.read(&mut [0u8; 1]).unwrap();
+            writer.join().unwrap();
+            // Second wait: the deadline moved to t0 + 2.5 s; the armed
+            // timer fires at 1 s and must not fail this read, whose byte
+            // comes at 1.5 s.
+            a.pfd
+                .set_deadline(Direction::Read, Some(t0 + Duration::from_millis(2500)));
+            let writer = {
+                let b = b.clone();
+                go(move || {
+                    burrow_sched::sleep_until(t0 + Duration::from_millis(1500));
+                    b.write_all(b"2").unwrap();
+                })
+            };
+            let mut buf = [0u8; 1];
+            let second = a.read(&mut buf).map(|_| buf[0]);
+            writer.join().unwrap();
+            // Third wait: nothing comes; the moved deadline fires.
+            let third = a.read(&mut buf).map(|_| buf[0]);
+            (second, third, t0.elapsed())
+        })
+    });
+    assert_eq!(second.unwrap(), b'2', "the old timer failed a read");
+    assert_eq!(third.unwrap_err().kind(), io::ErrorKind::TimedOut);
+    assert!(
+        waited >= Duration::from_millis(2500) && waited < Duration::from_secs(5),
+        "moved deadline fired after {waited:?}, want 2.5..5 s"
+    );
+}
+
+/// A deadline moved earlier than the armed timer, while a reader waits,
+/// fires at the new time, not the armed one.
+#[test]
+fn a_deadline_moved_earlier_while_armed_fires_early() {
+    let (err, waited) = bounded(20, "moved earlier while armed", || {
+        rt(2).run(|| {
+            let (a, _b) = UnixStream::pair().unwrap();
+            let a = Arc::new(Sock::new(a));
+            let t0 = Instant::now();
+            a.pfd
+                .set_deadline(Direction::Read, Some(t0 + Duration::from_secs(10)));
+            let (tx, rx) = chan::<()>(0);
+            let reader = {
+                let a = a.clone();
+                go(move || {
+                    tx.send(()).unwrap();
+                    a.read(&mut [0u8; 1])
+                })
+            };
+            rx.recv().unwrap();
+            burrow_sched::sleep(Duration::from_millis(50));
+            a.pfd
+                .set_deadline(Direction::Read, Some(t0 + Duration::from_millis(200)));
+            let err = reader.join().unwrap().unwrap_err();
+            (err.kind(), t0.elapsed())
+        })
+    });
+    assert_eq!(err, io::ErrorKind::TimedOut);
+    assert!(
+        waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
+        "moved-earlier deadline fired after {waited:?}, want 200 ms..2 s"
+    );
+}
+
+/// A cleared deadline disarms nothing eagerly: the armed timer fires,
+/// finds no deadline and leaves the waiter parked.
+#[test]
+fn a_cleared_deadline_lets_the_armed_timer_pass_harmlessly() {
+    let got = bounded(20, "cleared while armed", || {
+        rt(2).run(|| {
+            let (a, b) = UnixStream::pair().unwrap();
+            let (a, b) = (Arc::new(Sock::new(a)), Sock::new(b));
+            a.pfd.set_deadline(
+                Direction::Read,
+                Some(Instant::now() + Duration::from_secs(1)),
+            );
+            let (tx, rx) = chan::<()>(0);
+            let reader = {
+                let a = a.clone();
+                go(move || {
+                    tx.send(()).unwrap();
+                    let mut buf = [0u8; 2];
+                    a.read(&mut buf).map(|n| buf[..n].to_vec())
+                })
+            };
+            rx.recv().unwrap();
+            burrow_sched::sleep(Duration::from_millis(20));
+            a.pfd.set_deadline(Direction::Read, None);
+            burrow_sched::sleep(Duration::from_millis(1300));
+            b.write_all(b"ok").unwrap();
+            reader.join().unwrap()
+        })
+    });
+    assert_eq!(got.unwrap(), b"ok");
+}
+
 #[test]
 fn close_wakes_a_blocked_reader_with_an_error() {
     let err = bounded(20, "close wakes", || {
