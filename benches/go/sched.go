@@ -154,6 +154,24 @@ func main() {
 			}
 			wg.Wait()
 			v = float64(64*n) / time.Since(t).Seconds() / 1e3
+		case "parked_1m", "parked_1m_rss":
+			before := rss()
+			t := time.Now()
+			var parked, done sync.WaitGroup
+			release := make(chan struct{})
+			parked.Add(n)
+			done.Add(n)
+			for i := 0; i < n; i++ {
+				go func() { parked.Done(); <-release; done.Done() }()
+			}
+			parked.Wait()
+			if bench == "parked_1m" {
+				v = float64(time.Since(t).Microseconds()) / 1e3
+			} else {
+				v = float64(rss()-before) / float64(n)
+			}
+			close(release)
+			done.Wait()
 		case "parked_memory":
 			before := rss()
 			var wg sync.WaitGroup
@@ -169,21 +187,25 @@ func main() {
 		}
 		// The first run warms up, except for memory: only a fresh
 		// process shows what parked goroutines cost.
-		if s > 0 || bench == "parked_memory" {
+		fresh := bench == "parked_memory" || bench == "parked_1m" || bench == "parked_1m_rss"
+		if s > 0 || fresh {
 			out = append(out, v)
-			if bench == "parked_memory" {
+			if fresh {
 				break
 			}
 		}
 	}
 	units := map[string]string{"spawn_join_1m": "ns/goroutine", "deepstack_32k": "ns/goroutine",
 		"skynet_1m": "ms", "yield_chain": "ns/yield", "parked_memory": "bytes/goroutine",
+		"parked_1m": "ms", "parked_1m_rss": "bytes/goroutine",
 		"blocking_call": "ns/call", "blocking_handoff_latency": "us",
 		"blocking_handoff_fs": "k reads/s", "blocking_handoff_mix": "k rounds/s"}
 	sizes := map[string]string{"spawn_join_1m": fmt.Sprintf("%d goroutines", n),
 		"deepstack_32k": fmt.Sprintf("%d goroutines", n), "skynet_1m": fmt.Sprintf("%d leaves", n),
 		"yield_chain":              fmt.Sprintf("1000 goroutines x %d yields", n),
 		"parked_memory":            fmt.Sprintf("%d parked goroutines", n),
+		"parked_1m":                fmt.Sprintf("%d goroutines blocked on a channel", n),
+		"parked_1m_rss":            fmt.Sprintf("%d goroutines blocked on a channel", n),
 		"blocking_call":            fmt.Sprintf("%d getppid calls", n),
 		"blocking_handoff_latency": fmt.Sprintf("1 P, %d rounds of a 2 ms blocking sleep", n),
 		"blocking_handoff_fs":      fmt.Sprintf("64 goroutines x %d reads of 4 KiB", n),

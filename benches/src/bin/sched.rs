@@ -7,6 +7,10 @@
 //! - `skynet_1m`: the skynet tree of 1M leaves; ms total.
 //! - `yield_chain`: 1000 goroutines each yielding K times; ns per yield.
 //! - `parked_memory`: RSS growth per parked goroutine; bytes.
+//! - `parked_1m` / `parked_1m_rss`: 1M goroutines that report ready and
+//!   block on a channel, in a fresh process: ms until all are parked, and
+//!   RSS growth per goroutine then. Go: the same program; tokio: 1M tasks
+//!   awaiting a oneshot.
 //! - `blocking_call`: a short system call (`getppid`) through the blocking
 //!   hand-off, back to back on one goroutine; ns per call. Go:
 //!   `syscall.Syscall` (its `entersyscall`/`exitsyscall`); tokio:
@@ -419,6 +423,112 @@ fn child_parked(imp: &str, n: usize) {
     println!("{per}");
 }
 
+/// `parked_1m`: in a fresh child process per sample, N goroutines (tasks)
+/// that each report ready and then block on a channel (burrow: Go's shape,
+/// a buffered ready channel and a closed-at-the-end release channel;
+/// tokio: a counter and a oneshot each), the time until all N are parked,
+/// and the RSS growth per goroutine at that moment (`parked_1m_rss`).
+fn bench_parked_1m(args: &Args) {
+    let n = args.pick(1_000_000usize, 10_000);
+    let size = format!("{n} goroutines blocked on a channel");
+    let s = args.samples(3);
+    for imp in ["burrow", "tokio"] {
+        let pairs: Vec<(f64, f64)> = (0..s)
+            .filter_map(|_| {
+                let out = std::process::Command::new(std::env::current_exe().ok()?)
+                    .args(["--child-parked-1m", imp, &n.to_string()])
+                    .output()
+                    .ok()?;
+                let text = String::from_utf8_lossy(&out.stdout).to_string();
+                let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
+                Some((it.next()??, it.next()??))
+            })
+            .collect();
+        if pairs.is_empty() {
+            skip("parked_1m", imp, "child process failed");
+            continue;
+        }
+        let (ms, rss): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+        report("parked_1m", &size, "ms", Better::Lower, imp, &ms);
+        report(
+            "parked_1m_rss",
+            &size,
+            "bytes/goroutine",
+            Better::Lower,
+            imp,
+            &rss,
+        );
+    }
+    for bench in ["parked_1m", "parked_1m_rss"] {
+        run_go(
+            bench,
+            "sched.go",
+            &[bench.to_string(), n.to_string(), "1".to_string()],
+        );
+    }
+}
+
+/// In a child: the `parked_1m` sample; prints "ms bytes_per_goroutine".
+fn child_parked_1m(imp: &str, n: usize) {
+    let (ms, per) = match imp {
+        "burrow" => burrow_rt().run(move || {
+            let before = rss_bytes();
+            let t = Instant::now();
+            let (ready_tx, ready_rx) = burrow_sched::chan::<()>(1024);
+            let (release_tx, release_rx) = burrow_sched::chan::<()>(0);
+            let hs: Vec<_> = (0..n)
+                .map(|_| {
+                    let (ready_tx, release_rx) = (ready_tx.clone(), release_rx.clone());
+                    go(move || {
+                        ready_tx.send(()).unwrap();
+                        release_rx.recv()
+                    })
+                })
+                .collect();
+            for _ in 0..n {
+                ready_rx.recv().unwrap();
+            }
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            let per = rss_bytes().saturating_sub(before) as f64 / n as f64;
+            drop(release_tx);
+            hs.into_iter().for_each(|h| {
+                h.join().unwrap();
+            });
+            (ms, per)
+        }),
+        _ => tokio_rt().block_on(async move {
+            let before = rss_bytes();
+            let t = Instant::now();
+            let parked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut txs = Vec::with_capacity(n);
+            let hs: Vec<_> = (0..n)
+                .map(|_| {
+                    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                    txs.push(tx);
+                    let parked = parked.clone();
+                    tokio::spawn(async move {
+                        parked.fetch_add(1, Ordering::Relaxed);
+                        let _ = rx.await;
+                    })
+                })
+                .collect();
+            while parked.load(Ordering::Relaxed) < n {
+                tokio::task::yield_now().await;
+            }
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            let per = rss_bytes().saturating_sub(before) as f64 / n as f64;
+            txs.into_iter().for_each(|t| {
+                let _ = t.send(());
+            });
+            for h in hs {
+                h.await.unwrap();
+            }
+            (ms, per)
+        }),
+    };
+    println!("{ms} {per}");
+}
+
 /// `getppid`, the cheapest real system call.
 fn getppid() -> i32 {
     // SAFETY: getppid has no preconditions.
@@ -687,6 +797,10 @@ fn bench_blocking_mix(args: &Args) {
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--child-parked-1m") {
+        child_parked_1m(&argv[2], argv[3].parse().expect("count"));
+        return;
+    }
     if argv.get(1).map(String::as_str) == Some("--child-parked") {
         child_parked(&argv[2], argv[3].parse().expect("count"));
         return;
@@ -704,6 +818,9 @@ fn main() {
     }
     if args.wants("yield_chain") {
         bench_yield(&args);
+    }
+    if args.wants("parked_1m") {
+        bench_parked_1m(&args);
     }
     if args.wants("parked_memory") {
         bench_parked_memory(&args);
