@@ -1,4 +1,4 @@
-// Go peer for benches/src/bin/sched.rs: prints BENCH lines in the same
+// Go peer for benches/src/bin/sched/: prints BENCH lines in the same
 // protocol. Usage: sched BENCH N SAMPLES.
 package main
 
