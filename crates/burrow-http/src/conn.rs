@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 /// It shuts the socket down rather than closing the descriptor, which
 /// stays owned by the goroutine serving it: `Shutdown::Read` makes that
 /// goroutine's read return end-of-file (a listener's `accept` fails),
-/// `Shutdown::Both` also fails its writes. See *Shutdown* in `server.rs`.
+/// `Shutdown::Both` also fails its writes. See *Shutdown* in `server/accept.rs`.
 pub type Closer = Box<dyn Fn(Shutdown) + Send + Sync>;
 
 /// A [`Closer`] for a socket descriptor: a duplicate of it (`dup`), on
