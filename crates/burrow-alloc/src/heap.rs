@@ -1,22 +1,21 @@
 //! `mheap`: the page allocator over 64 MiB arenas, and the arena map that
 //! finds any pointer's span in O(1).
 //!
-//! # Arenas and the arena map
+//! The subsystem is three files, split by responsibility:
 //!
-//! The heap grows by *arenas*: 64 MiB of address space mapped with
-//! `MAP_NORESERVE` and aligned to 64 MiB (Go's `heapArenaBytes` on 64-bit
-//! Linux). Each arena has a `HeapArena` side table with one span pointer
-//! per 8 KiB page. The *arena map* is a flat array indexed by `addr >> 26`
-//! covering the 48-bit address space (4 Mi entries, 32 MiB of address space
-//! reserved, of which only the pages holding used entries are ever touched).
-//! So `span_of(p)` is two dependent loads: map entry, then page entry — no
-//! lock, no search. Go uses the same two-level shape (`mheap_.arenas`).
+//! - `heap.rs` (this file): the page heap — its free lists, growth by
+//!   arenas placed one after another, carving and trimming spans, small
+//!   spans for the mcentrals. Design: *The page heap* and *Contiguous
+//!   growth* below.
+//! - `heap/arena.rs`: the arena map and the per-arena side tables behind
+//!   the lock-free `span_of`, and the allocation bitmaps of `DEBUG_FREE`.
+//!   Design: *Arenas and the arena map* there.
+//! - `heap/large.rs`: large objects — allocate, free (with the double-free
+//!   check), resize in place for `realloc`, and move by `mremap`. Design:
+//!   *Moving a block* there.
 //!
-//! Which page entries are valid: every page of a small span (a pointer into
-//! any object must find it); the first and last page of a large span and of
-//! a free span (frees pass the object start; coalescing looks at the page
-//! just before and just after a span). Interior entries of free and large
-//! spans are stale and never read.
+//! Everything the rest of the crate uses is re-exported here, as
+//! `heap::span_of`, `heap::alloc_large` and so on.
 //!
 //! # The page heap
 //!
@@ -47,40 +46,17 @@
 //!   them into one mapping (one VMA);
 //! - a large block, or a free span after it, that ends at the heap's top
 //!   grows in place by mapping the next arenas right there
-//!   (`resize_large`), so a block that keeps growing at the top is never
-//!   copied.
+//!   ([`resize_large`] in `heap/large.rs`), so a block that keeps growing
+//!   at the top is never copied.
 //!
 //! A block that cannot grow in place (a live span follows it) is moved
 //! once, to a free run with half its size again of room after it
 //! ([`alloc_large`]'s `room`), so it moves O(log n) times as it grows, not
-//! once per step.
-//!
-//! # Moving a block
-//!
-//! A move still copied the block, and the copy made every page of the
-//! destination resident while the old pages stayed resident until the
-//! scavenger's decay: growing a block 64 KiB at a time to 1 GiB past other
-//! blocks peaked at +1.6 GiB of RSS for a block with 64 MiB touched
-//! (`tests/realloc_grow_1gib.rs`). So a large block of at least
-//! [`MOVE_MIN_BYTES`] moves its pages with `mremap(MREMAP_FIXED)` into the
-//! new block (glibc's way for blocks that are their own mapping): no copy,
-//! no page touched, and the old range gets fresh zero pages
-//! (`sys::move_pages`), which cost nothing until reused.
-//!
-//! The cost is mappings. Moved anonymous pages keep their own mapping (a
-//! VMA with its old page offset, which never merges with its neighbours),
-//! so each moved block splits the heap's mapping in up to three, and the
-//! kernel allows 65530 per process. So the block's span is marked
-//! `remapped`, and freeing it maps fresh pages over the whole block
-//! (`sys::map_fresh`, under the heap lock after the double-free check),
-//! which merge with the neighbours again and return the pages to the OS at
-//! once: the splits last only as long as the moved blocks live, at most
-//! two per live block of 1 MiB or more. When the kernel refuses (the block
-//! spans two mappings, as when an arena could not go right after the last)
-//! the block is copied as before.
+//! once per step; a big one moves its pages rather than being copied
+//! (*Moving a block* in `heap/large.rs`).
 
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 
 use crate::lock::SpinLock;
 use crate::sizeclass::{CLASSES, PAGE_SHIFT, PAGE_SIZE, SPAN_PAGES, span_objects};
@@ -89,13 +65,16 @@ use crate::span::{
 };
 use crate::{stats, sys};
 
-/// log2 of the arena size.
-pub(crate) const ARENA_SHIFT: usize = 26;
-/// Bytes per arena (64 MiB).
-pub(crate) const ARENA_BYTES: usize = 1 << ARENA_SHIFT;
-const PAGES_PER_ARENA: usize = ARENA_BYTES / PAGE_SIZE;
-/// Arena map entries: the 48-bit address space in 64 MiB arenas.
-const ARENA_MAP_LEN: usize = 1 << (48 - ARENA_SHIFT);
+mod arena;
+mod large;
+
+use arena::{ARENA_BYTES, set_bounds, set_span};
+pub(crate) use arena::{alloc_bits_word, in_arena, span_of};
+pub(crate) use large::{
+    MOVE_MIN_BYTES, Resize, alloc_large, free_large, is_live_large, large_pages, move_large,
+    resize_large,
+};
+
 /// Spans up to this many pages have an exact-size free list.
 const MAX_EXACT_PAGES: usize = 128;
 /// Where the first arena is asked for: 32 TiB, far from where Linux puts
@@ -108,25 +87,6 @@ const HINT_BASE: usize = 0x2000_0000_0000;
 /// `isize::MAX` bytes, the most Rust lets one object span (C asks no less).
 /// See *Sizes near the top of the address space* in `lib.rs`.
 pub(crate) const MAX_PAGES: usize = isize::MAX as usize >> PAGE_SHIFT;
-
-/// Per-arena side table: the span of every page (Go's `heapArena.spans`).
-struct HeapArena {
-    spans: [AtomicPtr<MSpan>; PAGES_PER_ARENA],
-    /// With [`DEBUG_FREE`](crate::debug_free::DEBUG_FREE): one bit per
-    /// 8 bytes of the arena, set while a small object starts there (see
-    /// `debug_free.rs`); null otherwise. Written before the table is
-    /// published, never changed after.
-    alloc_bits: AtomicPtr<AtomicU64>,
-}
-
-/// Bytes of an arena's allocation bitmap (one bit per 8 bytes).
-pub(crate) const ALLOC_BITS_BYTES: usize = ARENA_BYTES / 8 / 8;
-
-type ArenaMap = [AtomicPtr<HeapArena>; ARENA_MAP_LEN];
-
-/// The arena map; null until the first arena is made. Release store under
-/// the heap lock in `grow`, Acquire loads in `span_of`.
-static ARENA_MAP: AtomicPtr<ArenaMap> = AtomicPtr::new(ptr::null_mut());
 
 /// Heap state guarded by [`HEAP`].
 pub(crate) struct Heap {
@@ -146,92 +106,6 @@ pub(crate) static HEAP: SpinLock<Heap> = SpinLock::new(Heap {
     pool: SpanPool::new(),
     hint: 0,
 });
-
-/// Bytes of metadata mapped: arena map, side tables (span structs are
-/// counted by the pool).
-static META_BYTES: AtomicU64 = AtomicU64::new(0);
-
-/// The span holding `addr`, or null when `addr` is not in our heap.
-#[inline(always)]
-pub(crate) fn span_of(addr: usize) -> *mut MSpan {
-    // Acquire: pairs with the Release store of the map in `grow`.
-    let map = ARENA_MAP.load(Ordering::Acquire);
-    let ai = addr >> ARENA_SHIFT;
-    if map.is_null() || ai >= ARENA_MAP_LEN {
-        return ptr::null_mut();
-    }
-    // SAFETY: the map is live forever once made and `ai` is in bounds.
-    let arena = unsafe { (*map).get_unchecked(ai) }.load(Ordering::Acquire); // pairs with `grow`
-    if arena.is_null() {
-        return ptr::null_mut();
-    }
-    // SAFETY: side tables live forever; the index is masked into bounds.
-    unsafe {
-        (*arena)
-            .spans
-            .get_unchecked((addr >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1))
-            .load(Ordering::Relaxed)
-    }
-    // Relaxed: whoever passes us a pointer into a span got it through the
-    // allocation that followed the entry's write under the heap lock.
-}
-
-/// Whether `addr` lies in an arena of ours (whether or not a span covers
-/// it): a pointer there that no span claims is no block of ours, yet no
-/// other allocator's either.
-pub(crate) fn in_arena(addr: usize) -> bool {
-    // Acquire: pairs with the Release store of the map in `grow`.
-    let map = ARENA_MAP.load(Ordering::Acquire);
-    let ai = addr >> ARENA_SHIFT;
-    // SAFETY: the map is live forever once made and `ai` is in bounds.
-    !map.is_null()
-        && ai < ARENA_MAP_LEN
-        && !unsafe { (*map).get_unchecked(ai) }
-            .load(Ordering::Relaxed) // only compared with null
-            .is_null()
-}
-
-/// The word of the allocation bitmap holding `addr`'s bit, or null (no
-/// bitmap: `DEBUG_FREE` off, or not our arena).
-pub(crate) fn alloc_bits_word(addr: usize) -> *const AtomicU64 {
-    // Acquire: pairs with the Release store of the map in `grow`.
-    let map = ARENA_MAP.load(Ordering::Acquire);
-    let ai = addr >> ARENA_SHIFT;
-    if map.is_null() || ai >= ARENA_MAP_LEN {
-        return ptr::null();
-    }
-    // SAFETY: the map is live forever once made and `ai` is in bounds.
-    let arena = unsafe { (*map).get_unchecked(ai) }.load(Ordering::Acquire); // pairs with `grow`
-    if arena.is_null() {
-        return ptr::null();
-    }
-    // SAFETY: side tables live forever; `alloc_bits` was written before the
-    // table was published (the Acquire above).
-    let bits = unsafe { (*arena).alloc_bits.load(Ordering::Relaxed) };
-    if bits.is_null() {
-        return ptr::null();
-    }
-    // SAFETY: the bitmap covers the arena, one bit per 8 bytes.
-    unsafe { bits.add((addr & (ARENA_BYTES - 1)) >> 9) }
-}
-
-/// Records `s` as the span of the page holding `addr`.
-fn set_span(addr: usize, s: *mut MSpan) {
-    let map = ARENA_MAP.load(Ordering::Relaxed); // we hold the heap lock, which made it
-    // SAFETY: `addr` is in an arena of ours, so the map and its entry exist.
-    unsafe {
-        let arena = (*map)[addr >> ARENA_SHIFT].load(Ordering::Relaxed);
-        (*arena).spans[(addr >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)].store(s, Ordering::Relaxed);
-    }
-}
-
-/// Records `s` for its first and last pages (free and large spans).
-fn set_bounds(s: *mut MSpan) {
-    // SAFETY: the caller holds the heap lock and `s` is live.
-    let (base, n) = unsafe { ((*s).base, (*s).npages) };
-    set_span(base, s);
-    set_span(base + ((n - 1) << PAGE_SHIFT), s);
-}
 
 impl Heap {
     fn list_for(&mut self, npages: usize) -> &mut SpanList {
@@ -348,16 +222,8 @@ impl Heap {
         else {
             return false;
         };
-        let mut map = ARENA_MAP.load(Ordering::Relaxed); // only written under our lock
-        if map.is_null() {
-            let m = sys::map(core::mem::size_of::<ArenaMap>());
-            if m.is_null() {
-                return false;
-            }
-            META_BYTES.fetch_add(core::mem::size_of::<ArenaMap>() as u64, Ordering::Relaxed);
-            map = m.cast();
-            // Release: pairs with the Acquire load in `span_of`.
-            ARENA_MAP.store(map, Ordering::Release);
+        if !arena::ensure_map() {
+            return false;
         }
         if self.hint == 0 {
             self.hint = first_hint();
@@ -378,34 +244,19 @@ impl Heap {
         // cannot back in full leaks no address space, and the map entries
         // made for it are cleared again (an arena in the map is ours for
         // good: see `in_arena`). The side tables themselves stay mapped: a
-        // lock-free `span_of` may be reading one.
-        let give_back = |upto: usize| {
-            let mut a = base;
-            while a < upto {
-                // SAFETY: the map is live; these entries are ours, made below.
-                unsafe { (*map)[a >> ARENA_SHIFT].store(ptr::null_mut(), Ordering::Relaxed) };
-                a += ARENA_BYTES;
-            }
+        // lock-free `span_of` may be reading one (see `arena::register`).
+        let give_back = || {
             // SAFETY: we just mapped it and no span covers it.
             unsafe { libc::munmap(base as *mut libc::c_void, bytes) };
             false
         };
-        if (base + bytes - 1) >> ARENA_SHIFT >= ARENA_MAP_LEN {
-            return give_back(base);
-        }
-        let mut a = base;
-        while a < base + bytes {
-            let Some(t) = new_side_table() else {
-                return give_back(a);
-            };
-            // SAFETY: the map is live; index checked above.
-            // Release: pairs with the Acquire load in `span_of`.
-            unsafe { (*map)[a >> ARENA_SHIFT].store(t, Ordering::Release) };
-            a += ARENA_BYTES;
+        if !arena::register(base, bytes) {
+            return give_back();
         }
         let s = self.pool.get();
         if s.is_null() {
-            return give_back(base + bytes);
+            arena::unregister(base, bytes);
+            return give_back();
         }
         // SAFETY: `s` is a fresh struct; the range is ours and untouched.
         unsafe {
@@ -520,7 +371,7 @@ impl Heap {
 
     /// Bytes mapped for metadata.
     pub(crate) fn meta_bytes(&self) -> u64 {
-        META_BYTES.load(Ordering::Relaxed) + self.pool.mapped as u64
+        arena::META_BYTES.load(Ordering::Relaxed) + self.pool.mapped as u64
     }
 }
 
@@ -569,29 +420,6 @@ fn first_hint() -> usize {
     HINT_BASE + ((x as usize & 0xfff) << 30)
 }
 
-/// Maps a side table (and, with `DEBUG_FREE`, its allocation bitmap).
-fn new_side_table() -> Option<*mut HeapArena> {
-    let t = sys::map(core::mem::size_of::<HeapArena>()).cast::<HeapArena>();
-    if t.is_null() {
-        return None;
-    }
-    let mut meta = core::mem::size_of::<HeapArena>();
-    if crate::debug_free::DEBUG_FREE {
-        let bits = sys::map(ALLOC_BITS_BYTES);
-        if bits.is_null() {
-            // SAFETY: just mapped, unpublished.
-            unsafe { libc::munmap(t.cast(), core::mem::size_of::<HeapArena>()) };
-            return None;
-        }
-        meta += ALLOC_BITS_BYTES;
-        // SAFETY: a fresh table, not yet published (the Release store of
-        // its address publishes this too).
-        unsafe { (*t).alloc_bits.store(bits.cast(), Ordering::Relaxed) };
-    }
-    META_BYTES.fetch_add(meta as u64, Ordering::Relaxed);
-    Some(t)
-}
-
 /// Pages a search must find to place `npages` pages at alignment `align`
 /// (a power of two): the alignment's worth of pages beyond the first.
 fn align_slack_pages(align: usize) -> usize {
@@ -600,43 +428,6 @@ fn align_slack_pages(align: usize) -> usize {
     } else {
         0
     }
-}
-
-/// Pages for a large object of `size` bytes aligned to `align`, or `None`
-/// when no such object can exist: `align` is not a power of two, or the
-/// pages plus the alignment slack exceed [`MAX_PAGES`]. Every step is
-/// checked (see *Sizes near the top of the address space* in `lib.rs`).
-pub(crate) fn large_pages(size: usize, align: usize) -> Option<usize> {
-    if !align.is_power_of_two() || size > isize::MAX as usize {
-        return None;
-    }
-    let npages = size.div_ceil(PAGE_SIZE).max(1);
-    let total = npages.checked_add(align_slack_pages(align))?;
-    (total <= MAX_PAGES).then_some(npages)
-}
-
-/// Allocates a large object of `npages` pages (from [`large_pages`])
-/// aligned to `align`, if possible with `room` free pages after it (see
-/// [`Heap::alloc_pages`]); returns its span (object at `base`), or null.
-pub(crate) fn alloc_large(npages: usize, align: usize, room: usize) -> *mut MSpan {
-    let s = {
-        let mut h = HEAP.lock();
-        let s = h.alloc_pages(npages, align, room);
-        if !s.is_null() {
-            // SAFETY: fresh span, ours under the lock.
-            unsafe {
-                (*s).state = SPAN_LARGE;
-                (*s).class = 0;
-                (*s).elem_size = (*s).bytes();
-                (*s).nelems = 1;
-                (*s).remapped = false;
-                set_bounds(s);
-            }
-        }
-        s
-    };
-    crate::scavenger::tick();
-    s
 }
 
 /// Returns small span `s` (in use, on no list) to the page heap.
@@ -679,199 +470,7 @@ impl Heap {
     }
 }
 
-/// The live large span whose object starts at `addr`, or null. The caller
-/// holds the heap lock: every span's `state` and `base` are written under
-/// it, so the answer is exact — a freed block's span is `SPAN_FREE` (or
-/// merged into a neighbour, or reused with another base), an interior or
-/// stale pointer's span has another base or state. Span structs are never
-/// unmapped, so reading a stale one is sound.
-fn live_large(_h: &Heap, addr: usize) -> *mut MSpan {
-    let s = span_of(addr);
-    // SAFETY: see above; we hold the heap lock (`_h`).
-    if !s.is_null() && unsafe { (*s).state == SPAN_LARGE && (*s).base == addr } {
-        s
-    } else {
-        ptr::null_mut()
-    }
-}
-
-/// Frees the large object at `addr` and returns its bytes; `None` (and no
-/// change) when `addr` is not the start of a live large object: a double
-/// free or an invalid pointer.
-pub(crate) fn free_large(addr: usize) -> Option<usize> {
-    let bytes = {
-        let mut h = HEAP.lock();
-        let s = live_large(&h, addr);
-        if s.is_null() {
-            return None;
-        }
-        // SAFETY: `s` is the live large span of the caller's object, which
-        // the caller gives up; we hold the heap lock.
-        unsafe {
-            let bytes = (*s).bytes();
-            if (*s).remapped {
-                // Heal the mappings `move_large` split (see *Moving a
-                // block*); the pages go back to the OS at once.
-                (*s).remapped = false;
-                if sys::map_fresh((*s).base, bytes) {
-                    (*s).released = 0;
-                }
-            }
-            h.release_span(s);
-            bytes
-        }
-    };
-    crate::scavenger::tick();
-    Some(bytes)
-}
-
-/// Whether `addr` is the start of a live large object.
-pub(crate) fn is_live_large(addr: usize) -> bool {
-    let h = HEAP.lock();
-    !live_large(&h, addr).is_null()
-}
-
-/// What [`resize_large`] did.
-pub(crate) enum Resize {
-    /// The object now spans the pages asked for.
-    Done,
-    /// It cannot grow in place; the caller moves it.
-    NotInPlace,
-    /// `addr` is not the start of a live large object.
-    NotLive,
-}
-
-/// Resizes the large object at `addr` in place to `npages`: shrinking
-/// splits off the tail, growing takes pages from a free neighbour after it,
-/// mapping more at the heap's top when the object or that neighbour ends
-/// there (see *Contiguous growth*).
-///
-/// # Safety
-/// `addr` is the caller's object, or else no live object at all (that is
-/// checked under the lock and answered with [`Resize::NotLive`]).
-pub(crate) unsafe fn resize_large(addr: usize, npages: usize) -> Resize {
-    let mut h = HEAP.lock();
-    let s = live_large(&h, addr);
-    if s.is_null() {
-        return Resize::NotLive;
-    }
-    let done = |ok: bool| if ok { Resize::Done } else { Resize::NotInPlace };
-    // SAFETY: we hold the heap lock; `s` is the caller's in-use span and the
-    // neighbour found through the side table is a live heap span.
-    unsafe {
-        let old = (*s).npages;
-        if npages == old {
-            return Resize::Done;
-        }
-        if npages < old {
-            (*s).state = SPAN_BUSY; // keep the tail from merging back into us
-            let ok = h.trim_tail(s, npages);
-            (*s).state = SPAN_LARGE;
-            if ok {
-                // The tail was inserted as free with our stale `freed_at`.
-                let t = span_of((*s).base + (npages << PAGE_SHIFT));
-                if !t.is_null() {
-                    (*t).freed_at = sys::now_ns();
-                    (*t).needzero = true;
-                }
-                stats::HEAP_INUSE
-                    .fetch_sub(((old - npages) << PAGE_SHIFT) as u64, Ordering::Relaxed);
-                (*s).elem_size = (*s).bytes();
-                set_bounds(s);
-            }
-            return done(ok);
-        }
-        let end = (*s).base + (*s).bytes();
-        let need = npages - old;
-        let mut after = span_of(end);
-        let free_after = !after.is_null() && after != s && (*after).state == SPAN_FREE;
-        if !after.is_null() && !free_after {
-            return Resize::NotInPlace; // a live span follows
-        }
-        let have = if free_after { (*after).npages } else { 0 };
-        if have < need {
-            // Short of room: if we (or the free run after us) end at the
-            // heap's top, map the next arenas right there (see *Contiguous
-            // growth*); they merge into the free run after us.
-            let top = end + (have << PAGE_SHIFT);
-            if in_arena(top) || !h.grow_at(Some(top), need - have) {
-                return Resize::NotInPlace;
-            }
-            after = span_of(end);
-            if after.is_null() || (*after).state != SPAN_FREE || (*after).npages < need {
-                return Resize::NotInPlace;
-            }
-        }
-        h.take(after);
-        (*after).state = SPAN_BUSY;
-        if !h.trim_tail(after, need) {
-            h.insert_free(after);
-            return Resize::NotInPlace;
-        }
-        stats::HEAP_RELEASED.fetch_sub(((*after).released << PAGE_SHIFT) as u64, Ordering::Relaxed);
-        stats::HEAP_INUSE.fetch_add((need << PAGE_SHIFT) as u64, Ordering::Relaxed);
-        (*s).npages = npages;
-        (*s).elem_size = (*s).bytes();
-        h.pool.put(after);
-        set_bounds(s);
-        Resize::Done
-    }
-}
-
-/// Blocks at least this large move by `mremap` instead of a copy (see
-/// *Moving a block*).
-pub(crate) const MOVE_MIN_BYTES: usize = 1 << 20;
-
-/// Moves the first `bytes` of live large block `from` into live large
-/// block `to` by moving its pages (*Moving a block*); `from` then holds
-/// fresh zero pages. Returns false, with nothing changed, when the kernel
-/// refuses; the caller copies then.
-///
-/// # Safety
-/// `from` and `to` are the caller's live large blocks, `to` at least
-/// `bytes` long, `bytes` a multiple of the page size and at most `from`'s
-/// length.
-pub(crate) unsafe fn move_large(from: usize, to: usize, bytes: usize) -> bool {
-    // SAFETY: both blocks are the caller's and nobody else touches them.
-    if !unsafe { sys::move_pages(from, to, bytes) } {
-        return false;
-    }
-    let _h = HEAP.lock();
-    let s = span_of(to);
-    // SAFETY: the live span of the caller's block; `remapped` is written
-    // under the heap lock.
-    unsafe { (*s).remapped = true };
-    true
-}
-
 /// Bytes mapped for allocator metadata.
 pub(crate) fn meta_sys() -> u64 {
     HEAP.lock().meta_bytes()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Page counts for large objects: exact where they fit, `None` where
-    /// the object plus its alignment slack would pass `isize::MAX` bytes.
-    #[test]
-    fn large_pages_refuses_what_cannot_exist() {
-        assert_eq!(large_pages(0, 8), Some(1));
-        assert_eq!(large_pages(PAGE_SIZE + 1, 8), Some(2));
-        assert_eq!(large_pages(1 << 30, 1 << 30), Some((1 << 30) / PAGE_SIZE));
-        assert_eq!(large_pages(100, 24), None, "not a power of two");
-        let top = isize::MAX as usize;
-        assert_eq!(large_pages(top, PAGE_SIZE), None, "one page past the limit");
-        assert_eq!(large_pages(top - PAGE_SIZE + 1, PAGE_SIZE), Some(MAX_PAGES));
-        assert_eq!(
-            large_pages(top - PAGE_SIZE + 1, 2 * PAGE_SIZE),
-            None,
-            "slack"
-        );
-        assert_eq!(large_pages(1, 1 << 63), None, "slack alone");
-        for k in 0..4096 {
-            assert_eq!(large_pages(usize::MAX - k, 16), None, "MAX - {k}");
-        }
-    }
 }

@@ -444,8 +444,8 @@ unsafe fn reallocate_with(p: *mut u8, align: usize, new_size: usize, bg: bool) -
         return q;
     }
     // SAFETY: both blocks are live and distinct. A large block growing
-    // into a large block moves its pages (*Moving a block* in `heap.rs`);
-    // otherwise we copy what both hold.
+    // into a large block moves its pages (*Moving a block* in
+    // `heap/large.rs`); otherwise we copy what both hold.
     unsafe {
         if class == 0 && new_size > old && old >= heap::MOVE_MIN_BYTES {
             let s = heap::span_of(p as usize);

@@ -23,7 +23,7 @@
 //!   spans), or by the owner for its cache's lists (`LIST_OWNED_*`).
 //! - `freed_at`, `released`, `needzero`: free spans only, heap lock.
 //! - `remapped`: large spans, heap lock: some of the block's pages were
-//!   moved there by `mremap` (see *Moving a block* in `heap.rs`).
+//!   moved there by `mremap` (see *Moving a block* in `heap/large.rs`).
 //!
 //! # The remote word
 //!
