@@ -306,8 +306,10 @@ impl G {
 
     /// The usable part of this G's stack, `[bottom, top)`.
     pub(crate) fn stack_range(&self) -> (usize, usize) {
-        // SAFETY: the stack lives as long as the G (its coroutine owns it
-        // and is dropped only by `destroy`), and `Stack` is read-only here.
+        // SAFETY: callers reach the G through `AllGs::for_each`, under the
+        // registry's lock; `destroy` removes a G from the registry (under
+        // that lock) before it drops the coroutine that owns the stack, so
+        // the stack is alive for the whole call. `Stack` is only read.
         let s = unsafe { self.stack.as_ref() };
         (s.bottom() as usize, s.top() as usize)
     }

@@ -377,7 +377,7 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
         // One borrow of the core on the common path; the periodic tick
         // (1 in 61) polls the network between two.
         let (periodic, found) = ctx.with_core(|core| {
-            if core.tick(p) % GLOBAL_CHECK_PERIOD == 0 {
+            if core.tick(p) % u64::from(GLOBAL_CHECK_PERIOD) == 0 {
                 return (true, None);
             }
             (false, local_then_global(rt, core, false))

@@ -81,10 +81,8 @@ pub(crate) struct PCore {
     /// The owner handle of the run queue and `runnext`.
     pub(crate) runq: runq::Local<Runnable>,
     /// Schedules so far; drives the 1-in-61 global check. Published to
-    /// [`P::schedtick`].
-    tick: u32,
-    /// Schedules so far, wide; published to [`P::switches`].
-    switches: u64,
+    /// [`P::schedtick`] (low bits) and [`P::switches`].
+    tick: u64,
     /// Free Gs with their stacks (see *Warm stacks* in `g.rs`).
     pub(crate) gfree: GFree,
     /// Goroutine id cache `[next, end)`.
@@ -125,14 +123,14 @@ impl PCore {
     /// Advances and publishes the schedule tick; returns the old value. A
     /// schedule also ends any preemption request (the long goroutine has
     /// switched out).
-    pub(crate) fn tick(&mut self, p: &P) -> u32 {
+    pub(crate) fn tick(&mut self, p: &P) -> u64 {
         let t = self.tick;
-        self.tick = t.wrapping_add(1);
-        // Relaxed: a hint for thieves and sysmon (see `P::schedtick`).
-        p.schedtick.store(self.tick, Ordering::Relaxed);
-        self.switches += 1;
+        self.tick = t + 1;
+        // Relaxed: a hint for thieves and sysmon (see `P::schedtick`); the
+        // low 32 bits are enough to see that the owner has moved on.
+        p.schedtick.store(self.tick as u32, Ordering::Relaxed);
         // Relaxed: a statistic; only this core's holder writes it.
-        p.switches.store(self.switches, Ordering::Relaxed);
+        p.switches.store(self.tick, Ordering::Relaxed);
         if p.preempt.load(Ordering::Relaxed) && p.preempt.swap(false, Ordering::Relaxed) {
             PREEMPT_REQUESTS.fetch_sub(1, Ordering::Relaxed);
         }
@@ -162,7 +160,6 @@ impl P {
             id,
             runq: local,
             tick: 0,
-            switches: 0,
             gfree: GFree::default(),
             goid_next: 0,
             goid_end: 0,

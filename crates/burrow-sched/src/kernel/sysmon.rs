@@ -132,7 +132,9 @@ impl SysmonNote {
         let long = d > SYSMON_MIN;
         let mut st = self.state.lock().expect("sysmon note poisoned");
         if long {
-            // Relaxed: a hint for `kick`, which rechecks under the lock.
+            // Relaxed: a hint for `kick`. A kick that reads it late sets
+            // `kicked` under this lock, so it cannot be lost: it ends this
+            // sleep, or makes the next one return at once.
             self.dozing.store(true, Ordering::Relaxed);
         }
         if !st.stop && !st.kicked {
