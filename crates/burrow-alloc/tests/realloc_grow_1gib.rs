@@ -1,7 +1,7 @@
 //! Growing one block by `reallocate` 64 KiB at a time to 1 GiB, while
 //! other large blocks are allocated in between so that it must move now
 //! and then, never copies it: a large block that cannot grow in place
-//! moves its pages with `mremap` (see *Moving a block* in `heap.rs`).
+//! moves its pages with `mremap` (see *Moving a block* in `heap/large.rs`).
 //!
 //! Each step writes one byte at the start of the new 64 KiB chunk, so the
 //! block's resident part stays small (one page a chunk, 64 MiB at the
