@@ -61,6 +61,20 @@ fn rt(procs: usize) -> Runtime {
     Runtime::builder().maxprocs(procs).build().unwrap()
 }
 
+/// A goroutine reading up to two bytes from `a`, started: returns once it
+/// is about to read (it may not have parked yet).
+fn reader_of_two(a: &Arc<Sock>) -> burrow_sched::JoinHandle<io::Result<Vec<u8>>> {
+    let (tx, rx) = chan::<()>(0);
+    let a = a.clone();
+    let reader = go(move || {
+        tx.send(()).unwrap();
+        let mut buf = [0u8; 2];
+        a.read(&mut buf).map(|n| buf[..n].to_vec())
+    });
+    rx.recv().unwrap();
+    reader
+}
+
 #[test]
 fn a_read_parks_only_its_goroutine() {
     // One P: if the reader blocked its M, the writer could never run.
@@ -162,16 +176,7 @@ fn moving_the_deadline_lets_the_blocked_call_succeed() {
                 Direction::Read,
                 Some(Instant::now() + Duration::from_millis(100)),
             );
-            let (tx, rx) = chan::<()>(0);
-            let reader = {
-                let a = a.clone();
-                go(move || {
-                    tx.send(()).unwrap();
-                    let mut buf = [0u8; 2];
-                    a.read(&mut buf).map(|n| buf[..n].to_vec())
-                })
-            };
-            rx.recv().unwrap();
+            let reader = reader_of_two(&a);
             // Push the deadline out while the reader waits, then write
             // after the old deadline has passed.
             a.pfd.set_deadline(
@@ -283,16 +288,7 @@ fn a_cleared_deadline_lets_the_armed_timer_pass_harmlessly() {
                 Direction::Read,
                 Some(Instant::now() + Duration::from_secs(1)),
             );
-            let (tx, rx) = chan::<()>(0);
-            let reader = {
-                let a = a.clone();
-                go(move || {
-                    tx.send(()).unwrap();
-                    let mut buf = [0u8; 2];
-                    a.read(&mut buf).map(|n| buf[..n].to_vec())
-                })
-            };
-            rx.recv().unwrap();
+            let reader = reader_of_two(&a);
             burrow_sched::sleep(Duration::from_millis(20));
             a.pfd.set_deadline(Direction::Read, None);
             burrow_sched::sleep(Duration::from_millis(1300));
