@@ -48,3 +48,11 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 }
+
+/// Spin-wait hints: loom's yield to its scheduler, so a model with a spin
+/// wait terminates.
+#[cfg(loom)]
+pub(crate) use loom::{hint::spin_loop, thread::yield_now};
+
+#[cfg(not(loom))]
+pub(crate) use std::{hint::spin_loop, thread::yield_now};

@@ -330,6 +330,23 @@ impl Stack {
             .store(goroutine_id, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Releases every page of the usable region to the OS (`MADV_DONTNEED`;
+    /// the canary page of an unguarded stack excepted), keeping the
+    /// address range reserved and the guard in place: the memory reads
+    /// back as zeros and costs nothing until touched again. A runtime that
+    /// copies a parked coroutine's live frames out first can release its
+    /// stack this way and copy them back before it resumes (burrow-sched's
+    /// stack compaction).
+    ///
+    /// # Safety
+    ///
+    /// Nothing may run on the stack or hold a reference into it while it
+    /// is discarded, and whatever the owner still needs from it must have
+    /// been copied out: every byte of it becomes zero.
+    pub unsafe fn discard(&self) {
+        self.slot.decommit();
+    }
+
     /// For an unguarded (canary) stack: if the canary was overwritten,
     /// prints `goroutine stack overflow` and aborts. A no-op for guarded
     /// stacks. Call it whenever the code on the stack has switched away.

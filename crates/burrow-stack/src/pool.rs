@@ -104,8 +104,9 @@ impl Slot {
         discard(self.trim_low(), self.base() - crate::page_size());
     }
 
-    /// Drops every page (tepid → cold).
-    fn decommit(&self) {
+    /// Drops every page (tepid → cold; also a compacted goroutine's
+    /// stack, `Stack::discard`).
+    pub(crate) fn decommit(&self) {
         discard(self.trim_low(), self.base());
     }
 }

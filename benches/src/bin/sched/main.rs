@@ -10,7 +10,9 @@
 //! - `parked_1m` / `parked_1m_rss`: 1M goroutines that report ready and
 //!   block on a channel, in a fresh process: ms until all are parked, and
 //!   RSS growth per goroutine then. Go: the same program; tokio: 1M tasks
-//!   awaiting a oneshot.
+//!   awaiting a oneshot. `parked_1m_rss_idle`: the RSS growth per
+//!   goroutine again after 8 s of idling (burrow compacts their stacks;
+//!   Go runs a GC first, which may shrink stacks).
 //! - `blocking_call`: a short system call (`getppid`) through the blocking
 //!   hand-off, back to back on one goroutine; ns per call. Go:
 //!   `syscall.Syscall` (its `entersyscall`/`exitsyscall`); tokio:
@@ -427,41 +429,54 @@ fn child_parked(imp: &str, n: usize) {
 
 /// `parked_1m`: in a fresh child process per sample, N goroutines (tasks)
 /// that each report ready and then block on a channel (burrow: Go's shape,
-/// a buffered ready channel and a closed-at-the-end release channel;
-/// tokio: a counter and a oneshot each), the time until all N are parked,
+/// a wait group and a closed-at-the-end release channel; tokio: a counter
+/// and a oneshot each), the time until all N are parked,
 /// and the RSS growth per goroutine at that moment (`parked_1m_rss`).
 fn bench_parked_1m(args: &Args) {
     let n = args.pick(1_000_000usize, 10_000);
     let size = format!("{n} goroutines blocked on a channel");
+    let idle_size = format!(
+        "{n} goroutines blocked on a channel, after {} s idle",
+        PARKED_IDLE.as_secs()
+    );
     let s = args.samples(3);
     for imp in ["burrow", "tokio"] {
-        let pairs: Vec<(f64, f64)> = (0..s)
+        let rows: Vec<[f64; 3]> = (0..s)
             .filter_map(|_| {
                 let out = std::process::Command::new(std::env::current_exe().ok()?)
                     .args(["--child-parked-1m", imp, &n.to_string()])
+                    .stderr(std::process::Stdio::inherit())
                     .output()
                     .ok()?;
                 let text = String::from_utf8_lossy(&out.stdout).to_string();
                 let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
-                Some((it.next()??, it.next()??))
+                Some([it.next()??, it.next()??, it.next()??])
             })
             .collect();
-        if pairs.is_empty() {
+        if rows.is_empty() {
             skip("parked_1m", imp, "child process failed");
             continue;
         }
-        let (ms, rss): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-        report("parked_1m", &size, "ms", Better::Lower, imp, &ms);
+        let col = |i: usize| rows.iter().map(|r| r[i]).collect::<Vec<f64>>();
+        report("parked_1m", &size, "ms", Better::Lower, imp, &col(0));
         report(
             "parked_1m_rss",
             &size,
             "bytes/goroutine",
             Better::Lower,
             imp,
-            &rss,
+            &col(1),
+        );
+        report(
+            "parked_1m_rss_idle",
+            &idle_size,
+            "bytes/goroutine",
+            Better::Lower,
+            imp,
+            &col(2),
         );
     }
-    for bench in ["parked_1m", "parked_1m_rss"] {
+    for bench in ["parked_1m", "parked_1m_rss", "parked_1m_rss_idle"] {
         run_go(
             bench,
             "sched.go",
@@ -470,33 +485,48 @@ fn bench_parked_1m(args: &Args) {
     }
 }
 
-/// In a child: the `parked_1m` sample; prints "ms bytes_per_goroutine".
+/// How long `parked_1m_rss_idle` lets the parked goroutines sit before it
+/// measures again: longer than the default compaction decay (1 s) plus
+/// the sweeps that compact a million goroutines (at most half of sysmon's
+/// time, about 2 µs each).
+const PARKED_IDLE: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// In a child: the `parked_1m` sample; prints "ms bytes_per_goroutine
+/// bytes_per_goroutine_after_idle".
 fn child_parked_1m(imp: &str, n: usize) {
-    let (ms, per) = match imp {
+    let (ms, per, idle) = match imp {
         "burrow" => burrow_rt().run(move || {
             let before = rss_bytes();
             let t = Instant::now();
-            let (ready_tx, ready_rx) = burrow_sched::chan::<()>(1024);
+            // Go's shape: a wait group says all are parked.
+            let parked = Arc::new(burrow_sched::sync::WaitGroup::new());
+            parked.add(i32::try_from(n).expect("n fits a wait group"));
             let (release_tx, release_rx) = burrow_sched::chan::<()>(0);
             let hs: Vec<_> = (0..n)
                 .map(|_| {
-                    let (ready_tx, release_rx) = (ready_tx.clone(), release_rx.clone());
+                    let (parked, release_rx) = (parked.clone(), release_rx.clone());
                     go(move || {
-                        ready_tx.send(()).unwrap();
+                        parked.done();
                         release_rx.recv()
                     })
                 })
                 .collect();
-            for _ in 0..n {
-                ready_rx.recv().unwrap();
-            }
+            parked.wait();
             let ms = t.elapsed().as_secs_f64() * 1e3;
             let per = rss_bytes().saturating_sub(before) as f64 / n as f64;
+            // Idle: sysmon compacts the parked goroutines' stacks.
+            burrow_sched::sleep(PARKED_IDLE);
+            let idle = rss_bytes().saturating_sub(before) as f64 / n as f64;
+            let s = burrow_sched::stats().unwrap();
+            eprintln!(
+                "parked_1m: {} of {n} goroutines compacted, {} bytes of buffers",
+                s.compacted_goroutines, s.compacted_bytes
+            );
             drop(release_tx);
             hs.into_iter().for_each(|h| {
                 h.join().unwrap();
             });
-            (ms, per)
+            (ms, per, idle)
         }),
         _ => tokio_rt().block_on(async move {
             let before = rss_bytes();
@@ -519,16 +549,18 @@ fn child_parked_1m(imp: &str, n: usize) {
             }
             let ms = t.elapsed().as_secs_f64() * 1e3;
             let per = rss_bytes().saturating_sub(before) as f64 / n as f64;
+            tokio::time::sleep(PARKED_IDLE).await;
+            let idle = rss_bytes().saturating_sub(before) as f64 / n as f64;
             txs.into_iter().for_each(|t| {
                 let _ = t.send(());
             });
             for h in hs {
                 h.await.unwrap();
             }
-            (ms, per)
+            (ms, per, idle)
         }),
     };
-    println!("{ms} {per}");
+    println!("{ms} {per} {idle}");
 }
 
 fn main() {

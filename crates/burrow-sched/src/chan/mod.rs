@@ -102,6 +102,7 @@ mod tests;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::kernel::compact::StackOwner;
 use crate::loom::AtomicUsize;
 use lock::{Guard, Lock};
 use parker::Unparker;
@@ -401,7 +402,7 @@ impl<T> Chan<T> {
             let w = Waiter::new_local_with(Unparker::from_ready(ready));
             // SAFETY: `w` and `slot` outlive the entry: we resume only
             // after a claimer popped it under the lock and woke us.
-            let sg = unsafe { Sudog::local(&w, slot) };
+            let sg = unsafe { Sudog::local(&w, slot, lp.owner()) };
             Self::enqueue(&mut s, sg, is_send);
             let flag = s.into_flag();
             // SAFETY: `flag` is the lock we held and no longer guard; the
@@ -414,7 +415,7 @@ impl<T> Chan<T> {
         // SAFETY: `w` and `slot` outlive the entry: we return only after
         // the wake, which comes after the claimer popped the entry under
         // the lock; if we unwind first, `guard` removes the entry exactly.
-        let sg = unsafe { Sudog::local(&w, slot) };
+        let sg = unsafe { Sudog::local(&w, slot, StackOwner::NONE) };
         Self::enqueue(&mut s, sg, is_send);
         drop(s);
         // As in `block_until`: retracts the entry if this frame unwinds

@@ -6,6 +6,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use super::parker::{Parker, Unparker, prepare_park};
+use crate::kernel::compact::StackOwner;
 use crate::loom::{AtomicUsize, Ordering, UnsafeCell};
 
 /// Claim state: nobody has claimed the waiter yet.
@@ -241,6 +242,10 @@ pub(crate) struct Sudog<T> {
     /// The operation's value cell, in the waiter's frame; dangling once
     /// the entry is retired (see [`Slot`]).
     slot: *const Slot<T>,
+    /// The goroutine whose frame holds the slot (and a local waiter): the
+    /// claimer makes its stack resident before touching either (stack
+    /// compaction, `kernel/compact.rs`).
+    owner: StackOwner,
 }
 
 // SAFETY: the slot pointer is only dereferenced by the claim winner under
@@ -261,6 +266,7 @@ impl<T> Sudog<T> {
             shared: true,
             arm,
             slot,
+            owner: StackOwner::current(),
         }
     }
 
@@ -275,12 +281,14 @@ impl<T> Sudog<T> {
     /// woken it removes the entry exactly, under the lock, before `w` dies
     /// (`Local` guard in `Chan::block_local`; a goroutine parking under
     /// the lock runs nothing between the enqueue and its switch).
-    pub(crate) unsafe fn local(w: &Waiter, slot: &Slot<T>) -> Sudog<T> {
+    /// `owner` is the goroutine whose frame holds `w` and `slot`.
+    pub(crate) unsafe fn local(w: &Waiter, slot: &Slot<T>, owner: StackOwner) -> Sudog<T> {
         Sudog {
             waiter: NonNull::from(w),
             shared: false,
             arm: 0,
             slot,
+            owner,
         }
     }
 
@@ -297,10 +305,19 @@ impl<T> Sudog<T> {
     /// local waiter can be claimed only that way, so its claim is a plain
     /// store ([`Waiter::claim_locked`]); a shared one may race a timer or
     /// another channel of its select, so it takes the CAS.
+    ///
+    /// Before the first write to the owner's frame (the local claim, or
+    /// after winning a shared one: the slot, the local record's wake
+    /// handle), the owner's stack is made resident if it was compacted.
     pub(crate) fn try_claim(&self) -> bool {
         if self.shared {
-            self.waiter().try_claim(self.arm)
+            let won = self.waiter().try_claim(self.arm);
+            if won {
+                self.owner.before_touch();
+            }
+            won
         } else {
+            self.owner.before_touch();
             self.waiter().claim_locked(self.arm);
             true
         }

@@ -44,6 +44,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::clock::now_nanos;
+use crate::kernel::compact::COUNTERS;
 use crate::kernel::g::{G, status};
 use crate::kernel::m::current_g;
 use crate::kernel::park::WaitReason;
@@ -96,6 +97,16 @@ pub struct Stats {
     /// to the stack size). Only goroutines that have started (have a G)
     /// are counted; [`Stats::goroutines`] also counts those queued to run.
     pub stack_histogram: Vec<(usize, usize)>,
+    /// Goroutines whose stack is compacted now (see
+    /// [`crate::Builder::stack_compaction`]), counted over the process.
+    pub compacted_goroutines: u64,
+    /// Bytes held in their compaction buffers now (the used parts of their
+    /// stacks; their stack pages are released).
+    pub compacted_bytes: u64,
+    /// Stack compactions so far, process-wide.
+    pub stack_compactions: u64,
+    /// Compacted stacks copied back so far (their goroutine was woken).
+    pub stack_restores: u64,
 }
 
 impl Stats {
@@ -310,6 +321,10 @@ impl Shared {
                 .sum(),
             stack_resident_bytes,
             stack_histogram,
+            compacted_goroutines: COUNTERS.goroutines.load(Ordering::Relaxed),
+            compacted_bytes: COUNTERS.bytes.load(Ordering::Relaxed),
+            stack_compactions: COUNTERS.compactions.load(Ordering::Relaxed),
+            stack_restores: COUNTERS.restores.load(Ordering::Relaxed),
         }
     }
 
@@ -330,7 +345,15 @@ impl Shared {
             let waited = g
                 .note_wait(now)
                 .map_or(0, |since| now.saturating_sub(since));
-            let mut s = format!("goroutine {goid} [{state}{}]:\n", wait_minutes(waited));
+            let compacted = if g.compact.is_compacted() {
+                ", stack compacted"
+            } else {
+                ""
+            };
+            let mut s = format!(
+                "goroutine {goid} [{state}{}{compacted}]:\n",
+                wait_minutes(waited)
+            );
             if Some(goid) == current {
                 s.push_str(&caller_trace());
             }

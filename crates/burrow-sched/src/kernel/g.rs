@@ -62,6 +62,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use corosensei::stack::StackPointer;
 use corosensei::{Coroutine, Yielder};
 
+use crate::kernel::compact::{COUNTERS, Compaction, SP_MARGIN};
 use crate::kernel::local::LocalSlots;
 use crate::kernel::runq::RunItem;
 use crate::kernel::task::TaskRef;
@@ -208,9 +209,10 @@ pub(crate) struct G {
     /// [`crate::WaitReason`] as u8, while waiting. Written by the G
     /// before it parks; read by anyone (the goroutine dump).
     pub(crate) wait_reason: AtomicU32,
-    /// Parks so far (see [`G::set_waiting`]): tells one wait from the next.
-    parks: AtomicU32,
-    /// The wait [`G::note_wait`] last saw (`parks << 1 | 1`; 0: none) and
+    /// Stack compaction's cell (`compact.rs`); its epoch also tells one
+    /// wait from the next.
+    pub(crate) compact: Compaction,
+    /// The wait [`G::note_wait`] last saw (`epoch << 1 | 1`; 0: none) and
     /// when it first saw it (runtime clock): how long the goroutine has
     /// waited, to the sweep's precision, as Go's `gp.waitsince`.
     wait_key: AtomicU64,
@@ -249,7 +251,7 @@ impl G {
             status: AtomicU32::new(status::IDLE),
             park: AtomicU64::new(0),
             wait_reason: AtomicU32::new(0),
-            parks: AtomicU32::new(0),
+            compact: Compaction::new(),
             wait_key: AtomicU64::new(0),
             wait_since: AtomicU64::new(0),
             spawn_site: AtomicPtr::new(std::ptr::from_ref(Location::caller()).cast_mut()),
@@ -274,13 +276,9 @@ impl G {
     /// Marks the G waiting; every park's commit calls it, on the M the G
     /// has just switched out of.
     pub(crate) fn set_waiting(&self) {
-        // Relaxed, and a load and a store: only this commit writes `parks`
-        // (the G is switched out and not yet readied); the sweep reads it
-        // as a hint.
-        self.parks.store(
-            self.parks.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
+        // A new epoch names this park (and publishes the stack to the
+        // compactor: see `Compaction::parked`).
+        self.compact.parked();
         self.status.store(status::WAITING, Ordering::Relaxed);
     }
 
@@ -295,7 +293,7 @@ impl G {
         }
         // Relaxed throughout: a statistic, and a torn pair only misdates
         // one wait by a sweep.
-        let key = (u64::from(self.parks.load(Ordering::Relaxed)) << 1) | 1;
+        let key = (u64::from(self.compact.epoch()) << 1) | 1;
         if self.wait_key.load(Ordering::Relaxed) != key {
             self.wait_since.store(now, Ordering::Relaxed);
             self.wait_key.store(key, Ordering::Relaxed);
@@ -341,6 +339,55 @@ impl G {
         unsafe { self.stack.as_ref() }
     }
 
+    /// The range of the stack that compaction saves for a goroutine that
+    /// switched out with stack pointer `sp`: from `sp` less the switch's
+    /// margin to the top.
+    fn saved_range(&self, sp: usize) -> (usize, usize) {
+        let (bottom, top) = (self.stack().bottom() as usize, self.stack().top() as usize);
+        (sp.saturating_sub(SP_MARGIN).max(bottom), top)
+    }
+
+    /// Compaction's copy-out (sysmon, `Compaction::compact`): copies the
+    /// used part of the parked goroutine's stack into a buffer from
+    /// burrow-alloc and releases the stack's pages. None (and nothing
+    /// changed) if `sp` is not in this stack or the buffer cannot be had.
+    pub(crate) fn compact_stack(&self, sp: usize) -> Option<*mut u8> {
+        let (low, top) = self.saved_range(sp);
+        if sp < low || sp >= top {
+            return None;
+        }
+        let buf = burrow_alloc::allocate(top - low, 16);
+        if buf.is_null() {
+            return None;
+        }
+        // SAFETY: `[low, top)` is inside this G's stack, which nobody runs
+        // on or touches while the compactor holds it `COMPACTING` (see
+        // *The protocol* in `compact.rs`); `buf` is a fresh allocation of
+        // that many bytes.
+        unsafe { std::ptr::copy_nonoverlapping(low as *const u8, buf, top - low) };
+        // SAFETY: as above: nothing runs on the stack or holds a reference
+        // it may use before the restore, and its live bytes are saved.
+        unsafe { self.stack().discard() };
+        COUNTERS.compacted(top - low);
+        Some(buf)
+    }
+
+    /// Compaction's restore (a light party, `Compaction::make_resident`):
+    /// copies the saved bytes back to the addresses they came from and
+    /// frees the buffer.
+    pub(crate) fn restore_stack(&self, sp: usize, buf: *mut u8) {
+        let (low, top) = self.saved_range(sp);
+        // SAFETY: `buf` holds `top - low` bytes copied from `[low, top)` by
+        // `compact_stack` (same `sp`: the goroutine has not run since), and
+        // the restorer holds the stack `RESTORING`, so nobody else touches
+        // it; the pages fault back in as the copy writes them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(buf, low as *mut u8, top - low);
+            burrow_alloc::deallocate(buf);
+        }
+        COUNTERS.restored(top - low);
+    }
+
     /// Frees a G that no one else holds. If it is suspended in the middle
     /// of a goroutine (abandoned at shutdown) its coroutine and stack are
     /// leaked, never dropped: dropping would force-unwind user frames
@@ -363,6 +410,15 @@ impl G {
         let in_task = inner.in_task;
         if let Some(mut co) = co {
             if in_task {
+                // A compacted stack's buffer is not needed any more either.
+                if let Some((sp, buf)) = gp.g().compact.take_saved() {
+                    let (low, top) = gp.g().saved_range(sp);
+                    // SAFETY: the buffer came from burrow-alloc in
+                    // `compact_stack` and nobody else holds it (we hold the
+                    // G and it will never run again).
+                    unsafe { burrow_alloc::deallocate(buf) };
+                    COUNTERS.dropped(top - low);
+                }
                 std::mem::forget(co);
             } else {
                 if co.started() {
@@ -516,6 +572,23 @@ impl AllGs {
         if let Some(moved) = list.get(i) {
             moved.g().allg_index.store(i, Ordering::Relaxed);
         }
+    }
+
+    /// Calls `f` on the Gs from index `start`, at most `n` of them, under
+    /// the lock (no G is destroyed meanwhile); returns where the next
+    /// chunk starts, or None after the last. The lock is not held between
+    /// chunks, so a G moved by a removal meanwhile may be skipped or seen
+    /// twice: for sweeps that come round again.
+    pub(crate) fn with_chunk(
+        &self,
+        start: usize,
+        n: usize,
+        f: impl FnOnce(&[GPtr]),
+    ) -> Option<usize> {
+        let list = self.list.lock().expect("allgs lock poisoned");
+        let end = start.saturating_add(n).min(list.len());
+        f(list.get(start..end).unwrap_or(&[]));
+        (end < list.len()).then_some(end)
     }
 
     /// Calls `f` on every G, under the lock (no G is destroyed meanwhile).

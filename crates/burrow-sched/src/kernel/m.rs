@@ -202,6 +202,12 @@ pub(crate) fn switch_g_to_scheduler(g: GPtr, sw: Switch) {
     // SAFETY: we are the running goroutine: we hold our G; the M does not
     // touch `inner` while we run.
     let y = unsafe { g.g().inner().yielder };
+    // Where our frames end, for stack compaction (see *Where the saved
+    // stack pointer comes from* in `compact.rs`): only the switch itself
+    // lies below this point.
+    g.g()
+        .compact
+        .note_sp(crate::kernel::compact::stack_pointer());
     // SAFETY: the yielder lives on this coroutine's stack for as long as the
     // coroutine; we are running on it.
     unsafe { (*y).suspend(sw) };
@@ -531,6 +537,10 @@ fn execute(ctx: &MCtx, r: Runnable) -> bool {
         },
     };
     g.g().status.store(status::RUNNING, Ordering::Relaxed);
+    // A compacted stack comes back before the switch writes it.
+    g.g()
+        .compact
+        .before_run(|sp, buf| g.g().restore_stack(sp, buf));
     ctx.curg.set(Some(g));
     // SAFETY: we hold `g` (taken from a queue, or bound just now); the
     // goroutine is not running.
@@ -553,6 +563,9 @@ fn execute(ctx: &MCtx, r: Runnable) -> bool {
                 }
                 // Woken before it was parked: run it again at once.
                 g.g().status.store(status::RUNNING, Ordering::Relaxed);
+                g.g()
+                    .compact
+                    .before_run(|sp, buf| g.g().restore_stack(sp, buf));
                 ctx.curg.set(Some(g));
                 // SAFETY: as above; we still hold it.
                 co = unsafe { g.g().inner().co.take() }.expect("coroutine put back above");

@@ -14,6 +14,7 @@
 //! the runtime clock (`clock`) and the timer heaps (`timer`), which import
 //! nothing of the kernel.
 
+pub(crate) mod compact;
 pub(crate) mod dump;
 pub(crate) mod g;
 pub(crate) mod idle;
@@ -30,6 +31,8 @@ pub(crate) mod syscall;
 pub(crate) mod sysmon;
 pub(crate) mod task;
 
+#[cfg(all(test, loom))]
+mod loom_compact;
 #[cfg(all(test, loom))]
 mod loom_idle;
 #[cfg(all(test, loom))]

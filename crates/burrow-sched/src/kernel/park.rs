@@ -325,6 +325,12 @@ impl LockedPark {
         ))
     }
 
+    /// The parking goroutine, for the waiter records that point into its
+    /// stack (see `compact.rs`).
+    pub(crate) fn owner(&self) -> crate::kernel::compact::StackOwner {
+        crate::kernel::compact::StackOwner::of(self.g)
+    }
+
     /// Parks the goroutine; its M releases the lock (stores false to
     /// `locked`, Release) once the goroutine's context is saved. Returns
     /// when the handle's `ready` ran.

@@ -25,6 +25,10 @@ pub enum BuildError {
     /// integer.
     #[error("invalid maxprocs: {0}")]
     Maxprocs(String),
+    /// `BURROW_STACK_COMPACT` was neither `off` nor a number of
+    /// milliseconds.
+    #[error("invalid BURROW_STACK_COMPACT: {0:?} (use `off` or a decay in milliseconds)")]
+    StackCompact(String),
     /// The stack pool refused the configuration.
     #[error("stack pool: {0}")]
     Stack(#[from] burrow_stack::StackError),
@@ -58,7 +62,16 @@ pub struct Builder {
     abort_on_panic: bool,
     deadlock_grace: Option<std::time::Duration>,
     max_threads: Option<usize>,
+    stack_compaction: Option<Option<std::time::Duration>>,
 }
+
+/// Default for [`Builder::stack_compaction`]: a goroutine parked this
+/// long has its stack compacted.
+pub const DEFAULT_STACK_COMPACTION: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Environment variable that sets the default of
+/// [`Builder::stack_compaction`]: `off`, or the decay in milliseconds.
+pub const STACK_COMPACT_ENV: &str = "BURROW_STACK_COMPACT";
 
 impl Default for Builder {
     fn default() -> Builder {
@@ -68,6 +81,7 @@ impl Default for Builder {
             abort_on_panic: false,
             deadlock_grace: Some(DEFAULT_DEADLOCK_GRACE),
             max_threads: None,
+            stack_compaction: None,
         }
     }
 }
@@ -127,6 +141,20 @@ impl Builder {
         self
     }
 
+    /// Stack compaction (see `docs/stack.md`, *Compaction*): a goroutine
+    /// parked longer than `decay` has the used part of its stack (a few
+    /// hundred bytes, typically) copied into a small buffer and its stack
+    /// pages given back to the OS; the bytes are copied back before it
+    /// runs again. `None` turns it off. Default:
+    /// `BURROW_STACK_COMPACT` (`off`, or milliseconds), else
+    /// [`DEFAULT_STACK_COMPACTION`] (1 s). Off where the kernel lacks
+    /// `membarrier(2)` (said once on stderr).
+    #[must_use = "a Builder method returns the changed builder"]
+    pub fn stack_compaction(mut self, decay: Option<std::time::Duration>) -> Builder {
+        self.stack_compaction = Some(decay);
+        self
+    }
+
     /// Builds the runtime. No thread starts until [`Runtime::run`].
     pub fn build(self) -> Result<Runtime, BuildError> {
         let maxprocs = match self.maxprocs {
@@ -147,15 +175,31 @@ impl Builder {
                 Err(_) => DEFAULT_MAX_THREADS,
             },
         };
-        Ok(Runtime {
-            shared: Shared::new(
-                maxprocs,
-                pool,
-                self.abort_on_panic,
-                self.deadlock_grace,
-                max_threads,
-            ),
-        })
+        let compaction = match self.stack_compaction {
+            Some(d) => d,
+            None => match std::env::var(STACK_COMPACT_ENV) {
+                Ok(v) if v.trim() == "off" => None,
+                Ok(v) => Some(std::time::Duration::from_millis(
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| BuildError::StackCompact(v.clone()))?,
+                )),
+                Err(_) => Some(DEFAULT_STACK_COMPACTION),
+            },
+        };
+        let compaction = compaction.filter(|_| crate::kernel::compact::available());
+        let shared = Shared::new(
+            maxprocs,
+            pool,
+            self.abort_on_panic,
+            self.deadlock_grace,
+            max_threads,
+        );
+        shared.compact_decay.store(
+            compaction.map_or(u64::MAX, |d| d.as_nanos().min(u64::MAX as u128 - 1) as u64),
+            Ordering::Relaxed,
+        );
+        Ok(Runtime { shared })
     }
 }
 
@@ -211,6 +255,14 @@ impl Runtime {
     /// The number of Ps.
     pub fn maxprocs(&self) -> usize {
         self.shared.maxprocs
+    }
+
+    /// The stack compaction decay in effect: what
+    /// [`Builder::stack_compaction`] asked for, or `None` if it is off (asked
+    /// so, or the kernel lacks what it needs).
+    pub fn stack_compaction(&self) -> Option<std::time::Duration> {
+        let d = self.shared.compact_decay.load(Ordering::Relaxed);
+        (d != u64::MAX).then(|| std::time::Duration::from_nanos(d))
     }
 
     /// Runs `main` as the main goroutine and returns its result; the

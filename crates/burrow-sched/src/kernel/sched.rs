@@ -105,6 +105,9 @@ pub(crate) struct Shared {
     pub(crate) allm: Mutex<Vec<std::sync::Arc<crate::kernel::m::MInfo>>>,
     /// The next M's id.
     pub(crate) next_mid: AtomicUsize,
+    /// Stack compaction's decay in nanoseconds, `u64::MAX` when off (see
+    /// `compact.rs`); set once by `Builder::build`.
+    pub(crate) compact_decay: AtomicU64,
 }
 
 impl Shared {
@@ -154,6 +157,7 @@ impl Shared {
             sysmon: SysmonNote::default(),
             allm: Mutex::new(Vec::new()),
             next_mid: AtomicUsize::new(0),
+            compact_decay: AtomicU64::new(u64::MAX),
         }));
         shared
     }

@@ -84,8 +84,9 @@ const SYSCALL_GRACE: Duration = SYSMON_MIN;
 const NETPOLL_MAX_GAP: Duration = Duration::from_millis(10);
 
 /// How often sysmon notes which goroutines wait, for the dump's `N
-/// minutes` (see `dump.rs`). A sweep walks every G under the registry's
-/// lock, so it is rare.
+/// minutes` (see `dump.rs`), when stack compaction is off (with it, the
+/// same sweep runs more often: `sweep_period`). A sweep walks every G,
+/// under the registry's lock a chunk at a time, so it is rare.
 const WAIT_SWEEP: Duration = Duration::from_secs(10);
 
 /// The longest sysmon waits between two looks at the stack pool: a slot
@@ -289,10 +290,13 @@ fn sysmon(rt: &'static Shared) {
             next_scavenge = now + wait.as_nanos() as u64;
         }
         if now >= next_wait_sweep {
-            rt.gfree.all.for_each(|g| {
-                g.note_wait(now);
-            });
-            next_wait_sweep = now + WAIT_SWEEP.as_nanos() as u64;
+            let decay = rt.compact_decay.load(Ordering::Relaxed);
+            let decay = (decay != u64::MAX).then_some(decay);
+            let budget = sweep_period(decay, 0) / 2;
+            let (_, compacting) = crate::kernel::compact::sweep(&rt.gfree.all, now, decay, budget);
+            let end = now_nanos();
+            let walk = end.saturating_sub(now).saturating_sub(compacting);
+            next_wait_sweep = end + sweep_period(decay, walk);
         }
         if now >= next_heap_scavenge {
             next_heap_scavenge = now + heap.scavenge().as_nanos() as u64;
@@ -313,6 +317,23 @@ fn sysmon(rt: &'static Shared) {
                 delay = (delay * 2).min(SYSMON_MAX);
             }
         }
+    }
+}
+
+/// How long from the end of one sweep of every G (`compact::sweep`) to
+/// the next: [`WAIT_SWEEP`] without compaction; with it, half the decay
+/// (so a goroutine is compacted between one and two decays after it
+/// parked, or later while a burst of long parks is worked off at most
+/// half this period of compacting per sweep), at least [`SYSMON_MAX`], and
+/// at least 10 times what the last walk took (the sweep's time less its
+/// compacting), so that walking a million parked goroutines costs sysmon
+/// no more than a tenth of a core.
+fn sweep_period(decay: Option<u64>, walk: u64) -> u64 {
+    match decay {
+        None => WAIT_SWEEP.as_nanos() as u64,
+        Some(d) => (d / 2)
+            .clamp(SYSMON_MAX.as_nanos() as u64, WAIT_SWEEP.as_nanos() as u64)
+            .max(walk.saturating_mul(10)),
     }
 }
 
