@@ -90,3 +90,58 @@ fn a_parked_goroutine_is_compacted_and_resumes_intact() {
     assert!(intact, "the stack bytes survived compaction");
     let _ = resident_while_compacted;
 }
+
+#[test]
+fn a_park_shorter_than_the_decay_is_never_compacted() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(rt) = runtime(Duration::from_millis(400)) else {
+        return;
+    };
+    let (short, long) = bounded(60, "decay", move || {
+        rt.run(|| {
+            use std::sync::Arc;
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            let before = stats().unwrap().stack_compactions;
+            // 50 goroutines park on timers and channels for 10–90 ms at a
+            // time, for about 1.5 s: several sysmon sweeps see them parked,
+            // none for the decay.
+            let done = Arc::new(AtomicUsize::new(0));
+            let (tx, rx) = chan::<u64>(0);
+            for k in 0..50u64 {
+                let (done, rx) = (done.clone(), rx.clone());
+                go(move || {
+                    for round in 0..20 {
+                        burrow_sched::sleep(Duration::from_millis(10 + (k * 7 + round * 3) % 60));
+                        if k % 2 == 0 {
+                            rx.recv().unwrap();
+                        }
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            // Main parks only briefly too: it feeds the receivers and
+            // polls for the end.
+            let end = Instant::now() + Duration::from_secs(30);
+            while done.load(Ordering::Relaxed) < 50 {
+                assert!(Instant::now() < end, "the short parkers did not finish");
+                let _ = tx.send_timeout(1, Duration::from_millis(20));
+            }
+            let short = stats().unwrap().stack_compactions - before;
+            // Control: a goroutine parked past the decay is compacted.
+            let (ltx, lrx) = chan::<()>(0);
+            let h = go(move || lrx.recv());
+            wait_until("a long park's compaction", 20, || {
+                stats().unwrap().stack_compactions > before + short
+            });
+            let long = stats().unwrap().stack_compactions - before - short;
+            ltx.send(()).unwrap();
+            h.join().unwrap();
+            (short, long)
+        })
+    });
+    assert_eq!(
+        short, 0,
+        "a goroutine parked less than the decay was compacted"
+    );
+    assert!(long >= 1, "the control goroutine was never compacted");
+}

@@ -67,9 +67,12 @@
 //! The goroutine reads its stack pointer just before it switches out
 //! (`m::switch_g_to_scheduler`) and stores it here. Below that point only
 //! the switch runs (corosensei's `suspend` and its three pushes), well
-//! within [`SP_MARGIN`]. If the margin were too small, the restored
-//! goroutine would return through zeroed memory and crash at once, so the
-//! compaction tests (`tests/compact.rs`) would catch it.
+//! within [`sp_margin`], which a probe measures once per process by running
+//! the same switch on a stack filled with a pattern (the depth differs
+//! between optimised and unoptimised builds). If the margin were too
+//! small, the restored goroutine would return through zeroed memory and
+//! crash at once, so the compaction tests (`tests/compact.rs`, the
+//! facade's `compact_stress.rs`) would catch it.
 
 use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 
@@ -92,8 +95,56 @@ const RESTORING: u32 = 4;
 /// Bytes below the saved stack pointer that are copied too: the frames of
 /// the switch itself (corosensei's `suspend`, and the return address and
 /// two registers its switch pushes), which lie below the point where the
-/// pointer was read.
-pub(crate) const SP_MARGIN: usize = 256;
+/// pointer was read. Measured once per process ([`probe_switch_depth`]):
+/// a few dozen bytes in an optimised build, several hundred without
+/// optimisation.
+pub(crate) fn sp_margin() -> usize {
+    static MARGIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MARGIN.get_or_init(|| probe_switch_depth().unwrap_or(usize::MAX))
+}
+
+/// Headroom added to the measured depth of the switch.
+const MARGIN_SLACK: usize = 64;
+
+/// The word the probe fills its stack with.
+#[cfg(not(loom))]
+const PROBE_FILL: u64 = 0xa5c3_5a3c_96e1_1e69;
+
+/// Measures how far below the noted stack pointer a goroutine switch
+/// writes: runs a coroutine of the goroutines' own type through the same
+/// `m::suspend_noting_sp` on a stack prefilled with a pattern, and finds
+/// the deepest word the switch changed. None if no stack can be had.
+#[cfg(not(loom))]
+fn probe_switch_depth() -> Option<usize> {
+    use crate::kernel::g::{GCoroutine, GStack, Switch};
+    let stack = Box::new(burrow_stack::Pool::global().alloc().ok()?);
+    let (bottom, top) = (stack.bottom() as usize, stack.top() as usize);
+    let low = top.saturating_sub(64 * 1024).max(bottom);
+    for w in (low..top).step_by(8) {
+        // SAFETY: `[low, top)` is inside a stack we own and nothing runs on
+        // yet; 8-aligned (stack tops are page-aligned).
+        unsafe { (w as *mut u64).write_volatile(PROBE_FILL) };
+    }
+    let cell = std::sync::Arc::new(Compaction::new());
+    let c = cell.clone();
+    let mut co: GCoroutine = corosensei::Coroutine::with_stack(GStack(stack), move |y, ()| {
+        crate::kernel::m::suspend_noting_sp(&c, y, Switch::Yield);
+    });
+    let _ = co.resume(());
+    let sp = cell.sp.load(Ordering::Relaxed);
+    // SAFETY: the coroutine is suspended: nothing runs on its stack, which
+    // it still owns, and we only read inside it.
+    let deepest = (low..top)
+        .step_by(8)
+        .find(|&w| unsafe { (w as *const u64).read_volatile() } != PROBE_FILL)?;
+    let _ = co.resume(()); // it returns; its stack goes back to the pool
+    Some(sp.saturating_sub(deepest).next_multiple_of(16) + MARGIN_SLACK)
+}
+
+#[cfg(loom)]
+fn probe_switch_depth() -> Option<usize> {
+    Some(256)
+}
 
 /// A G's compaction cell (see the module docs).
 pub(crate) struct Compaction {
@@ -101,8 +152,10 @@ pub(crate) struct Compaction {
     /// Raised by a claimer before it touches the parked stack; lowered by
     /// the next resume ([`Compaction::before_run`]).
     touch: AtomicU32,
-    /// Bumped at every resume (odd: running) and every park (even:
-    /// parked); written only by the G's holder.
+    /// Moved to the next odd value at every resume (running) and to the
+    /// next even one at every park (parked; a yield or an exit switches
+    /// out without a park, so resumes may follow each other); written only
+    /// by the G's holder.
     epoch: AtomicU32,
     /// The stack pointer the goroutine saved at its last switch out.
     sp: AtomicUsize,
@@ -136,7 +189,7 @@ impl Compaction {
         // try_claim`], [`Compaction::compact`]). Only the holder writes the
         // epoch, so a load and a store suffice.
         let e = self.epoch.load(Ordering::Relaxed);
-        self.epoch.store(e.wrapping_add(1), Ordering::Release);
+        self.epoch.store(e.wrapping_add(1) & !1, Ordering::Release);
     }
 
     /// The current epoch (a key for one park, `G::note_wait`).
@@ -162,7 +215,7 @@ impl Compaction {
         // earlier claimer's 1) must also see the new epoch, and whatever
         // that claimer wrote before the goroutine was readied.
         let e = self.epoch.load(Ordering::Relaxed);
-        self.epoch.store(e.wrapping_add(1), Ordering::Relaxed);
+        self.epoch.store(e.wrapping_add(1) | 1, Ordering::Relaxed);
         self.touch.store(0, Ordering::Release);
         light_barrier();
         if self.state.load(Ordering::Relaxed) != RESIDENT {
@@ -391,7 +444,10 @@ const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
 pub(crate) fn available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVAILABLE.get_or_init(|| {
-        let why = registration_error();
+        let why = registration_error().or_else(|| {
+            (sp_margin() == usize::MAX)
+                .then(|| "no stack for the probe that measures the switch".to_string())
+        });
         if let Some(why) = &why {
             eprintln!("burrow: stack compaction is off: {why}");
         }

@@ -62,7 +62,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use corosensei::stack::StackPointer;
 use corosensei::{Coroutine, Yielder};
 
-use crate::kernel::compact::{COUNTERS, Compaction, SP_MARGIN};
+use crate::kernel::compact::{COUNTERS, Compaction, sp_margin};
 use crate::kernel::local::LocalSlots;
 use crate::kernel::runq::RunItem;
 use crate::kernel::task::TaskRef;
@@ -143,7 +143,7 @@ impl ParkCommit {
 /// its address stays put while the coroutine (which owns it) moves between
 /// a G and its M. The G keeps a pointer to it to name its owner and check a
 /// canary stack after each switch.
-pub(crate) struct GStack(Box<burrow_stack::Stack>);
+pub(crate) struct GStack(pub(crate) Box<burrow_stack::Stack>);
 
 // SAFETY: delegates to burrow_stack::Stack's implementation, whose
 // guarantees (base/limit bounds, alignment, ownership of the memory) hold
@@ -344,7 +344,7 @@ impl G {
     /// margin to the top.
     fn saved_range(&self, sp: usize) -> (usize, usize) {
         let (bottom, top) = (self.stack().bottom() as usize, self.stack().top() as usize);
-        (sp.saturating_sub(SP_MARGIN).max(bottom), top)
+        (sp.saturating_sub(sp_margin()).max(bottom), top)
     }
 
     /// Compaction's copy-out (sysmon, `Compaction::compact`): copies the

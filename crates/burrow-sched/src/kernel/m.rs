@@ -202,15 +202,24 @@ pub(crate) fn switch_g_to_scheduler(g: GPtr, sw: Switch) {
     // SAFETY: we are the running goroutine: we hold our G; the M does not
     // touch `inner` while we run.
     let y = unsafe { g.g().inner().yielder };
-    // Where our frames end, for stack compaction (see *Where the saved
-    // stack pointer comes from* in `compact.rs`): only the switch itself
-    // lies below this point.
-    g.g()
-        .compact
-        .note_sp(crate::kernel::compact::stack_pointer());
     // SAFETY: the yielder lives on this coroutine's stack for as long as the
     // coroutine; we are running on it.
-    unsafe { (*y).suspend(sw) };
+    suspend_noting_sp(&g.g().compact, unsafe { &*y }, sw);
+}
+
+/// Suspends the running coroutine with `sw`, first noting in `c` where its
+/// frames end, for stack compaction: only the switch itself (`suspend`
+/// and its pushes) lies below that point. Every goroutine switch goes
+/// through here, and so does the probe that measures how deep the switch
+/// reaches (`compact::sp_margin`), so the two agree in every build.
+#[inline(never)]
+pub(crate) fn suspend_noting_sp(
+    c: &crate::kernel::compact::Compaction,
+    y: &corosensei::Yielder<(), Switch>,
+    sw: Switch,
+) {
+    c.note_sp(crate::kernel::compact::stack_pointer());
+    y.suspend(sw);
 }
 
 /// The body of an M thread.
