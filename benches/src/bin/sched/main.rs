@@ -13,6 +13,11 @@
 //!   awaiting a oneshot. `parked_1m_rss_idle`: the RSS growth per
 //!   goroutine again after 8 s of idling (burrow compacts their stacks;
 //!   Go runs a GC first, which may shrink stacks).
+//! - `compacted_resume`: N goroutines parked long enough for sysmon to
+//!   compact their stacks, woken one by one (a send and a reply each); ns
+//!   per wake, beside the same program with compaction off
+//!   (`burrow-resident`): the difference is what a compacted goroutine
+//!   pays to come back (a page fault and the copy).
 //! - `blocking_call`: a short system call (`getppid`) through the blocking
 //!   hand-off, back to back on one goroutine; ns per call. Go:
 //!   `syscall.Syscall` (its `entersyscall`/`exitsyscall`); tokio:
@@ -45,6 +50,7 @@ use burrow_benches::{
 use burrow_sched::{Ready, WaitReason, go, park, yield_now};
 
 mod blocking;
+mod compact;
 
 /// Recurses ~32 KiB deep (32 frames of 1 KiB).
 #[inline(never)]
@@ -592,6 +598,9 @@ fn main() {
     }
     if args.wants("parked_memory") {
         bench_parked_memory(&args);
+    }
+    if args.wants("compacted_resume") {
+        compact::bench_compacted_resume(&args);
     }
     if args.wants("blocking_call") {
         blocking::bench_blocking_call(&args);

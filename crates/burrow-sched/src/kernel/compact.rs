@@ -146,7 +146,8 @@ fn probe_switch_depth() -> Option<usize> {
     Some(256)
 }
 
-/// A G's compaction cell (see the module docs).
+/// A G's compaction cell (see the module docs): 32 bytes, in the G's
+/// first cache line.
 pub(crate) struct Compaction {
     state: AtomicU32,
     /// Raised by a claimer before it touches the parked stack; lowered by
