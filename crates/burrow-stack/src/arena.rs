@@ -23,6 +23,24 @@
 //! `BURROW_STACK_GUARD` (or probed) and can only move down the list
 //! madvise → mprotect → canary, each step logged once.
 //!
+//! # Batched guards
+//!
+//! The simplest guard is one `madvise(MADV_GUARD_INSTALL)` per slot: a
+//! system call, the mm's lock, a VMA lookup and a TLB gather for every new
+//! goroutine. The pool carves *runs* of consecutive slots instead (see
+//! *Fresh slots* in `pool.rs`) and guards a run with
+//! [`Arena::guard_run`]: one `process_madvise(2)` call on our own process
+//! (`PIDFD_SELF_THREAD_GROUP`, Linux ≥ 6.15) takes the run's guard regions
+//! as a vector, so the kernel takes the mm's lock, finds the VMA and
+//! gathers TLB work once per run instead of once per slot. The guard
+//! regions of a run are not contiguous (each lies below its own stack, and
+//! a stack grows down), so one plain `madvise` over the run cannot do it:
+//! it would put markers over the stacks too. Where the kernel refuses the
+//! vector call (older kernels), each slot gets its own `madvise`, exactly
+//! as before; a partial batch is finished slot by slot (installing a
+//! marker twice is harmless). Either way, every slot is guarded before
+//! anyone can have it.
+//!
 //! # Registry
 //!
 //! Arenas are never unmapped, so `&'static Arena` is sound and the SIGSEGV
@@ -49,6 +67,29 @@ pub(crate) const MAX_ARENAS: usize = 8192;
 /// tables, inside one VMA. Not yet in every libc release, hence spelled here.
 #[cfg(target_os = "linux")]
 const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// `PIDFD_SELF_THREAD_GROUP` (Linux ≥ 6.15): a pidfd that names the calling
+/// process without opening one, so `process_madvise` can advise our own
+/// address space; not yet in libc. See *Batched guards*.
+#[cfg(target_os = "linux")]
+const PIDFD_SELF_THREAD_GROUP: libc::c_int = -10001;
+
+/// Most guard regions one `process_madvise` call installs (the kernel takes
+/// at most `IOV_MAX`, 1024, ranges per call; runs are much shorter).
+const GUARD_BATCH: usize = 64;
+
+/// Whether `process_madvise(PIDFD_SELF_THREAD_GROUP, …, MADV_GUARD_INSTALL)`
+/// works here: [`BATCH_UNKNOWN`] until first tried, then [`BATCH_WORKS`]
+/// or [`BATCH_REFUSED`] for good. Relaxed throughout: a hint; a thread
+/// that sees a stale value makes one call more or one batch fewer.
+static BATCH_GUARDS: AtomicU8 = AtomicU8::new(BATCH_UNKNOWN);
+/// Not tried yet.
+const BATCH_UNKNOWN: u8 = 0;
+/// The kernel installed a batch: keep batching.
+const BATCH_WORKS: u8 = 1;
+/// The kernel refused (too old for `PIDFD_SELF_THREAD_GROUP`, or for
+/// guard markers through `process_madvise`): one `madvise` per slot.
+const BATCH_REFUSED: u8 = 2;
 
 /// Bytes at the bottom of an unguarded stack that hold the canary.
 pub(crate) const CANARY_BYTES: usize = 64;
@@ -321,6 +362,89 @@ impl Arena {
             unsafe { w.write(CANARY) };
         }
         self.set_kind(i, GuardKind::Canary)
+    }
+
+    /// Gives slots `first..end` their guards, in as few system calls as the
+    /// kernel allows (see *Batched guards*); each slot's kind is recorded
+    /// as [`Arena::guard_slot`] records it. The slots must be carved and
+    /// unused.
+    pub(crate) fn guard_run(&self, first: usize, end: usize) {
+        let mut i = first;
+        if mode() == GuardKind::Madvise {
+            while i < end {
+                let n = (end - i).min(GUARD_BATCH);
+                let done = self.install_guard_batch(i, n);
+                i += done;
+                if done < n {
+                    break;
+                }
+            }
+        }
+        for j in i..end {
+            self.guard_slot(j);
+        }
+    }
+
+    /// Installs guard markers on slots `first..first + n` with one
+    /// `process_madvise` call; returns how many slots are now guarded
+    /// (the rest, if any, are left to [`Arena::guard_slot`]).
+    #[cfg(target_os = "linux")]
+    fn install_guard_batch(&self, first: usize, n: usize) -> usize {
+        if n < 2 || BATCH_GUARDS.load(Ordering::Relaxed) == BATCH_REFUSED {
+            return 0;
+        }
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; GUARD_BATCH];
+        for (k, v) in iov[..n].iter_mut().enumerate() {
+            v.iov_base = self.slot_start(first + k) as *mut libc::c_void;
+            v.iov_len = self.guard_size;
+        }
+        // SAFETY: every range is the guard region of a slot of our own
+        // arena, carved and not yet handed out; guard markers only make it
+        // fault on access. `iov` outlives the call, which only reads it.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                PIDFD_SELF_THREAD_GROUP,
+                iov.as_ptr(),
+                n,
+                MADV_GUARD_INSTALL,
+                0,
+            )
+        };
+        let done = if rc < 0 {
+            let e = std::io::Error::last_os_error().raw_os_error();
+            if matches!(
+                e,
+                Some(libc::EBADF | libc::EINVAL | libc::ENOSYS | libc::EPERM | libc::ESRCH)
+            ) {
+                // This kernel cannot batch (or has no guard markers, which
+                // `guard_slot` finds out and degrades the mode for).
+                BATCH_GUARDS.store(BATCH_REFUSED, Ordering::Relaxed);
+            }
+            0
+        } else {
+            BATCH_GUARDS.store(BATCH_WORKS, Ordering::Relaxed);
+            // Ranges are advised in order, so the first `rc / guard_size`
+            // are whole.
+            (rc as usize / self.guard_size).min(n)
+        };
+        for k in 0..done {
+            self.set_kind(first + k, GuardKind::Madvise);
+        }
+        done
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn install_guard_batch(&self, _first: usize, _n: usize) -> usize {
+        0
+    }
+
+    /// The kind of guard slot `i` got when it was carved.
+    pub(crate) fn kind(&self, i: usize) -> GuardKind {
+        GuardKind::from_u8(self.kinds[i].load(Ordering::Relaxed))
     }
 
     fn set_kind(&self, i: usize, k: GuardKind) -> GuardKind {
