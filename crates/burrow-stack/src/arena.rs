@@ -74,22 +74,108 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 #[cfg(target_os = "linux")]
 const PIDFD_SELF_THREAD_GROUP: libc::c_int = -10001;
 
-/// Most guard regions one `process_madvise` call installs (the kernel takes
-/// at most `IOV_MAX`, 1024, ranges per call; runs are much shorter).
-const GUARD_BATCH: usize = 64;
+/// Most ranges one `process_madvise` call takes here (the kernel takes at
+/// most `IOV_MAX`, 1024; runs and trim batches are shorter).
+pub(crate) const ADVISE_BATCH: usize = 64;
 
-/// Whether `process_madvise(PIDFD_SELF_THREAD_GROUP, …, MADV_GUARD_INSTALL)`
-/// works here: [`BATCH_UNKNOWN`] until first tried, then [`BATCH_WORKS`]
-/// or [`BATCH_REFUSED`] for good. Relaxed throughout: a hint; a thread
-/// that sees a stale value makes one call more or one batch fewer.
-static BATCH_GUARDS: AtomicU8 = AtomicU8::new(BATCH_UNKNOWN);
+/// Advice given to many ranges of our own address space in one
+/// `process_madvise(PIDFD_SELF_THREAD_GROUP, …)` call, where the kernel
+/// allows it (see *Batched guards*). Remembers, per advice, whether it
+/// does: [`BATCH_UNKNOWN`] until first tried, then [`BATCH_WORKS`] or
+/// [`BATCH_REFUSED`] for good. Relaxed throughout: a hint; a thread that
+/// sees a stale value makes one call more or batches once less.
+pub(crate) struct Batcher {
+    advice: libc::c_int,
+    state: AtomicU8,
+}
 /// Not tried yet.
 const BATCH_UNKNOWN: u8 = 0;
-/// The kernel installed a batch: keep batching.
+/// The kernel took a batch: keep batching.
 const BATCH_WORKS: u8 = 1;
-/// The kernel refused (too old for `PIDFD_SELF_THREAD_GROUP`, or for
-/// guard markers through `process_madvise`): one `madvise` per slot.
+/// The kernel refused (too old for `PIDFD_SELF_THREAD_GROUP`, or for this
+/// advice through `process_madvise`): one `madvise` per range.
 const BATCH_REFUSED: u8 = 2;
+
+impl Batcher {
+    /// A batcher for `advice`.
+    pub(crate) const fn new(advice: libc::c_int) -> Batcher {
+        Batcher {
+            advice,
+            state: AtomicU8::new(BATCH_UNKNOWN),
+        }
+    }
+
+    /// Gives the advice to every range of `ranges` (at most
+    /// [`ADVISE_BATCH`]) in one system call, and returns how many leading
+    /// ranges got it whole: all of them, or fewer (0 where this kernel
+    /// cannot batch), and then the caller advises the rest one at a time.
+    ///
+    /// # Safety
+    ///
+    /// Every range must lie in memory this crate owns (an arena), and the
+    /// advice must be harmless to whatever may use the range: nobody runs
+    /// on a stack whose pages it discards, or on a slot being guarded.
+    #[cfg(target_os = "linux")]
+    pub(crate) unsafe fn advise(&self, ranges: &[libc::iovec]) -> usize {
+        if ranges.len() < 2
+            || ranges.len() > ADVISE_BATCH
+            || self.state.load(Ordering::Relaxed) == BATCH_REFUSED
+        {
+            return 0;
+        }
+        // SAFETY: the caller's promise covers every range; the kernel only
+        // reads `ranges`, which outlives the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                PIDFD_SELF_THREAD_GROUP,
+                ranges.as_ptr(),
+                ranges.len(),
+                self.advice,
+                0,
+            )
+        };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error().raw_os_error();
+            if matches!(
+                e,
+                Some(libc::EBADF | libc::EINVAL | libc::ENOSYS | libc::EPERM | libc::ESRCH)
+            ) {
+                // This kernel cannot batch this advice (or, for guards, has
+                // no guard markers, which `guard_slot` finds out and
+                // degrades the mode for).
+                self.state.store(BATCH_REFUSED, Ordering::Relaxed);
+            }
+            return 0;
+        }
+        self.state.store(BATCH_WORKS, Ordering::Relaxed);
+        // The kernel advises the ranges in order and returns the bytes
+        // done: count the ranges it finished.
+        let mut left = rc as usize;
+        ranges
+            .iter()
+            .take_while(|r| {
+                let whole = left >= r.iov_len;
+                left = left.saturating_sub(r.iov_len);
+                whole
+            })
+            .count()
+    }
+
+    /// No batching off Linux.
+    ///
+    /// # Safety
+    ///
+    /// As on Linux; this does nothing.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) unsafe fn advise(&self, _ranges: &[libc::iovec]) -> usize {
+        0
+    }
+}
+
+/// Installs guard markers for runs of fresh slots (*Batched guards*).
+#[cfg(target_os = "linux")]
+static GUARD_BATCHER: Batcher = Batcher::new(MADV_GUARD_INSTALL);
 
 /// Bytes at the bottom of an unguarded stack that hold the canary.
 pub(crate) const CANARY_BYTES: usize = 64;
@@ -372,7 +458,7 @@ impl Arena {
         let mut i = first;
         if mode() == GuardKind::Madvise {
             while i < end {
-                let n = (end - i).min(GUARD_BATCH);
+                let n = (end - i).min(ADVISE_BATCH);
                 let done = self.install_guard_batch(i, n);
                 i += done;
                 if done < n {
@@ -390,47 +476,19 @@ impl Arena {
     /// (the rest, if any, are left to [`Arena::guard_slot`]).
     #[cfg(target_os = "linux")]
     fn install_guard_batch(&self, first: usize, n: usize) -> usize {
-        if n < 2 || BATCH_GUARDS.load(Ordering::Relaxed) == BATCH_REFUSED {
-            return 0;
-        }
         let mut iov = [libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
-        }; GUARD_BATCH];
+        }; ADVISE_BATCH];
+        let n = n.min(ADVISE_BATCH);
         for (k, v) in iov[..n].iter_mut().enumerate() {
             v.iov_base = self.slot_start(first + k) as *mut libc::c_void;
             v.iov_len = self.guard_size;
         }
         // SAFETY: every range is the guard region of a slot of our own
         // arena, carved and not yet handed out; guard markers only make it
-        // fault on access. `iov` outlives the call, which only reads it.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_process_madvise,
-                PIDFD_SELF_THREAD_GROUP,
-                iov.as_ptr(),
-                n,
-                MADV_GUARD_INSTALL,
-                0,
-            )
-        };
-        let done = if rc < 0 {
-            let e = std::io::Error::last_os_error().raw_os_error();
-            if matches!(
-                e,
-                Some(libc::EBADF | libc::EINVAL | libc::ENOSYS | libc::EPERM | libc::ESRCH)
-            ) {
-                // This kernel cannot batch (or has no guard markers, which
-                // `guard_slot` finds out and degrades the mode for).
-                BATCH_GUARDS.store(BATCH_REFUSED, Ordering::Relaxed);
-            }
-            0
-        } else {
-            BATCH_GUARDS.store(BATCH_WORKS, Ordering::Relaxed);
-            // Ranges are advised in order, so the first `rc / guard_size`
-            // are whole.
-            (rc as usize / self.guard_size).min(n)
-        };
+        // fault on access.
+        let done = unsafe { GUARD_BATCHER.advise(&iov[..n]) };
         for k in 0..done {
             self.set_kind(first + k, GuardKind::Madvise);
         }
