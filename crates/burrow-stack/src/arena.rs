@@ -592,3 +592,49 @@ pub(crate) fn find_slot(addr: usize) -> Option<SlotHit> {
     }
     None
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::Batcher;
+
+    /// A batch advises each of its ranges and nothing between them (or,
+    /// on a kernel that cannot batch, nothing at all).
+    #[test]
+    fn a_batch_advises_its_ranges_and_nothing_else() {
+        let page = crate::page_size();
+        // SAFETY: a fresh anonymous mapping aliases nothing; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        let at = |k: usize| (p as usize + k * page) as *mut u8;
+        for k in 0..4 {
+            // SAFETY: inside the mapping made above.
+            unsafe { at(k).write(7) };
+        }
+        let range = |k: usize| libc::iovec {
+            iov_base: at(k).cast(),
+            iov_len: page,
+        };
+        let batcher = Batcher::new(libc::MADV_DONTNEED);
+        // SAFETY: the ranges are pages of our own scratch mapping, which
+        // nothing else uses.
+        let done = unsafe { batcher.advise(&[range(0), range(2)]) };
+        // SAFETY: reading inside the mapping.
+        let left: Vec<u8> = (0..4).map(|k| unsafe { at(k).read() }).collect();
+        match done {
+            2 => assert_eq!(left, [0, 7, 0, 7], "advised pages read back as zeros"),
+            0 => assert_eq!(left, [7; 4], "a refused batch changes nothing"),
+            n => panic!("{n} of 2 ranges advised"),
+        }
+        // SAFETY: unmapping the scratch mapping made above.
+        unsafe { libc::munmap(p, 4 * page) };
+    }
+}
