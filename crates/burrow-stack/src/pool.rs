@@ -354,23 +354,32 @@ impl PoolInner {
         self.allocs.fetch_add(1, Ordering::Relaxed);
         // One visit to the thread's cache: a warm slot, or, when the global
         // lists are (as far as we can tell) empty, the fresh run's next.
-        let reuse = self.free_hint.load(Ordering::Relaxed) > 0;
         let cached = with_cache(self, |c| {
-            c.warm.pop().map(|s| (s, false)).or_else(|| {
-                if reuse {
-                    None
-                } else {
-                    c.fresh.as_mut().and_then(FreshRun::pop).map(|s| (s, true))
-                }
-            })
+            if let Some(s) = c.warm.pop() {
+                return Some(s);
+            }
+            if self.free_hint.load(Ordering::Relaxed) > 0 {
+                return None;
+            }
+            c.fresh
+                .as_mut()
+                .and_then(FreshRun::pop)
+                .map(|s| self.count_fresh(s))
         })
         .flatten();
         match cached {
-            Some((s, false)) => return Ok(s),
-            Some((s, true)) => return Ok(self.count_fresh(s)),
-            None => {}
+            Some(s) => Ok(s),
+            None => self.alloc_slow().inspect_err(|_| {
+                self.allocs.fetch_sub(1, Ordering::Relaxed);
+            }),
         }
-        if reuse {
+    }
+
+    /// `alloc` past the thread's warm slots: the global lists if they may
+    /// hold a slot, else the thread's fresh run, else a new run.
+    #[inline(never)]
+    fn alloc_slow(&'static self) -> Result<Slot, StackError> {
+        if self.free_hint.load(Ordering::Relaxed) > 0 {
             let mut g = self.lock();
             let s = g
                 .warm
@@ -389,9 +398,7 @@ impl PoolInner {
                 return Ok(self.count_fresh(s));
             }
         }
-        self.refill().map(|s| self.count_fresh(s)).inspect_err(|_| {
-            self.allocs.fetch_sub(1, Ordering::Relaxed);
-        })
+        self.refill().map(|s| self.count_fresh(s))
     }
 
     /// Counts a fresh slot as it is first handed out.
