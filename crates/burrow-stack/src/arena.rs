@@ -23,6 +23,24 @@
 //! `BURROW_STACK_GUARD` (or probed) and can only move down the list
 //! madvise → mprotect → canary, each step logged once.
 //!
+//! # Batched guards
+//!
+//! The simplest guard is one `madvise(MADV_GUARD_INSTALL)` per slot: a
+//! system call, the mm's lock, a VMA lookup and a TLB gather for every new
+//! goroutine. The pool carves *runs* of consecutive slots instead (see
+//! *Fresh slots* in `pool.rs`) and guards a run with
+//! [`Arena::guard_run`]: one `process_madvise(2)` call on our own process
+//! (`PIDFD_SELF_THREAD_GROUP`, Linux ≥ 6.15) takes the run's guard regions
+//! as a vector, so the kernel takes the mm's lock, finds the VMA and
+//! gathers TLB work once per run instead of once per slot. The guard
+//! regions of a run are not contiguous (each lies below its own stack, and
+//! a stack grows down), so one plain `madvise` over the run cannot do it:
+//! it would put markers over the stacks too. Where the kernel refuses the
+//! vector call (older kernels), each slot gets its own `madvise`, exactly
+//! as before; a partial batch is finished slot by slot (installing a
+//! marker twice is harmless). Either way, every slot is guarded before
+//! anyone can have it.
+//!
 //! # Registry
 //!
 //! Arenas are never unmapped, so `&'static Arena` is sound and the SIGSEGV
@@ -49,6 +67,115 @@ pub(crate) const MAX_ARENAS: usize = 8192;
 /// tables, inside one VMA. Not yet in every libc release, hence spelled here.
 #[cfg(target_os = "linux")]
 const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// `PIDFD_SELF_THREAD_GROUP` (Linux ≥ 6.15): a pidfd that names the calling
+/// process without opening one, so `process_madvise` can advise our own
+/// address space; not yet in libc. See *Batched guards*.
+#[cfg(target_os = "linux")]
+const PIDFD_SELF_THREAD_GROUP: libc::c_int = -10001;
+
+/// Most ranges one `process_madvise` call takes here (the kernel takes at
+/// most `IOV_MAX`, 1024; runs and trim batches are shorter).
+pub(crate) const ADVISE_BATCH: usize = 64;
+
+/// Advice given to many ranges of our own address space in one
+/// `process_madvise(PIDFD_SELF_THREAD_GROUP, …)` call, where the kernel
+/// allows it (see *Batched guards*). Remembers, per advice, whether it
+/// does: [`BATCH_UNKNOWN`] until first tried, then [`BATCH_WORKS`] or
+/// [`BATCH_REFUSED`] for good. Relaxed throughout: a hint; a thread that
+/// sees a stale value makes one call more or batches once less.
+pub(crate) struct Batcher {
+    advice: libc::c_int,
+    state: AtomicU8,
+}
+/// Not tried yet.
+const BATCH_UNKNOWN: u8 = 0;
+/// The kernel took a batch: keep batching.
+const BATCH_WORKS: u8 = 1;
+/// The kernel refused (too old for `PIDFD_SELF_THREAD_GROUP`, or for this
+/// advice through `process_madvise`): one `madvise` per range.
+const BATCH_REFUSED: u8 = 2;
+
+impl Batcher {
+    /// A batcher for `advice`.
+    pub(crate) const fn new(advice: libc::c_int) -> Batcher {
+        Batcher {
+            advice,
+            state: AtomicU8::new(BATCH_UNKNOWN),
+        }
+    }
+
+    /// Gives the advice to every range of `ranges` (at most
+    /// [`ADVISE_BATCH`]) in one system call, and returns how many leading
+    /// ranges got it whole: all of them, or fewer (0 where this kernel
+    /// cannot batch), and then the caller advises the rest one at a time.
+    ///
+    /// # Safety
+    ///
+    /// Every range must lie in memory this crate owns (an arena), and the
+    /// advice must be harmless to whatever may use the range: nobody runs
+    /// on a stack whose pages it discards, or on a slot being guarded.
+    #[cfg(target_os = "linux")]
+    pub(crate) unsafe fn advise(&self, ranges: &[libc::iovec]) -> usize {
+        if ranges.len() < 2
+            || ranges.len() > ADVISE_BATCH
+            || self.state.load(Ordering::Relaxed) == BATCH_REFUSED
+        {
+            return 0;
+        }
+        // SAFETY: the caller's promise covers every range; the kernel only
+        // reads `ranges`, which outlives the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                PIDFD_SELF_THREAD_GROUP,
+                ranges.as_ptr(),
+                ranges.len(),
+                self.advice,
+                0,
+            )
+        };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error().raw_os_error();
+            if matches!(
+                e,
+                Some(libc::EBADF | libc::EINVAL | libc::ENOSYS | libc::EPERM | libc::ESRCH)
+            ) {
+                // This kernel cannot batch this advice (or, for guards, has
+                // no guard markers, which `guard_slot` finds out and
+                // degrades the mode for).
+                self.state.store(BATCH_REFUSED, Ordering::Relaxed);
+            }
+            return 0;
+        }
+        self.state.store(BATCH_WORKS, Ordering::Relaxed);
+        // The kernel advises the ranges in order and returns the bytes
+        // done: count the ranges it finished.
+        let mut left = rc as usize;
+        ranges
+            .iter()
+            .take_while(|r| {
+                let whole = left >= r.iov_len;
+                left = left.saturating_sub(r.iov_len);
+                whole
+            })
+            .count()
+    }
+
+    /// No batching off Linux.
+    ///
+    /// # Safety
+    ///
+    /// As on Linux; this does nothing.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) unsafe fn advise(&self, _ranges: &[libc::iovec]) -> usize {
+        0
+    }
+}
+
+/// Installs guard markers for runs of fresh slots (*Batched guards*).
+#[cfg(target_os = "linux")]
+static GUARD_BATCHER: Batcher = Batcher::new(MADV_GUARD_INSTALL);
 
 /// Bytes at the bottom of an unguarded stack that hold the canary.
 pub(crate) const CANARY_BYTES: usize = 64;
@@ -323,6 +450,61 @@ impl Arena {
         self.set_kind(i, GuardKind::Canary)
     }
 
+    /// Gives slots `first..end` their guards, in as few system calls as the
+    /// kernel allows (see *Batched guards*); each slot's kind is recorded
+    /// as [`Arena::guard_slot`] records it. The slots must be carved and
+    /// unused.
+    pub(crate) fn guard_run(&self, first: usize, end: usize) {
+        let mut i = first;
+        if mode() == GuardKind::Madvise {
+            while i < end {
+                let n = (end - i).min(ADVISE_BATCH);
+                let done = self.install_guard_batch(i, n);
+                i += done;
+                if done < n {
+                    break;
+                }
+            }
+        }
+        for j in i..end {
+            self.guard_slot(j);
+        }
+    }
+
+    /// Installs guard markers on slots `first..first + n` with one
+    /// `process_madvise` call; returns how many slots are now guarded
+    /// (the rest, if any, are left to [`Arena::guard_slot`]).
+    #[cfg(target_os = "linux")]
+    fn install_guard_batch(&self, first: usize, n: usize) -> usize {
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; ADVISE_BATCH];
+        let n = n.min(ADVISE_BATCH);
+        for (k, v) in iov[..n].iter_mut().enumerate() {
+            v.iov_base = self.slot_start(first + k) as *mut libc::c_void;
+            v.iov_len = self.guard_size;
+        }
+        // SAFETY: every range is the guard region of a slot of our own
+        // arena, carved and not yet handed out; guard markers only make it
+        // fault on access.
+        let done = unsafe { GUARD_BATCHER.advise(&iov[..n]) };
+        for k in 0..done {
+            self.set_kind(first + k, GuardKind::Madvise);
+        }
+        done
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn install_guard_batch(&self, _first: usize, _n: usize) -> usize {
+        0
+    }
+
+    /// The kind of guard slot `i` got when it was carved.
+    pub(crate) fn kind(&self, i: usize) -> GuardKind {
+        GuardKind::from_u8(self.kinds[i].load(Ordering::Relaxed))
+    }
+
     fn set_kind(&self, i: usize, k: GuardKind) -> GuardKind {
         self.kinds[i].store(k as u8, Ordering::Relaxed);
         k
@@ -409,4 +591,50 @@ pub(crate) fn find_slot(addr: usize) -> Option<SlotHit> {
         });
     }
     None
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::Batcher;
+
+    /// A batch advises each of its ranges and nothing between them (or,
+    /// on a kernel that cannot batch, nothing at all).
+    #[test]
+    fn a_batch_advises_its_ranges_and_nothing_else() {
+        let page = crate::page_size();
+        // SAFETY: a fresh anonymous mapping aliases nothing; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        let at = |k: usize| (p as usize + k * page) as *mut u8;
+        for k in 0..4 {
+            // SAFETY: inside the mapping made above.
+            unsafe { at(k).write(7) };
+        }
+        let range = |k: usize| libc::iovec {
+            iov_base: at(k).cast(),
+            iov_len: page,
+        };
+        let batcher = Batcher::new(libc::MADV_DONTNEED);
+        // SAFETY: the ranges are pages of our own scratch mapping, which
+        // nothing else uses.
+        let done = unsafe { batcher.advise(&[range(0), range(2)]) };
+        // SAFETY: reading inside the mapping.
+        let left: Vec<u8> = (0..4).map(|k| unsafe { at(k).read() }).collect();
+        match done {
+            2 => assert_eq!(left, [0, 7, 0, 7], "advised pages read back as zeros"),
+            0 => assert_eq!(left, [7; 4], "a refused batch changes nothing"),
+            n => panic!("{n} of 2 ranges advised"),
+        }
+        // SAFETY: unmapping the scratch mapping made above.
+        unsafe { libc::munmap(p, 4 * page) };
+    }
 }

@@ -241,8 +241,9 @@ impl Pool {
     }
 
     /// Gives this thread's cached stacks back to the global pool, where the
-    /// scavenger can trim them. Threads do this when they exit; a thread
-    /// that goes idle for long may call it.
+    /// scavenger can trim them, with the fresh slots it had carved ahead
+    /// (see *Fresh slots* in the pool's docs). Threads do this when they
+    /// exit; a thread that goes idle for long may call it.
     pub fn flush_thread_cache(&self) {
         self.inner.flush_thread_cache();
     }

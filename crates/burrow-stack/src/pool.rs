@@ -16,8 +16,53 @@
 //!   costs nothing but address space, so a burst of a million goroutines
 //!   gives all its memory back once they are gone.
 //!
-//! Allocation takes warm before tepid before cold before carving a new slot,
+//! # Batched trims
+//!
+//! Dropping a slot's pages (`MADV_DONTNEED`) makes the kernel flush the
+//! TLB of every CPU that runs one of our threads: an inter-processor
+//! interrupt, and a wait for the other CPU to answer, for every slot
+//! trimmed. When a burst ends, the pool trims thousands of slots at once
+//! (past `pool_bound`, and each decay), and one `madvise` per slot then
+//! cost ~10 µs a slot on this VM, most of it in those interrupts. So
+//! trims go to the kernel in batches of up to 64 slots, one
+//! `process_madvise` call each (as guards do: *Batched guards* in
+//! `arena.rs`), in which the kernel gathers the batch's TLB flushes into
+//! one (as this box's Linux 6.18 does); ~1 µs a slot. Where the kernel
+//! refuses the call, each slot gets its own `madvise`.
+//!
+//! Allocation takes warm before tepid before cold before a fresh slot,
 //! newest first (LIFO: the most recently used pages are most likely cached).
+//!
+//! # Fresh slots
+//!
+//! A slot that has never been handed out is *fresh*: carved from an arena
+//! and guarded, with no page of its own yet. A burst of new goroutines
+//! (a server accepting connections, `spawn_million`) takes nothing but
+//! fresh slots, so their cost is the burst's cost. Each costs a guard
+//! (a system call) and, when its goroutine first runs, a page fault for its
+//! top page. Carving one slot at a time under the global lock would also
+//! make every new goroutine take that lock and hold it across the guard's
+//! system call, so two threads spawning at once would queue on it and
+//! sleep in the kernel (measured: a futex call for every seventh
+//! goroutine, and a tenth of the burst's time).
+//!
+//! So fresh slots are carved in *runs* of [`FRESH_RUN`] consecutive slots:
+//! the global lock is taken once per run, only to move the arena's carving
+//! cursor; the run's guards are installed after the lock is released, in
+//! one `process_madvise` call where the kernel allows it (*Batched guards*
+//! in `arena.rs`); the thread keeps the rest of the run beside its cache
+//! (`CacheEntry::fresh`) and hands its slots out without any lock. A run is
+//! short (16 slots, 4.25 MiB of address space at the default size, no
+//! memory but its page-table entries), so a program that starts one
+//! goroutine reserves little it does not use. An exiting thread gives its
+//! unused run back to the global pool (`Global::runs`), and the next
+//! refill takes it before carving more.
+//!
+//! The top page is left to the first page fault rather than pre-faulted in
+//! batches (`MADV_POPULATE_WRITE`): measured here, populating costs the
+//! kernel as much per page as the fault it saves (the page's allocation,
+//! zeroing and accounting are the cost, not the trap), and a slot whose
+//! goroutine never runs would pin a page for nothing.
 //!
 //! # Who touches what
 //!
@@ -42,7 +87,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::arena::{Arena, CANARY, CANARY_BYTES, GuardKind};
+use crate::arena::{ADVISE_BATCH, Arena, Batcher, CANARY, CANARY_BYTES, GuardKind};
 use crate::{StackConfig, StackError};
 
 /// A slot of an arena: the unit the pool hands out.
@@ -111,6 +156,46 @@ impl Slot {
     }
 }
 
+/// Trims and decommits many slots at once (see *Batched trims*).
+static DISCARD_BATCHER: Batcher = Batcher::new(libc::MADV_DONTNEED);
+
+/// Drops the pages of many free slots: all but the top one (`keep_top`,
+/// warm → tepid) or all (tepid → cold). See *Batched trims*.
+fn discard_all(slots: &[Slot], keep_top: bool) {
+    let page = crate::page_size();
+    for chunk in slots.chunks(ADVISE_BATCH) {
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; ADVISE_BATCH];
+        // The slot of each range (a slot with nothing to drop has none).
+        let mut of = [0usize; ADVISE_BATCH];
+        let mut n = 0;
+        for (k, s) in chunk.iter().enumerate() {
+            let (low, high) = (s.trim_low(), s.base() - if keep_top { page } else { 0 });
+            if high > low {
+                iov[n] = libc::iovec {
+                    iov_base: low as *mut libc::c_void,
+                    iov_len: high - low,
+                };
+                of[n] = k;
+                n += 1;
+            }
+        }
+        // SAFETY: each range lies inside a free slot of our own arena;
+        // nobody runs on it, so dropping its pages (they read back as
+        // zeros) is unobservable. Guard markers survive MADV_DONTNEED.
+        let done = unsafe { DISCARD_BATCHER.advise(&iov[..n]) };
+        for &k in &of[done..n] {
+            if keep_top {
+                chunk[k].trim_to_top();
+            } else {
+                chunk[k].decommit();
+            }
+        }
+    }
+}
+
 fn discard(low: usize, high: usize) {
     if high <= low {
         return;
@@ -122,11 +207,52 @@ fn discard(low: usize, high: usize) {
     debug_assert_eq!(rc, 0, "madvise(MADV_DONTNEED) on a stack slot failed");
 }
 
+/// Slots carved per fresh run (see *Fresh slots*).
+pub(crate) const FRESH_RUN: usize = 16;
+
+/// Consecutive fresh slots of one arena, `next..end`, carved and guarded
+/// and never handed out (see *Fresh slots*). Held by one thread's cache,
+/// or by the global pool once that thread has exited.
+#[derive(Clone, Copy)]
+struct FreshRun {
+    arena: &'static Arena,
+    next: usize,
+    end: usize,
+}
+
+impl FreshRun {
+    /// The run's next slot, with the kind its guard got.
+    fn pop(&mut self) -> Option<Slot> {
+        if self.next >= self.end {
+            return None;
+        }
+        let index = self.next;
+        self.next += 1;
+        Some(Slot {
+            arena: self.arena,
+            index: index as u32,
+            kind: self.arena.kind(index),
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.next >= self.end
+    }
+}
+
 /// The shared part of a pool; leaked, so `&'static`.
 pub(crate) struct PoolInner {
     pub config: StackConfig,
     slot_size: usize,
     global: Mutex<Global>,
+    /// Free slots in the global pool's lists (warm, tepid and cold),
+    /// written under `global`'s lock: lets a thread with a fresh run skip
+    /// the lock when there is nothing to reuse. Relaxed: a hint; a stale 0
+    /// only means one fresh slot is used where a free one could have been.
+    free_hint: AtomicUsize,
+    /// Slots handed out fresh so far, by the kind of guard they got
+    /// (statistics only).
+    fresh_by_kind: [AtomicU64; 3],
     /// Wakes the scavenger when the global pool gets work for it.
     wake: Condvar,
     scavenger_started: AtomicBool,
@@ -144,14 +270,19 @@ struct Global {
     arena: Option<&'static Arena>,
     /// Next uncarved slot of `arena`.
     next: usize,
-    carved: u64,
     warm: VecDeque<(Slot, Instant)>,
     tepid: VecDeque<(Slot, Instant)>,
     cold: Vec<Slot>,
-    by_kind: [u64; 3],
+    /// Fresh runs given back by exiting threads (see *Fresh slots*).
+    runs: Vec<FreshRun>,
 }
 
 impl Global {
+    /// Free slots in the lists, for [`PoolInner::free_hint`].
+    fn free(&self) -> usize {
+        self.warm.len() + self.tepid.len() + self.cold.len()
+    }
+
     /// Gives back list capacity left over from a burst (a million
     /// goroutines would otherwise pin tens of MiB of bookkeeping).
     fn shrink_lists(&mut self) {
@@ -175,7 +306,9 @@ impl Global {
 /// A snapshot of a pool's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolStats {
-    /// Slots carved from arenas so far.
+    /// Slots carved from arenas and handed out so far: every slot the
+    /// pool has ever handed out counts once. (Slots carved ahead in a
+    /// thread's fresh run count when they are first handed out.)
     pub carved: u64,
     /// Stacks currently handed out.
     pub in_use: u64,
@@ -185,11 +318,11 @@ pub struct PoolStats {
     pub tepid: usize,
     /// Free slots with no resident pages.
     pub cold: usize,
-    /// Carved slots guarded by `MADV_GUARD_INSTALL`.
+    /// Of the carved slots, those guarded by `MADV_GUARD_INSTALL`.
     pub guarded_madvise: u64,
-    /// Carved slots guarded by `mprotect`.
+    /// Of the carved slots, those guarded by `mprotect`.
     pub guarded_mprotect: u64,
-    /// Carved slots with a canary and no guard.
+    /// Of the carved slots, those with a canary and no guard.
     pub canary: u64,
 }
 
@@ -200,6 +333,8 @@ impl PoolInner {
             config,
             slot_size,
             global: Mutex::new(Global::default()),
+            free_hint: AtomicUsize::new(0),
+            fresh_by_kind: [const { AtomicU64::new(0) }; 3],
             wake: Condvar::new(),
             scavenger_started: AtomicBool::new(false),
             drivers: AtomicUsize::new(0),
@@ -214,28 +349,100 @@ impl PoolInner {
         self.global.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Hands out a slot: thread cache, then warm, tepid, cold, then carve.
+    /// Hands out a slot: thread cache, then warm, tepid, cold, then a fresh
+    /// one (see *Fresh slots*).
     pub(crate) fn alloc(&'static self) -> Result<Slot, StackError> {
         self.allocs.fetch_add(1, Ordering::Relaxed);
-        if let Some(s) = with_cache(self, |c| c.pop()).flatten() {
-            return Ok(s);
-        }
-        let mut g = self.lock();
-        if let Some((s, _)) = g.warm.pop_back() {
-            return Ok(s);
-        }
-        if let Some((s, _)) = g.tepid.pop_back() {
-            return Ok(s);
-        }
-        if let Some(s) = g.cold.pop() {
-            return Ok(s);
-        }
-        self.carve(&mut g).inspect_err(|_| {
-            self.allocs.fetch_sub(1, Ordering::Relaxed);
+        // One visit to the thread's cache: a warm slot, or, when the global
+        // lists are (as far as we can tell) empty, the fresh run's next.
+        let cached = with_cache(self, |c| {
+            if let Some(s) = c.warm.pop() {
+                return Some(s);
+            }
+            if self.free_hint.load(Ordering::Relaxed) > 0 {
+                return None;
+            }
+            c.fresh
+                .as_mut()
+                .and_then(FreshRun::pop)
+                .map(|s| self.count_fresh(s))
         })
+        .flatten();
+        match cached {
+            Some(s) => Ok(s),
+            None => self.alloc_slow().inspect_err(|_| {
+                self.allocs.fetch_sub(1, Ordering::Relaxed);
+            }),
+        }
     }
 
-    fn carve(&self, g: &mut Global) -> Result<Slot, StackError> {
+    /// `alloc` past the thread's warm slots: the global lists if they may
+    /// hold a slot, else the thread's fresh run, else a new run.
+    #[inline(never)]
+    fn alloc_slow(&'static self) -> Result<Slot, StackError> {
+        if self.free_hint.load(Ordering::Relaxed) > 0 {
+            let mut g = self.lock();
+            let s = g
+                .warm
+                .pop_back()
+                .map(|(s, _)| s)
+                .or_else(|| g.tepid.pop_back().map(|(s, _)| s))
+                .or_else(|| g.cold.pop());
+            self.free_hint.store(g.free(), Ordering::Relaxed);
+            drop(g);
+            if let Some(s) = s {
+                return Ok(s);
+            }
+            if let Some(s) =
+                with_cache(self, |c| c.fresh.as_mut().and_then(FreshRun::pop)).flatten()
+            {
+                return Ok(self.count_fresh(s));
+            }
+        }
+        self.refill().map(|s| self.count_fresh(s))
+    }
+
+    /// Counts a fresh slot as it is first handed out.
+    fn count_fresh(&self, s: Slot) -> Slot {
+        self.fresh_by_kind[s.kind as usize].fetch_add(1, Ordering::Relaxed);
+        s
+    }
+
+    /// Gets the thread a new fresh run (one given back by an exited thread,
+    /// or [`FRESH_RUN`] slots carved and guarded now) and hands out its
+    /// first slot. The lock is held only to move the carving cursor.
+    fn refill(&'static self) -> Result<Slot, StackError> {
+        let mut run = {
+            let mut g = self.lock();
+            match g.runs.pop() {
+                Some(run) => run,
+                None => {
+                    let run = self.carve_run(&mut g)?;
+                    drop(g);
+                    run.arena.guard_run(run.next, run.end);
+                    run
+                }
+            }
+        };
+        let first = run.pop().expect("a fresh run is never empty");
+        if !run.is_empty() {
+            // The thread's run was empty (that is why we are here); if the
+            // thread is exiting, its cache is gone and the run goes back.
+            let kept = with_cache(self, |c| {
+                debug_assert!(c.fresh.is_none_or(|r| r.is_empty()));
+                c.fresh = Some(run);
+            });
+            if kept.is_none() {
+                self.lock().runs.push(run);
+            }
+        }
+        Ok(first)
+    }
+
+    /// Reserves the next [`FRESH_RUN`] slots of the current arena (fewer
+    /// at its end), reserving a new arena when it is full. Guarding them
+    /// is the caller's, after the lock is released.
+    fn carve_run(&self, g: &mut Global) -> Result<FreshRun, StackError> {
         let arena = match g.arena {
             Some(a) if g.next < a.slots => a,
             _ => {
@@ -245,16 +452,10 @@ impl PoolInner {
                 a
             }
         };
-        let index = g.next;
-        g.next += 1;
-        g.carved += 1;
-        let kind = arena.guard_slot(index);
-        g.by_kind[kind as usize] += 1;
-        Ok(Slot {
-            arena,
-            index: index as u32,
-            kind,
-        })
+        let next = g.next;
+        let end = (next + FRESH_RUN).min(arena.slots);
+        g.next = end;
+        Ok(FreshRun { arena, next, end })
     }
 
     /// Takes a slot back: into the thread cache, or the global pool.
@@ -262,12 +463,12 @@ impl PoolInner {
         self.frees.fetch_add(1, Ordering::Relaxed);
         let cap = self.config.thread_cache;
         let spill = with_cache(self, |c| {
-            if c.len() < cap {
-                c.push(slot);
+            if c.warm.len() < cap {
+                c.warm.push(slot);
                 None
             } else {
                 // Move the older half out with this one, in one lock.
-                let mut out: Vec<Slot> = c.drain(..cap / 2).collect();
+                let mut out: Vec<Slot> = c.warm.drain(..cap / 2).collect();
                 out.push(slot);
                 Some(out)
             }
@@ -292,10 +493,10 @@ impl PoolInner {
                     over.push(s);
                 }
             }
+            self.free_hint
+                .store(g.free() + over.len(), Ordering::Relaxed);
         }
-        for s in &over {
-            s.trim_to_top();
-        }
+        discard_all(&over, true);
         if !over.is_empty() {
             self.lock().tepid.extend(over.into_iter().map(|s| (s, now)));
         }
@@ -369,12 +570,14 @@ impl PoolInner {
         let to_cold = take(&mut g.tepid);
         if !to_tepid.is_empty() || !to_cold.is_empty() {
             drop(g);
-            to_tepid.iter().for_each(Slot::trim_to_top);
-            to_cold.iter().for_each(Slot::decommit);
+            discard_all(&to_tepid, true);
+            discard_all(&to_cold, false);
             g = self.lock();
             let t = Instant::now();
             g.tepid.extend(to_tepid.into_iter().map(|s| (s, t)));
             g.cold.extend(to_cold);
+            // An `alloc` meanwhile saw the lists without these slots.
+            self.free_hint.store(g.free(), Ordering::Relaxed);
         }
         g.shrink_lists();
         let next = match (due(&g.warm), due(&g.tepid)) {
@@ -411,8 +614,13 @@ impl PoolInner {
 
     pub(crate) fn stats(&self) -> PoolStats {
         let g = self.lock();
+        let fresh = |k: GuardKind| self.fresh_by_kind[k as usize].load(Ordering::Relaxed);
         PoolStats {
-            carved: g.carved,
+            carved: self
+                .fresh_by_kind
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .sum(),
             in_use: self
                 .allocs
                 .load(Ordering::Relaxed)
@@ -420,33 +628,59 @@ impl PoolInner {
             warm: g.warm.len(),
             tepid: g.tepid.len(),
             cold: g.cold.len(),
-            guarded_madvise: g.by_kind[GuardKind::Madvise as usize],
-            guarded_mprotect: g.by_kind[GuardKind::Mprotect as usize],
-            canary: g.by_kind[GuardKind::Canary as usize],
+            guarded_madvise: fresh(GuardKind::Madvise),
+            guarded_mprotect: fresh(GuardKind::Mprotect),
+            canary: fresh(GuardKind::Canary),
         }
     }
 
-    /// Moves this thread's cached slots of this pool to the global pool.
+    /// Moves this thread's cached slots of this pool, and its fresh run, to
+    /// the global pool.
     pub(crate) fn flush_thread_cache(&'static self) {
-        if let Some(slots) = with_cache(self, std::mem::take) {
-            if !slots.is_empty() {
-                self.release_global(slots);
-            }
+        if let Some(entry) = with_cache(self, std::mem::take) {
+            entry.give_back(self);
+        }
+    }
+
+    /// Keeps a fresh run an exiting thread did not use, for the next
+    /// refill.
+    fn give_back_run(&self, run: FreshRun) {
+        if !run.is_empty() {
+            self.lock().runs.push(run);
+        }
+    }
+}
+
+/// One pool's part of a thread's cache.
+#[derive(Default)]
+struct CacheEntry {
+    /// Warm slots this thread freed, at most `thread_cache`.
+    warm: Vec<Slot>,
+    /// The rest of this thread's fresh run (see *Fresh slots*).
+    fresh: Option<FreshRun>,
+}
+
+impl CacheEntry {
+    /// Gives the warm slots and the fresh run to `pool`'s global part.
+    fn give_back(self, pool: &'static PoolInner) {
+        if !self.warm.is_empty() {
+            pool.release_global(self.warm);
+        }
+        if let Some(run) = self.fresh {
+            pool.give_back_run(run);
         }
     }
 }
 
 /// Per-thread caches, one per pool used on this thread.
 struct ThreadCache {
-    pools: Vec<(&'static PoolInner, Vec<Slot>)>,
+    pools: Vec<(&'static PoolInner, CacheEntry)>,
 }
 
 impl Drop for ThreadCache {
     fn drop(&mut self) {
-        for (pool, slots) in self.pools.drain(..) {
-            if !slots.is_empty() {
-                pool.release_global(slots);
-            }
+        for (pool, entry) in self.pools.drain(..) {
+            entry.give_back(pool);
         }
     }
 }
@@ -463,15 +697,20 @@ thread_local! {
 /// calls; inlined, the compiler could keep the first thread's cache address
 /// across the switch and two threads would share one cache.
 #[inline(never)]
-fn with_cache<R>(pool: &'static PoolInner, f: impl FnOnce(&mut Vec<Slot>) -> R) -> Option<R> {
+fn with_cache<R>(pool: &'static PoolInner, f: impl FnOnce(&mut CacheEntry) -> R) -> Option<R> {
     CACHE
         .try_with(|c| {
             let mut c = c.borrow_mut();
             let i = match c.pools.iter().position(|(p, _)| std::ptr::eq(*p, pool)) {
                 Some(i) => i,
                 None => {
-                    c.pools
-                        .push((pool, Vec::with_capacity(pool.config.thread_cache)));
+                    c.pools.push((
+                        pool,
+                        CacheEntry {
+                            warm: Vec::with_capacity(pool.config.thread_cache),
+                            fresh: None,
+                        },
+                    ));
                     c.pools.len() - 1
                 }
             };

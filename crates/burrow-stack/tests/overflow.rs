@@ -42,6 +42,9 @@ fn child(mode: &str) {
         ..StackConfig::default()
     })
     .unwrap();
+    // Overflow a stack from the middle of a fresh run, whose guard was
+    // installed in a batch with its neighbours' (*Fresh slots* in pool.rs).
+    let _neighbours: Vec<_> = (0..5).map(|_| pool.alloc().unwrap()).collect();
     let stack = pool.alloc().unwrap();
     let expect = match mode {
         "madvise" => GuardKind::Madvise,
