@@ -348,6 +348,18 @@ impl Stack {
         self.slot.decommit();
     }
 
+    /// [`Stack::discard`] for many stacks at once: one
+    /// `process_madvise(MADV_DONTNEED)` (one TLB flush) per 64 stacks
+    /// where the kernel has it, as the pool's batched trims.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Stack::discard`], for every stack given.
+    pub unsafe fn discard_all<'a>(stacks: impl IntoIterator<Item = &'a Stack>) {
+        let slots: Vec<Slot> = stacks.into_iter().map(|s| s.slot).collect();
+        pool::discard_all(&slots, false);
+    }
+
     /// For an unguarded (canary) stack: if the canary was overwritten,
     /// prints `goroutine stack overflow` and aborts. A no-op for guarded
     /// stacks. Call it whenever the code on the stack has switched away.

@@ -161,7 +161,7 @@ static DISCARD_BATCHER: Batcher = Batcher::new(libc::MADV_DONTNEED);
 
 /// Drops the pages of many free slots: all but the top one (`keep_top`,
 /// warm → tepid) or all (tepid → cold). See *Batched trims*.
-fn discard_all(slots: &[Slot], keep_top: bool) {
+pub(crate) fn discard_all(slots: &[Slot], keep_top: bool) {
     let page = crate::page_size();
     for chunk in slots.chunks(ADVISE_BATCH) {
         let mut iov = [libc::iovec {

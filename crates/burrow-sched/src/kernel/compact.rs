@@ -104,6 +104,7 @@ pub(crate) fn sp_margin() -> usize {
 }
 
 /// Headroom added to the measured depth of the switch.
+#[cfg(not(loom))]
 const MARGIN_SLACK: usize = 64;
 
 /// The word the probe fills its stack with.
@@ -187,7 +188,7 @@ impl Compaction {
     pub(crate) fn parked(&self) {
         // Release: publishes the goroutine's stack contents and `sp` to a
         // compactor whose Acquire load reads this epoch ([`Compaction::
-        // try_claim`], [`Compaction::compact`]). Only the holder writes the
+        // try_claim`], [`Compaction::begin`]). Only the holder writes the
         // epoch, so a load and a store suffice.
         let e = self.epoch.load(Ordering::Relaxed);
         self.epoch.store(e.wrapping_add(1) & !1, Ordering::Release);
@@ -212,7 +213,7 @@ impl Compaction {
         // The Dekker pair with the compactor's claim: its ordering comes
         // from `light_barrier` and the compactor's `membarrier`. The touch
         // store is also Release, pairing with the compactor's Acquire load
-        // in `compact`: a compactor that reads this 0 (rather than an
+        // in `begin`: a compactor that reads this 0 (rather than an
         // earlier claimer's 1) must also see the new epoch, and whatever
         // that claimer wrote before the goroutine was readied.
         let e = self.epoch.load(Ordering::Relaxed);
@@ -309,16 +310,11 @@ impl Compaction {
             .map(|_| e)
     }
 
-    /// The compactor, after [`heavy_barrier`]: if the goroutine is still
-    /// in park `epoch` and untouched, and the claim was not cancelled,
-    /// compacts it with `copy_out(sp)` (which copies the used part into a
-    /// buffer, releases the pages and returns the buffer, or returns None
-    /// and changes nothing). Returns whether it compacted.
-    pub(crate) fn compact(
-        &self,
-        epoch: u32,
-        copy_out: impl FnOnce(usize) -> Option<*mut u8>,
-    ) -> bool {
+    /// The compactor's confirmation (after [`heavy_barrier`]): true if the
+    /// goroutine is still in park `epoch`, untouched, and the claim was not
+    /// cancelled; the cell is then `COMPACTING` (light parties wait) until
+    /// [`Compaction::finish`]. False: the claim is dropped.
+    pub(crate) fn begin(&self, epoch: u32) -> bool {
         // The barrier orders these loads after our claim, and after any
         // light party's announcement made before it. Acquire, and touch
         // first: pairs with `before_run`'s Release store of 0 (see there),
@@ -336,26 +332,30 @@ impl Compaction {
             );
             return false;
         }
-        if self
-            .state
+        // Acquire: as for the claim. A failure means a light party
+        // cancelled the claim.
+        self.state
             .compare_exchange(CLAIMED, COMPACTING, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return false; // cancelled by a light party
+            .is_ok()
+    }
+
+    /// The stack pointer the goroutine saved (for the compactor's copy,
+    /// between [`Compaction::begin`] and [`Compaction::finish`]).
+    pub(crate) fn saved_sp(&self) -> usize {
+        self.sp.load(Ordering::Relaxed)
+    }
+
+    /// Ends a compaction begun with [`Compaction::begin`]: with the buffer
+    /// holding the used part (the pages already released), `COMPACTED`;
+    /// with None (nothing was changed), `RESIDENT` again.
+    pub(crate) fn finish(&self, buf: Option<*mut u8>) {
+        if let Some(buf) = buf {
+            self.saved.store(buf, Ordering::Relaxed);
         }
-        match copy_out(self.sp.load(Ordering::Relaxed)) {
-            Some(buf) => {
-                self.saved.store(buf, Ordering::Relaxed);
-                // Release: pairs with the light side's Acquire load; the
-                // buffer and the released pages are visible first.
-                self.state.store(COMPACTED, Ordering::Release);
-                true
-            }
-            None => {
-                self.state.store(RESIDENT, Ordering::Release);
-                false
-            }
-        }
+        // Release: pairs with the light side's Acquire load; the buffer and
+        // the released pages are visible first.
+        let state = if buf.is_some() { COMPACTED } else { RESIDENT };
+        self.state.store(state, Ordering::Release);
     }
 
     /// For a G being destroyed with its goroutine abandoned mid-park
@@ -566,6 +566,7 @@ pub(crate) fn sweep(all: &AllGs, now: u64, decay: Option<u64>, budget: u64) -> (
     let mut compacted = 0;
     let mut spent = 0u64;
     let mut claimed: Vec<(GPtr, u32)> = Vec::new();
+    let mut batch: Vec<(GPtr, *mut u8)> = Vec::new();
     let mut start = 0;
     loop {
         let next = all.with_chunk(start, SWEEP_CHUNK, |gs| {
@@ -587,11 +588,25 @@ pub(crate) fn sweep(all: &AllGs, now: u64, decay: Option<u64>, budget: u64) -> (
             let t = crate::clock::now_nanos();
             heavy_barrier();
             // Still under the registry's lock: no claimed G can be
-            // destroyed before we are done with it.
+            // destroyed before we are done with it. Copy out every
+            // confirmed goroutine, release all their stacks in one batch
+            // (one TLB flush per 64), then publish them compacted.
             for (g, epoch) in claimed.drain(..) {
-                if g.g().compact.compact(epoch, |sp| g.g().compact_stack(sp)) {
-                    compacted += 1;
+                if !g.g().compact.begin(epoch) {
+                    continue;
                 }
+                match g.g().copy_out_stack(g.g().compact.saved_sp()) {
+                    Some(buf) => batch.push((g, buf)),
+                    None => g.g().compact.finish(None),
+                }
+            }
+            // SAFETY: every stack in the batch belongs to a parked
+            // goroutine held `COMPACTING` (nobody runs on it or touches it
+            // until `finish`), and its used part is saved in its buffer.
+            unsafe { burrow_stack::Stack::discard_all(batch.iter().map(|(g, _)| g.g().stack())) };
+            for (g, buf) in batch.drain(..) {
+                g.g().compact.finish(Some(buf));
+                compacted += 1;
             }
             spent += crate::clock::now_nanos().saturating_sub(t);
         });

@@ -352,11 +352,12 @@ impl G {
         (sp.saturating_sub(sp_margin()).max(bottom), top)
     }
 
-    /// Compaction's copy-out (sysmon, `Compaction::compact`): copies the
-    /// used part of the parked goroutine's stack into a buffer from
-    /// burrow-alloc and releases the stack's pages. None (and nothing
-    /// changed) if `sp` is not in this stack or the buffer cannot be had.
-    pub(crate) fn compact_stack(&self, sp: usize) -> Option<*mut u8> {
+    /// Compaction's copy-out (sysmon's sweep, between `Compaction::begin`
+    /// and `finish`): copies the used part of the parked goroutine's stack
+    /// into a buffer from burrow-alloc; the caller then releases the
+    /// stack's pages. None (nothing done) if `sp` is not in this stack or
+    /// the buffer cannot be had.
+    pub(crate) fn copy_out_stack(&self, sp: usize) -> Option<*mut u8> {
         let (low, top) = self.saved_range(sp);
         if sp < low || sp >= top {
             return None;
@@ -370,9 +371,6 @@ impl G {
         // *The protocol* in `compact.rs`); `buf` is a fresh allocation of
         // that many bytes.
         unsafe { std::ptr::copy_nonoverlapping(low as *const u8, buf, top - low) };
-        // SAFETY: as above: nothing runs on the stack or holds a reference
-        // it may use before the restore, and its live bytes are saved.
-        unsafe { self.stack().discard() };
         COUNTERS.compacted(top - low);
         Some(buf)
     }
@@ -383,7 +381,7 @@ impl G {
     pub(crate) fn restore_stack(&self, sp: usize, buf: *mut u8) {
         let (low, top) = self.saved_range(sp);
         // SAFETY: `buf` holds `top - low` bytes copied from `[low, top)` by
-        // `compact_stack` (same `sp`: the goroutine has not run since), and
+        // `copy_out_stack` (same `sp`: the goroutine has not run since), and
         // the restorer holds the stack `RESTORING`, so nobody else touches
         // it; the pages fault back in as the copy writes them.
         unsafe {
@@ -419,7 +417,7 @@ impl G {
                 if let Some((sp, buf)) = gp.g().compact.take_saved() {
                     let (low, top) = gp.g().saved_range(sp);
                     // SAFETY: the buffer came from burrow-alloc in
-                    // `compact_stack` and nobody else holds it (we hold the
+                    // `copy_out_stack` and nobody else holds it (we hold the
                     // G and it will never run again).
                     unsafe { burrow_alloc::deallocate(buf) };
                     COUNTERS.dropped(top - low);

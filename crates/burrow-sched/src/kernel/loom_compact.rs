@@ -35,7 +35,7 @@ impl Mem {
         })
     }
 
-    /// `G::compact_stack`: copy out, release (zero).
+    /// `G::copy_out_stack` and the batched release: copy out, zero.
     fn copy_out(&self) -> Option<*mut u8> {
         self.stack.with_mut(|s| {
             // SAFETY: loom checks that the protocol gives us the stack
@@ -67,11 +67,14 @@ impl Mem {
     }
 }
 
-/// sysmon's part: claim, barrier, compact.
+/// sysmon's part, as its sweep does it: claim, barrier, confirm, copy out
+/// and release, publish.
 fn compactor(c: &Compaction, m: &Mem) {
     if let Some(epoch) = c.try_claim() {
         heavy_barrier();
-        c.compact(epoch, |_sp| m.copy_out());
+        if c.begin(epoch) {
+            c.finish(m.copy_out());
+        }
     }
 }
 

@@ -260,6 +260,7 @@ fn sysmon(rt: &'static Shared) {
     let heap = AllocDriver::new();
     let mut next_heap_scavenge = start;
     let mut next_wait_sweep = start;
+    let mut sweep_goroutines = 0usize;
     loop {
         let woke = rt.sysmon.sleep(delay);
         if woke == Woke::Stop || rt.is_shutdown() {
@@ -292,7 +293,18 @@ fn sysmon(rt: &'static Shared) {
         if now >= next_wait_sweep {
             let decay = rt.compact_decay.load(Ordering::Relaxed);
             let decay = (decay != u64::MAX).then_some(decay);
-            let budget = sweep_period(decay, 0) / 2;
+            // Compacting waits while goroutines are being made fast (the
+            // count grew by more than a twentieth since the last sweep):
+            // a burst of spawns wants the CPU, and its goroutines are
+            // compacted once it is over.
+            let goroutines = rt.num_goroutine();
+            let climbing = goroutines > sweep_goroutines + sweep_goroutines / 20 + 64;
+            sweep_goroutines = goroutines;
+            let budget = if climbing {
+                0
+            } else {
+                sweep_period(decay, 0) / 2
+            };
             let (_, compacting) = crate::kernel::compact::sweep(&rt.gfree.all, now, decay, budget);
             let end = now_nanos();
             let walk = end.saturating_sub(now).saturating_sub(compacting);
