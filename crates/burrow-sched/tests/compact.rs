@@ -145,3 +145,58 @@ fn a_park_shorter_than_the_decay_is_never_compacted() {
     );
     assert!(long >= 1, "the control goroutine was never compacted");
 }
+
+/// A channel's queue holds compacted plain receivers (their waiter records
+/// in their released frames) and `select!` entries that go stale in the
+/// middle; the lazy clean-up of stale entries must not mistake a compacted
+/// waiter (its frame reads as zeros) for a claimed one and drop it.
+#[test]
+fn compacted_waiters_survive_the_queue_clean_up() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(rt) = runtime(Duration::ZERO) else {
+        return;
+    };
+    let got = bounded(60, "queue clean-up", move || {
+        rt.run(|| {
+            let (x_tx, x_rx) = chan::<u64>(0);
+            let (out_tx, out_rx) = chan::<u64>(64);
+            for _ in 0..20 {
+                let (x_rx, out) = (x_rx.clone(), out_tx.clone());
+                go(move || out.send(x_rx.recv().unwrap()).unwrap());
+            }
+            let mut ys = Vec::new();
+            for _ in 0..30 {
+                let (y_tx, y_rx) = chan::<u64>(0);
+                let x_rx = x_rx.clone();
+                go(move || {
+                    burrow_sched::select! {
+                        recv(x_rx) -> v => panic!("no value goes to the selects: {v:?}"),
+                        recv(y_rx) -> _ => {}
+                    }
+                });
+                ys.push(y_tx);
+            }
+            drop((x_rx, out_tx));
+            wait_until("compaction of the parked receivers", 20, || {
+                stats().unwrap().compacted_goroutines >= 45
+            });
+            // Wake the selects but the last (the queue's back): their
+            // entries in x's queue go stale in the middle, and the clean-up
+            // runs once they outnumber half the queue.
+            let last = ys.pop().unwrap();
+            for y in &ys {
+                y.send(0).unwrap();
+            }
+            last.send(0).unwrap();
+            let mut got = Vec::new();
+            for v in 0..20u64 {
+                x_tx.send_timeout(v, Duration::from_secs(10))
+                    .expect("a parked receiver was dropped from the queue");
+                got.push(out_rx.recv().unwrap());
+            }
+            got.sort_unstable();
+            got
+        })
+    });
+    assert_eq!(got, (0..20).collect::<Vec<u64>>());
+}

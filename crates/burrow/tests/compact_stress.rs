@@ -27,15 +27,19 @@ enum Kind {
     RecvTimeout,
     Socket,
     Sleep,
+    /// Plain receivers on one channel that a `select!` send arm feeds:
+    /// the select's readiness check walks the queue of compacted waiters.
+    SharedRecv,
 }
 
-const KINDS: [Kind; 6] = [
+const KINDS: [Kind; 7] = [
     Kind::Recv,
     Kind::Send,
     Kind::Select,
     Kind::RecvTimeout,
     Kind::Socket,
     Kind::Sleep,
+    Kind::SharedRecv,
 ];
 
 /// What goroutine `i` of a kind gets (or gives) in `round`.
@@ -87,6 +91,7 @@ enum Waker {
     RecvTimeout(Sender<u64>),
     Socket(std::net::TcpStream),
     Sleep,
+    SharedSend(Sender<u64>),
 }
 
 impl Waker {
@@ -102,6 +107,9 @@ impl Waker {
             }
             Waker::Socket(s) => s.write_all(&v.to_le_bytes()).expect("socket write"),
             Waker::Sleep => {}
+            Waker::SharedSend(tx) => select! {
+                send(tx, v) -> r => r.expect("receivers alive"),
+            },
         }
     }
 }
@@ -141,7 +149,13 @@ fn compaction_loses_no_wakeup_and_no_stack_byte() {
     for &kind in &KINDS {
         for i in 0..PER_KIND {
             for round in 0..rounds {
-                want.push((kind, i, round, value(kind, i, round)));
+                // Shared receivers get the values in any order.
+                let (wi, wr) = if kind == Kind::SharedRecv {
+                    (0, 0)
+                } else {
+                    (i, round)
+                };
+                want.push((kind, wi, wr, value(kind, i, round)));
             }
         }
     }
@@ -171,6 +185,7 @@ fn run(rounds: usize) -> (Vec<Outcome>, u64, u64) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let mut wakers: Vec<(Kind, usize, Waker)> = Vec::new();
+    let (shared_tx, shared_rx) = chan::<u64>(0);
     for &kind in &KINDS {
         for i in 0..PER_KIND {
             let out = out_tx.clone();
@@ -239,6 +254,17 @@ fn run(rounds: usize) -> (Vec<Outcome>, u64, u64) {
                     });
                     Waker::Socket(peer)
                 }
+                Kind::SharedRecv => {
+                    let rx = shared_rx.clone();
+                    go(move || {
+                        for _ in 0..rounds {
+                            let (v, ok) =
+                                park_with_pattern(i as u64, || rx.recv().expect("driver alive"));
+                            out.send((kind, 0, 0, v, ok)).expect("collector alive");
+                        }
+                    });
+                    Waker::SharedSend(shared_tx.clone())
+                }
                 Kind::Sleep => {
                     go(move || {
                         for round in 0..rounds {
@@ -256,7 +282,7 @@ fn run(rounds: usize) -> (Vec<Outcome>, u64, u64) {
             wakers.push((kind, i, waker));
         }
     }
-    drop(out_tx);
+    drop((out_tx, shared_tx, shared_rx));
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut results = Vec::new();
     for round in 0..rounds {

@@ -247,26 +247,20 @@ impl<T> Chan<T> {
     /// Could a receive by `me` complete now? Drops stale `sendq` entries;
     /// ignores `me`'s own entries (a select sending on the same channel).
     pub(crate) fn recv_ready(s: &mut State<T>, me: &Waiter) -> bool {
-        while s.sendq.front().is_some_and(|sg| !sg.waiter().is_waiting()) {
+        while s.sendq.front().is_some_and(|sg| !sg.is_waiting()) {
             s.sendq.pop_front();
         }
-        !s.buf.is_empty()
-            || s.closed
-            || s.sendq
-                .iter()
-                .any(|sg| !sg.is_of(me) && sg.waiter().is_waiting())
+        !s.buf.is_empty() || s.closed || s.sendq.iter().any(|sg| !sg.is_of(me) && sg.is_waiting())
     }
 
     /// Could a send by `me` complete now? As [`Chan::recv_ready`].
     pub(crate) fn send_ready(&self, s: &mut State<T>, me: &Waiter) -> bool {
-        while s.recvq.front().is_some_and(|sg| !sg.waiter().is_waiting()) {
+        while s.recvq.front().is_some_and(|sg| !sg.is_waiting()) {
             s.recvq.pop_front();
         }
         s.closed
             || s.buf.len() < self.cap
-            || s.recvq
-                .iter()
-                .any(|sg| !sg.is_of(me) && sg.waiter().is_waiting())
+            || s.recvq.iter().any(|sg| !sg.is_of(me) && sg.is_waiting())
     }
 
     /// Enqueues a blocked operation's or a select's (pass 2) entry.
@@ -308,8 +302,8 @@ impl<T> Chan<T> {
         } else {
             s.stale += 1;
             if s.stale * 2 > s.recvq.len() + s.sendq.len() {
-                s.recvq.retain(|sg| sg.waiter().is_waiting());
-                s.sendq.retain(|sg| sg.waiter().is_waiting());
+                s.recvq.retain(|sg| sg.is_waiting());
+                s.sendq.retain(|sg| sg.is_waiting());
                 s.stale = 0;
             }
         }
@@ -320,7 +314,7 @@ impl<T> Chan<T> {
     pub(crate) fn waiters(&self) -> usize {
         let s = self.lock();
         (s.recvq.iter().chain(s.sendq.iter()))
-            .filter(|sg| sg.waiter().is_waiting())
+            .filter(|sg| sg.is_waiting())
             .count()
     }
 

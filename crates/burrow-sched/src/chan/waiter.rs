@@ -323,6 +323,16 @@ impl<T> Sudog<T> {
         }
     }
 
+    /// Whether the entry's waiter is still unclaimed. A local entry always
+    /// is while it is queued (it is popped before it is claimed, and its
+    /// unwinding frame removes it exactly), so only a shared one's claim
+    /// word is read: a local waiter lives in a parked goroutine's frame,
+    /// which may be compacted (its page released, reading as zeros), and
+    /// only a claimer, after `try_claim`, may touch it.
+    pub(crate) fn is_waiting(&self) -> bool {
+        !self.shared || self.waiter().is_waiting()
+    }
+
     /// Whether this entry belongs to waiter `w`.
     pub(crate) fn is_of(&self, w: &Waiter) -> bool {
         std::ptr::eq(self.waiter.as_ptr(), w)
