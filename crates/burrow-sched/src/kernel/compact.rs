@@ -74,7 +74,7 @@
 //! crash at once, so the compaction tests (`tests/compact.rs`, the
 //! facade's `compact_stress.rs`) would catch it.
 
-use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as StdOrdering};
 
 use crate::kernel::g::{AllGs, GPtr};
 use crate::loom::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
@@ -210,6 +210,9 @@ impl Compaction {
     /// resident if it is not, calling `restore(sp, saved)`.
     #[inline]
     pub(crate) fn before_run(&self, restore: impl FnOnce(usize, *mut u8)) {
+        if !in_use() {
+            return;
+        }
         // The Dekker pair with the compactor's claim: its ordering comes
         // from `light_barrier` and the compactor's `membarrier`. The touch
         // store is also Release, pairing with the compactor's Acquire load
@@ -230,6 +233,9 @@ impl Compaction {
     /// not, calling `restore(sp, saved)`.
     #[inline]
     pub(crate) fn before_touch(&self, restore: impl FnOnce(usize, *mut u8)) {
+        if !in_use() {
+            return;
+        }
         // Relaxed: as in `before_run`.
         self.touch.store(1, Ordering::Relaxed);
         light_barrier();
@@ -399,6 +405,26 @@ impl StackOwner {
                 .before_touch(|sp, buf| g.g().restore_stack(sp, buf));
         }
     }
+}
+
+/// Set (once, never cleared) when a runtime with compaction on is built:
+/// until then no goroutine can be compacted, and the light side skips the
+/// protocol (a load of a read-mostly flag). A runtime's goroutines all
+/// start after its build, so they see the flag set if their runtime
+/// compacts; goroutines of runtimes without compaction are never
+/// compacted, whatever they see.
+static IN_USE: AtomicBool = AtomicBool::new(false);
+
+/// Whether any runtime of the process compacts stacks.
+#[inline(always)]
+fn in_use() -> bool {
+    // The loom model checks the protocol itself.
+    cfg!(loom) || IN_USE.load(StdOrdering::Relaxed)
+}
+
+/// Called by `Builder::build` for a runtime that compacts.
+pub(crate) fn enable() {
+    IN_USE.store(true, StdOrdering::Relaxed);
 }
 
 /// The light side's half of the barrier: a compiler fence, promoted to a

@@ -188,6 +188,9 @@ impl Builder {
             },
         };
         let compaction = compaction.filter(|_| crate::kernel::compact::available());
+        if compaction.is_some() {
+            crate::kernel::compact::enable();
+        }
         let shared = Shared::new(
             maxprocs,
             pool,
