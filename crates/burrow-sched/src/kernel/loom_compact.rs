@@ -67,15 +67,18 @@ impl Mem {
     }
 }
 
-/// sysmon's part, as its sweep does it: claim, barrier, confirm, copy out
-/// and release, publish.
-fn compactor(c: &Compaction, m: &Mem) {
-    if let Some(epoch) = c.try_claim() {
-        heavy_barrier();
-        if c.begin(epoch) {
-            c.finish(m.copy_out());
+/// sysmon's part on its own thread, as its sweep does it: claim, barrier,
+/// confirm, copy out and release, publish.
+fn spawn_compactor(c: &Arc<Compaction>, m: &Arc<Mem>) -> thread::JoinHandle<()> {
+    let (c, m) = (c.clone(), m.clone());
+    thread::spawn(move || {
+        if let Some(epoch) = c.try_claim() {
+            heavy_barrier();
+            if c.begin(epoch) {
+                c.finish(m.copy_out());
+            }
         }
-    }
+    })
 }
 
 /// A channel claimer writes into the parked goroutine's frame and readies
@@ -87,10 +90,7 @@ fn loom_compaction_never_loses_a_claimers_write() {
         let c = Arc::new(Compaction::new()); // epoch 0: parked
         let m = Mem::new(42);
 
-        let sysmon = {
-            let (c, m) = (c.clone(), m.clone());
-            thread::spawn(move || compactor(&c, &m))
-        };
+        let sysmon = spawn_compactor(&c, &m);
         let claimer = {
             let (c, m) = (c.clone(), m.clone());
             thread::spawn(move || {
@@ -123,10 +123,7 @@ fn loom_a_stale_claim_never_compacts_a_later_park() {
         let c = Arc::new(Compaction::new()); // epoch 0: parked
         let m = Mem::new(42);
 
-        let sysmon = {
-            let (c, m) = (c.clone(), m.clone());
-            thread::spawn(move || compactor(&c, &m))
-        };
+        let sysmon = spawn_compactor(&c, &m);
 
         // The M resumes the goroutine; it runs and parks again.
         c.before_run(|_, _| m.restore());
