@@ -309,6 +309,7 @@ impl<T> Sudog<T> {
     /// Before the first write to the owner's frame (the local claim, or
     /// after winning a shared one: the slot, the local record's wake
     /// handle), the owner's stack is made resident if it was compacted.
+    #[inline(always)]
     pub(crate) fn try_claim(&self) -> bool {
         if self.shared {
             let won = self.waiter().try_claim(self.arm);
