@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use burrow_http::client::Trailers;
 use burrow_http::http::{self, StatusCode};
 use burrow_http::{Client, Closer, FinalUrl, Handler, Listener, Server, ServerConfig};
-use common::WAIT;
+use common::{WAIT, join_bounded};
 
 /// A listener that counts the connections it accepted.
 struct Counting<L> {
@@ -238,19 +238,6 @@ fn raw_server<T: Send + 'static>(
         .spawn(move || script(l))
         .unwrap();
     (format!("http://{addr}"), t)
-}
-
-/// Waits (bounded) for the script to finish and returns its result.
-fn join_bounded<T>(t: thread::JoinHandle<T>, what: &str) -> T {
-    let deadline = Instant::now() + WAIT;
-    while !t.is_finished() {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not done within {WAIT:?}"
-        );
-        thread::park_timeout(Duration::from_millis(5));
-    }
-    t.join().expect("the scripted server panicked")
 }
 
 fn ok(body: &str) -> String {

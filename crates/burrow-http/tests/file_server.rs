@@ -8,12 +8,11 @@ mod common;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::thread;
-use std::time::{Duration, Instant};
 
 use burrow_http::client::ClientConn;
 use burrow_http::http::{self, Method, StatusCode};
 use burrow_http::{FileServer, ServeMux, Server, ServerConfig, StripPrefix};
-use common::{WAIT, connect, exchange, start};
+use common::{WAIT, connect, exchange, join_bounded, serve_on_goroutines, start};
 
 const HELLO: &[u8] = b"hello, file\n";
 const SECRET: &[u8] = b"the secret outside the root\n";
@@ -330,24 +329,7 @@ fn serves_files_from_goroutines() {
     let listener = burrow_net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     let addr = listener.local_addr().unwrap();
     let server = Server::new(FileServer::new(tree.root()));
-    let serving = server.clone();
-    let t = thread::spawn(move || {
-        let rt = burrow_sched::Runtime::builder()
-            .maxprocs(1)
-            .build()
-            .unwrap();
-        rt.run(move || {
-            let served = serving.serve_goroutines(&listener);
-            // `serve` returns when the shutdown begins; the runtime must
-            // outlive the connections it is still closing (see *Shutdown*
-            // on `Server`), as Go's main waits for `Shutdown`. Bounded.
-            let deadline = Instant::now() + 2 * WAIT;
-            while serving.num_conns() > 0 && Instant::now() < deadline {
-                burrow_sched::sleep(Duration::from_millis(1));
-            }
-            served
-        })
-    });
+    let t = serve_on_goroutines(&server, listener, 1);
     let clients: Vec<_> = (0..4)
         .map(|_| {
             thread::spawn(move || {
@@ -362,13 +344,5 @@ fn serves_files_from_goroutines() {
         assert_eq!(c.join().expect("a client failed"), HELLO);
     }
     server.shutdown(WAIT).expect("shutdown");
-    let deadline = Instant::now() + WAIT;
-    while !t.is_finished() {
-        assert!(
-            Instant::now() < deadline,
-            "serving did not stop within {WAIT:?}"
-        );
-        thread::park_timeout(Duration::from_millis(5));
-    }
-    t.join().unwrap().expect("serve_goroutines");
+    join_bounded(t, "serving").expect("serve_goroutines");
 }

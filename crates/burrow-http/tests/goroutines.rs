@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use burrow_http::client::ClientConn;
 use burrow_http::http::{Method, StatusCode};
 use burrow_http::{Handler, Server, ServerConfig};
-use common::{WAIT, assert_closed, assert_open, connect, exchange};
+use common::{
+    WAIT, assert_closed, assert_open, connect, exchange, join_bounded, serve_on_goroutines,
+};
 
 /// Serves `handler` from a goroutine runtime (2 Ps) on a thread of its
 /// own; returns the address, a handle for shutdown, and the thread, whose
@@ -29,43 +31,8 @@ fn start<H: Handler + 'static>(
     let listener = burrow_net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     let addr = listener.local_addr().unwrap();
     let server = Server::with_config(handler, config);
-    let serving = server.clone();
-    let t = thread::Builder::new()
-        .name("test-runtime".into())
-        .spawn(move || {
-            let rt = burrow_sched::Runtime::builder()
-                .maxprocs(2)
-                .build()
-                .unwrap();
-            rt.run(move || {
-                let served = serving.serve_goroutines(&listener);
-                // `serve` returns when the shutdown begins; the runtime
-                // must outlive the connections still in a request (see
-                // *Shutdown* on `Server`), as Go's main must wait for
-                // `Shutdown`. Bounded: a connection stuck past it is the
-                // test's failure to report, not a hang.
-                let deadline = Instant::now() + 2 * WAIT;
-                while serving.num_conns() > 0 && Instant::now() < deadline {
-                    burrow_sched::sleep(Duration::from_millis(1));
-                }
-                served
-            })
-        })
-        .unwrap();
+    let t = serve_on_goroutines(&server, listener, 2);
     (addr, server, t)
-}
-
-/// Waits (bounded) for the serving thread to return and gives its result.
-fn join_bounded(t: thread::JoinHandle<io::Result<()>>, what: &str) -> io::Result<()> {
-    let deadline = Instant::now() + WAIT;
-    while !t.is_finished() {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not done within {WAIT:?}"
-        );
-        thread::park_timeout(Duration::from_millis(5));
-    }
-    t.join().expect("the serving thread panicked")
 }
 
 const GET_PING: &[u8] = b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n";

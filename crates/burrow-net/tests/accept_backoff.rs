@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use burrow_net::{TcpListener, TcpStream, accept_backoffs};
 use burrow_sched::{go, sleep};
-use common::{WAIT, run};
+use common::{WAIT, run, wait_child};
 
 /// Set in the child's environment: run the scenario instead of spawning.
 const CHILD_ENV: &str = "BURROW_NET_ACCEPT_BACKOFF_CHILD";
@@ -40,31 +40,13 @@ fn accept_backs_off_when_out_of_fds_and_serves_again() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("re-run the test binary as the child");
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t.elapsed() > WAIT {
-            let _ = child.kill();
-            panic!("the child did not finish within {WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut out = String::new();
-    let mut err = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, out, err) = wait_child(
+        &mut child,
+        WAIT,
+        "the child",
+        Duration::from_millis(10),
+        std::thread::sleep,
+    );
     assert!(
         status.success(),
         "child failed: {status}\nstdout:\n{out}\nstderr:\n{err}"

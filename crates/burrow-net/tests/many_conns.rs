@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use burrow_net::{TcpListener, TcpStream};
 use burrow_sched::sync::WaitGroup;
 use burrow_sched::{go, sleep};
-use common::run;
+use common::{run, wait_child};
 
 const CHILD_ENV: &str = "BURROW_NET_MANY_CONNS_CHILD";
 const MSG: usize = 64;
@@ -99,31 +99,13 @@ fn ten_thousand_connections_echo_on_two_ps() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("re-run the test binary as the clients");
-        let t = Instant::now();
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if t.elapsed() > LIMIT {
-                let _ = child.kill();
-                panic!("the clients did not finish within {LIMIT:?}");
-            }
-            sleep(Duration::from_millis(20));
-        };
-        let mut out = String::new();
-        let mut err = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let (status, out, err) = wait_child(
+            &mut child,
+            LIMIT,
+            "the clients",
+            Duration::from_millis(20),
+            sleep,
+        );
         assert!(status.success(), "clients failed: {status}\n{out}\n{err}");
         println!(
             "{}",

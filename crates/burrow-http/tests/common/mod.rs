@@ -109,3 +109,50 @@ pub fn read_until_close(s: &mut TcpStream) -> Vec<u8> {
         }
     }
 }
+
+/// Serves `listener` with `server` from a goroutine runtime of `maxprocs`
+/// Ps on a thread of its own; the thread's result is `serve_goroutines`'.
+/// `serve` returns when the shutdown begins, and the runtime must outlive
+/// the connections still in a request (see *Shutdown* on `Server`), as
+/// Go's main must wait for `Shutdown`, so the thread ends once the last
+/// connection has ended. Bounded: a connection stuck past `2 × WAIT` is
+/// the test's failure to report, not a hang.
+pub fn serve_on_goroutines<H: Handler + 'static>(
+    server: &Server<H>,
+    listener: burrow_net::TcpListener,
+    maxprocs: usize,
+) -> std::thread::JoinHandle<std::io::Result<()>> {
+    let serving = server.clone();
+    std::thread::Builder::new()
+        .name("test-runtime".into())
+        .spawn(move || {
+            let rt = burrow_sched::Runtime::builder()
+                .maxprocs(maxprocs)
+                .build()
+                .expect("build a runtime");
+            rt.run(move || {
+                let served = serving.serve_goroutines(&listener);
+                let deadline = std::time::Instant::now() + 2 * WAIT;
+                while serving.num_conns() > 0 && std::time::Instant::now() < deadline {
+                    burrow_sched::sleep(Duration::from_millis(1));
+                }
+                served
+            })
+        })
+        .expect("start the runtime thread")
+}
+
+/// Waits (bounded by `WAIT`) for thread `t` to return and gives its
+/// result; `what` names it in the failure.
+pub fn join_bounded<T>(t: std::thread::JoinHandle<T>, what: &str) -> T {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !t.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not done within {WAIT:?}"
+        );
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+    t.join()
+        .unwrap_or_else(|_| panic!("{what}: the thread panicked"))
+}

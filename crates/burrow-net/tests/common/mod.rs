@@ -67,3 +67,38 @@ impl Fnv {
         }
     }
 }
+
+/// Waits for `child` (spawned with stdout and stderr piped) for at most
+/// `limit`, looking every `every` with `pause` (burrow's `sleep` inside a
+/// goroutine, the thread's outside one); kills it and fails the test
+/// naming `what` if it runs longer. Returns its status, stdout and stderr.
+pub fn wait_child(
+    child: &mut std::process::Child,
+    limit: Duration,
+    what: &str,
+    every: Duration,
+    pause: impl Fn(Duration),
+) -> (std::process::ExitStatus, String, String) {
+    use std::io::Read;
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("poll the child") {
+            break s;
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        pause(every);
+    };
+    let read = |pipe: Option<&mut dyn Read>| {
+        let mut s = String::new();
+        pipe.expect("a piped output")
+            .read_to_string(&mut s)
+            .expect("read the child's output");
+        s
+    };
+    let out = read(child.stdout.as_mut().map(|p| p as &mut dyn Read));
+    let err = read(child.stderr.as_mut().map(|p| p as &mut dyn Read));
+    (status, out, err)
+}

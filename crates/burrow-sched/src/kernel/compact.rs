@@ -147,8 +147,7 @@ fn probe_switch_depth() -> Option<usize> {
     Some(256)
 }
 
-/// A G's compaction cell (see the module docs): 32 bytes, in the G's
-/// first cache line.
+/// A G's compaction cell (see the module docs): 32 bytes.
 pub(crate) struct Compaction {
     state: AtomicU32,
     /// Raised by a claimer before it touches the parked stack; lowered by
@@ -184,14 +183,17 @@ impl Compaction {
     }
 
     /// The M, in a park's commit, right after the goroutine switched out:
-    /// a new (even) epoch names this park.
+    /// a new even epoch names this park. New even if no resume moved the
+    /// epoch since the last park (`before_run` skips the protocol while no
+    /// runtime compacts), so `G::note_wait` still tells one wait from the
+    /// next.
     pub(crate) fn parked(&self) {
         // Release: publishes the goroutine's stack contents and `sp` to a
         // compactor whose Acquire load reads this epoch ([`Compaction::
         // try_claim`], [`Compaction::begin`]). Only the holder writes the
         // epoch, so a load and a store suffice.
         let e = self.epoch.load(Ordering::Relaxed);
-        self.epoch.store(e.wrapping_add(1) & !1, Ordering::Release);
+        self.epoch.store((e | 1).wrapping_add(1), Ordering::Release);
     }
 
     /// The current epoch (a key for one park, `G::note_wait`).
@@ -586,8 +588,9 @@ impl Counters {
 }
 
 /// Gs a sweep looks at under one hold of the registry's lock; at most this
-/// many are compacted per `membarrier`, and a light party that meets a
-/// claim waits at most for one of them.
+/// many are compacted per `membarrier`. A light party that meets one of
+/// them `COMPACTING` waits for the chunk's copies and its batched release
+/// (tens of microseconds); one that meets a mere claim cancels it.
 const SWEEP_CHUNK: usize = 256;
 
 /// sysmon's sweep of every G (every `WAIT_SWEEP`, or more often while
@@ -639,10 +642,15 @@ pub(crate) fn sweep(all: &AllGs, now: u64, decay: Option<u64>, budget: u64) -> (
                     None => g.g().compact.finish(None),
                 }
             }
-            // SAFETY: every stack in the batch belongs to a parked
-            // goroutine held `COMPACTING` (nobody runs on it or touches it
-            // until `finish`), and its used part is saved in its buffer.
-            unsafe { burrow_stack::Stack::discard_all(batch.iter().map(|(g, _)| g.g().stack())) };
+            if !batch.is_empty() {
+                // SAFETY: every stack in the batch belongs to a parked
+                // goroutine held `COMPACTING` (nobody runs on it or touches
+                // it until `finish`), and its used part is saved in its
+                // buffer.
+                unsafe {
+                    burrow_stack::Stack::discard_all(batch.iter().map(|(g, _)| g.g().stack()));
+                }
+            }
             for (g, buf) in batch.drain(..) {
                 g.g().compact.finish(Some(buf));
                 compacted += 1;

@@ -198,11 +198,6 @@ pub(crate) struct GInner {
 }
 
 /// A goroutine (Go's `g`).
-///
-/// The fields a wake-up and a resume touch (`status`, `park`, `compact`)
-/// come first, in one cache line with the id and the wait reason: a
-/// readier on another core pulls in one line, not two.
-#[repr(C, align(64))]
 pub(crate) struct G {
     /// One of [`status`]. Written by the G's holder; read by anyone (the
     /// goroutine dump).
@@ -665,6 +660,3 @@ impl GFreeGlobal {
         std::mem::take(&mut *self.list.lock().expect("gfree lock poisoned"))
     }
 }
-
-// The wake-up fields fit the G's first cache line (see `G`).
-const _: () = assert!(std::mem::offset_of!(G, compact) + std::mem::size_of::<Compaction>() <= 64);
