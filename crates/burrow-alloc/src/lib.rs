@@ -164,7 +164,7 @@ pub use stats::{ClassStats, MemStats};
 pub use sys::fatal;
 
 use debug_free::DEBUG_FREE;
-use sizeclass::class_for;
+use sizeclass::{class_for, size_to_class};
 
 /// The allocator as a Rust [`GlobalAlloc`].
 ///
@@ -210,10 +210,22 @@ unsafe impl GlobalAlloc for BurrowAlloc {
         allocate_with(layout.size(), layout.align(), self.background_scavenger)
     }
 
+    /// A sized free: the layout names the block's class (the one `alloc`
+    /// chose for it, kept by `realloc`), so a small block goes to this
+    /// thread's bin without a span lookup (*Bins* in `mcache/bins.rs`).
     #[inline]
-    unsafe fn dealloc(&self, p: *mut u8, _layout: Layout) {
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        // Only the common alignments take the sized path inline (over-
+        // aligned layouts would inline `class_for`'s search here); the
+        // class is `class_for`'s for them.
+        if !DEBUG_FREE && layout.align() <= 8 && layout.size() <= MAX_SMALL_SIZE {
+            // SAFETY: GlobalAlloc's contract: `p` came from `alloc` (or
+            // `realloc`) with this layout, whose class this is, and is live.
+            unsafe { mcache::free_class(size_to_class(layout.size().max(1)), p) };
+            return;
+        }
         // SAFETY: GlobalAlloc's contract: `p` came from `alloc` and is live.
-        unsafe { deallocate(p) }
+        unsafe { deallocate_unsized(p) }
     }
 
     #[inline]
@@ -224,7 +236,7 @@ unsafe impl GlobalAlloc for BurrowAlloc {
     #[inline]
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: GlobalAlloc's contract: `p` is live with this layout.
-        unsafe { reallocate_with(p, layout.align(), new_size, self.background_scavenger) }
+        unsafe { reallocate_with(p, layout.align(), new_size, self.background_scavenger, true) }
     }
 }
 
@@ -333,6 +345,18 @@ pub unsafe fn deallocate(p: *mut u8) {
     }
 }
 
+/// [`deallocate`], out of line: `GlobalAlloc::dealloc`'s path for large
+/// and over-aligned blocks, kept out of its inlined fast path.
+///
+/// # Safety
+/// As for [`deallocate`].
+#[cold]
+#[inline(never)]
+unsafe fn deallocate_unsized(p: *mut u8) {
+    // SAFETY: forwarded to the caller.
+    unsafe { deallocate(p) }
+}
+
 /// `p` has no span: ignored outside our arenas, fatal inside them.
 #[cold]
 fn no_span(p: *mut u8, op: &str) {
@@ -391,14 +415,23 @@ pub fn owns(p: *const u8) -> bool {
 /// `p` is a live block of ours allocated with alignment `align`.
 pub unsafe fn reallocate(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
     // SAFETY: forwarded to the caller.
-    unsafe { reallocate_with(p, align, new_size, true) }
+    unsafe { reallocate_with(p, align, new_size, true, false) }
 }
 
 /// [`reallocate`] with the background scavenger allowed or not (`bg`).
+/// With `sized` (`GlobalAlloc::realloc`, whose caller's later `dealloc`
+/// names the block's class by its layout) a small block stays in place
+/// only if the new size maps to its class.
 ///
 /// # Safety
 /// As for [`reallocate`].
-unsafe fn reallocate_with(p: *mut u8, align: usize, new_size: usize, bg: bool) -> *mut u8 {
+unsafe fn reallocate_with(
+    p: *mut u8,
+    align: usize,
+    new_size: usize,
+    bg: bool,
+    sized: bool,
+) -> *mut u8 {
     let s = heap::span_of(p as usize);
     if s.is_null() {
         // Not from our heap: we cannot know its size to move it.
@@ -419,7 +452,8 @@ unsafe fn reallocate_with(p: *mut u8, align: usize, new_size: usize, bg: bool) -
         if old == 0 {
             sys::bad_pointer(p as usize, "realloc");
         }
-        if new_size <= old && (new_size > old / 2 || class_for(new_size, align) == Some(class)) {
+        let same_class = class_for(new_size, align) == Some(class);
+        if new_size <= old && (same_class || (!sized && new_size > old / 2)) {
             return p;
         }
     } else if new_size > MAX_SMALL_SIZE {

@@ -8,12 +8,17 @@
 //!
 //! # Fast paths
 //!
-//! - **alloc**: TLS address, index by class, pop the head of the class's
-//!   free list, bump a counter. A null head falls to `alloc_slow`.
-//! - **free**: find the span through the arena map (`heap::span_of`); if
-//!   its `owner` is this mcache, push onto the class's list (the current
-//!   span) or the span's `local_free` (an owned used-up span); otherwise
-//!   push onto the span's remote list (`central::free_remote`, one CAS).
+//! - **alloc**: TLS address, index by class, take the oldest block of the
+//!   class's bin (`mcache/bins.rs`) or else pop the head of the class's
+//!   free list, bump a counter. Both empty falls to `alloc_slow`.
+//! - **free**: put the block in the class's bin. The class comes from the
+//!   `Layout` for a `GlobalAlloc` free, and from the span (found through
+//!   the arena map, `heap::span_of`) for an unsized one (`deallocate`, C's
+//!   `free`). A full bin spills its older half to their spans
+//!   (`free_to_span`): if the span's `owner` is this mcache, a push onto
+//!   the class's list (the current span) or the span's `local_free` (an
+//!   owned used-up span); otherwise onto the span's remote list
+//!   (`central::free_remote`, one CAS).
 //!
 //! # Owned spans
 //!
@@ -26,10 +31,13 @@
 //! - `full`: spans whose every object is out, with `R_NOTIFY` set in the
 //!   remote word.
 //!
-//! So a thread's free of its own block never takes the remote path: it is
-//! a push onto the current span's list or onto the span's `local_free`,
-//! and a span that was full moves to `avail`. Another thread's free is one
-//! CAS onto the span's remote list, except into a full span: the push
+//! So a thread's free of its own block never takes the remote path: it
+//! goes to a bin, and from there onto the current span's list or onto the
+//! span's `local_free`,
+//! and a span that was full moves to `avail`. A free of another thread's
+//! block also goes to the freeing thread's bin, and is reused there; when
+//! it spills, it is one CAS onto the span's remote list, except into a
+//! full span: the push
 //! that sees `R_NOTIFY` hands its object to the owner's `delayed` list
 //! instead (mimalloc's *thread-delayed free*), so the owner learns that
 //! the span has room without looking at its full spans; the owner drains
@@ -79,9 +87,10 @@
 
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::central;
+use crate::debug_free::DEBUG_FREE;
 use crate::heap;
 use crate::lock::SpinLock;
 use crate::sizeclass::{NUM_CLASSES, PAGE_SIZE};
@@ -89,6 +98,12 @@ use crate::span::{
     LIST_NONE, LIST_OWNED_AVAIL, LIST_OWNED_FULL, MSpan, R_MOVING, R_NOTIFY, SpanList, r_head,
 };
 use crate::stats::{CLASS_FREES, CLASS_MALLOCS, FLUSH_EVERY, REMOTE_FREES};
+
+mod bins;
+mod lifecycle;
+
+use lifecycle::init_thread;
+pub(crate) use lifecycle::{flush_my_counts, lock_fallback, release_thread_cache, unlock_fallback};
 
 /// Empty spans an mcache keeps per class instead of retiring them to the
 /// heap (see *Owned spans*).
@@ -99,13 +114,26 @@ const ST_INITIALIZING: u8 = 1;
 const ST_ACTIVE: u8 = 2;
 const ST_DEAD: u8 = 3;
 
-/// One class's slot in an mcache. Owner thread only.
+/// One class's slot in an mcache. Owner thread only. 32 bytes, so two
+/// classes share a cache line and a slot never straddles one.
 #[derive(Clone, Copy)]
 struct ClassCache {
     free: *mut u8,
     span: *mut MSpan,
-    nmalloc: u64,
-    nfree: u64,
+    /// Allocations and frees since the last flush to the global counts
+    /// (below `FLUSH_EVERY`). Two words, not one packed: a free and the
+    /// next allocation then update different words, and neither waits
+    /// for the other's store.
+    nmalloc: u32,
+    nfree: u32,
+    /// The class's bin (see `bins.rs`), a ring: the next block to take
+    /// and the next free slot, free-running (`bins::BIN_MAX` divides
+    /// 2^16), and how many blocks it may hold: 0 until the thread's first slow path registers the cache,
+    /// and again once the thread has exited, so that those states never
+    /// keep a block the exit flush would miss.
+    bin_head: u16,
+    bin_tail: u16,
+    bin_cap: u32,
 }
 
 /// A thread's cache (Go's `mcache`). Touched only by its thread (or, for
@@ -129,6 +157,10 @@ pub(crate) struct MCache {
     /// linked through the objects): pushed by `deliver` from any thread,
     /// taken whole by the owner.
     delayed: AtomicPtr<u8>,
+    /// Per class, freed blocks kept for this thread's next allocations
+    /// (see `bins.rs`); a ring per class, `classes[c].bin_head` to
+    /// `bin_tail`.
+    bins: [[*mut u8; bins::BIN_MAX]; NUM_CLASSES],
 }
 
 // SAFETY: an MCache is only used by one thread at a time (its own, or the
@@ -144,6 +176,9 @@ impl MCache {
                 span: ptr::null_mut(),
                 nmalloc: 0,
                 nfree: 0,
+                bin_head: 0,
+                bin_tail: 0,
+                bin_cap: 0,
             }; NUM_CLASSES],
             avail: [const { SpanList::new() }; NUM_CLASSES],
             full: [const { SpanList::new() }; NUM_CLASSES],
@@ -151,6 +186,7 @@ impl MCache {
             nremote: 0,
             grew: false,
             delayed: AtomicPtr::new(ptr::null_mut()),
+            bins: [[ptr::null_mut(); bins::BIN_MAX]; NUM_CLASSES],
         }
     }
 }
@@ -161,12 +197,6 @@ thread_local! {
 
 /// The shared cache for threads without a usable one of their own.
 static FALLBACK: SpinLock<MCache> = SpinLock::new(MCache::new(ST_ACTIVE));
-
-const INIT_NONE: u8 = 0;
-const INIT_RUNNING: u8 = 1;
-const INIT_DONE: u8 = 2;
-static INIT: AtomicU8 = AtomicU8::new(INIT_NONE);
-static KEY: AtomicU32 = AtomicU32::new(0);
 
 /// This thread's cache. Never inlined: a caller may run on a stackful
 /// coroutine that resumes on another thread (a burrow goroutine after a
@@ -206,6 +236,15 @@ pub(crate) unsafe fn alloc_small(class: usize, bg: bool) -> *mut u8 {
     // SAFETY: `mc` is this thread's cache; `class` is in bounds (caller).
     unsafe {
         let cc = (*mc).classes.get_unchecked_mut(class);
+        if cc.bin_head != cc.bin_tail {
+            let p = *(*mc)
+                .bins
+                .get_unchecked(class)
+                .get_unchecked(cc.bin_head as usize % bins::BIN_MAX);
+            cc.bin_head = cc.bin_head.wrapping_add(1);
+            cc.nmalloc += 1;
+            return p;
+        }
         let p = cc.free;
         if !p.is_null() {
             cc.free = *(p as *mut *mut u8);
@@ -216,23 +255,88 @@ pub(crate) unsafe fn alloc_small(class: usize, bg: bool) -> *mut u8 {
     }
 }
 
-/// Frees object `p` of small span `s`.
+/// Frees object `p` of small span `s` (a caller that found the span).
 ///
 /// # Safety
 /// `p` is a live object of `s`, freed once.
 #[inline(always)]
 pub(crate) unsafe fn free_small(s: *mut MSpan, p: *mut u8) {
+    // SAFETY: `s` is live while `p` is, so its class is `p`'s (caller).
+    unsafe { free_class((*s).class as usize, p) }
+}
+
+/// Frees object `p` of size class `class` into this thread's bin for the
+/// class (see `bins.rs`); a full bin, or a thread without bins, takes
+/// the span path.
+///
+/// # Safety
+/// `p` is a live object of class `class` (in `1..NUM_CLASSES`) of our
+/// heap, freed once.
+#[inline(always)]
+pub(crate) unsafe fn free_class(class: usize, p: *mut u8) {
     let mc = mcache();
-    // SAFETY: `s` is live while `p` is; `mc` is this thread's cache.
+    // SAFETY: `mc` is this thread's cache; `class` is in bounds (caller).
     unsafe {
-        let class = (*s).class as usize;
+        let cc = (*mc).classes.get_unchecked_mut(class);
+        // Everything but the common case is out of line, so that the
+        // inlined free keeps no more than `p` and `class` across the call
+        // to `mcache()` (fewer registers to save and restore).
+        if cc.nfree + 1 < FLUSH_EVERY
+            && u32::from(cc.bin_tail.wrapping_sub(cc.bin_head)) < cc.bin_cap
+            && !DEBUG_FREE
+        {
+            cc.nfree += 1;
+            *(*mc)
+                .bins
+                .get_unchecked_mut(class)
+                .get_unchecked_mut(cc.bin_tail as usize % bins::BIN_MAX) = p;
+            cc.bin_tail = cc.bin_tail.wrapping_add(1);
+            return;
+        }
+        free_class_slow(mc, class, p);
+    }
+}
+
+/// [`free_class`] when the counts are due for a flush, the bin is full or
+/// the thread has no bins.
+///
+/// # Safety
+/// As for [`free_class`]; `mc` is this thread's cache.
+#[cold]
+#[inline(never)]
+unsafe fn free_class_slow(mc: *mut MCache, class: usize, p: *mut u8) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
         let cc = (*mc).classes.get_unchecked_mut(class);
         cc.nfree += 1;
         if cc.nfree >= FLUSH_EVERY {
             flush_counts(class, cc);
             flush_remote(mc);
         }
+        let cc = &mut (*mc).classes[class];
+        if u32::from(cc.bin_tail.wrapping_sub(cc.bin_head)) < cc.bin_cap && !DEBUG_FREE {
+            (*mc).bins[class][cc.bin_tail as usize % bins::BIN_MAX] = p;
+            cc.bin_tail = cc.bin_tail.wrapping_add(1);
+            return;
+        }
+        bins::overflow(mc, class, p);
+    }
+}
+
+/// Frees object `p` of span `s` where it belongs: onto the current span's
+/// list or an owned span's `local_free` when `mc` owns `s`, else onto the
+/// span's remote list (see *Owned spans*).
+///
+/// # Safety
+/// The caller has exclusive use of `mc`; `p` is a live object of `s`,
+/// freed once.
+#[inline]
+unsafe fn free_to_span(mc: *mut MCache, s: *mut MSpan, p: *mut u8) {
+    // SAFETY: as the caller guarantees; owner-only fields only when `mc`
+    // owns `s`.
+    unsafe {
         if (*s).owner.load(Ordering::Relaxed) == mc as usize {
+            let cc = (*mc).classes.get_unchecked_mut((*s).class as usize);
             if s == cc.span {
                 *(p as *mut *mut u8) = cc.free;
                 cc.free = p;
@@ -497,13 +601,14 @@ unsafe fn flush_remote(mc: *mut MCache) {
 }
 
 #[cold]
+#[inline(never)]
 fn flush_counts(class: usize, cc: &mut ClassCache) {
     if cc.nmalloc != 0 {
-        CLASS_MALLOCS[class].fetch_add(cc.nmalloc, Ordering::Relaxed);
+        CLASS_MALLOCS[class].fetch_add(u64::from(cc.nmalloc), Ordering::Relaxed);
         cc.nmalloc = 0;
     }
     if cc.nfree != 0 {
-        CLASS_FREES[class].fetch_add(cc.nfree, Ordering::Relaxed);
+        CLASS_FREES[class].fetch_add(u64::from(cc.nfree), Ordering::Relaxed);
         cc.nfree = 0;
     }
 }
@@ -621,159 +726,4 @@ unsafe fn refill(mc: *mut MCache, class: usize) -> *mut u8 {
         cc.nmalloc += 1;
         p
     }
-}
-
-/// Hands span `s` of `mc` and its local free list `local` to its mcentral
-/// (or, if every object is free, to the heap).
-///
-/// # Safety
-/// `mc` owns `s`; `local` lists free objects of `s`.
-unsafe fn give_up(s: *mut MSpan, local: *mut u8) {
-    // SAFETY: the caller owns `s`.
-    unsafe {
-        (*s).list = LIST_NONE;
-        (*s).local_free = ptr::null_mut();
-        if central::detach_owned(s, local) {
-            heap::free_span(s);
-        }
-    }
-}
-
-/// Hands every span of `mc` back to the mcentrals and flushes its counts.
-/// Objects delivered meanwhile are freed afterwards, as remote frees into
-/// the spans, which nobody owns then.
-unsafe fn flush(mc: *mut MCache) {
-    // SAFETY: the caller has exclusive use of `mc`.
-    unsafe { flush_remote(mc) };
-    for class in 1..NUM_CLASSES {
-        // SAFETY: the caller has exclusive use of `mc` and owns its spans.
-        unsafe {
-            let cc = &mut (*mc).classes[class];
-            flush_counts(class, cc);
-            let s = cc.span;
-            if !s.is_null() {
-                let local = cc.free;
-                cc.free = ptr::null_mut();
-                cc.span = ptr::null_mut();
-                give_up(s, local);
-            }
-            for list in [&mut (*mc).avail[class], &mut (*mc).full[class]] {
-                loop {
-                    let r = list.head;
-                    if r.is_null() {
-                        break;
-                    }
-                    list.remove(r);
-                    give_up(r, (*r).local_free);
-                }
-            }
-            (*mc).nempty[class] = 0;
-        }
-    }
-    // SAFETY: every span is given up and no delivery is under way
-    // (`central::wait_for_delivery`); Acquire pairs with the Release push
-    // in `deliver`.
-    unsafe {
-        let mut p = (*mc).delayed.swap(ptr::null_mut(), Ordering::Acquire);
-        while !p.is_null() {
-            let next = *(p as *mut *mut u8);
-            central::free_remote(heap::span_of(p as usize), p);
-            p = next;
-        }
-    }
-}
-
-unsafe fn init_thread(mc: *mut MCache) {
-    // SAFETY: `mc` is this thread's cache.
-    unsafe {
-        (*mc).state = ST_INITIALIZING;
-        global_init();
-        // May allocate in glibc (keys past the first 32); we are
-        // INITIALIZING, so such calls use the fallback cache.
-        libc::pthread_setspecific(KEY.load(Ordering::Relaxed), mc as *const libc::c_void);
-        (*mc).state = ST_ACTIVE;
-    }
-}
-
-fn global_init() {
-    // Acquire: pairs with the Release store of INIT_DONE below.
-    if INIT.load(Ordering::Acquire) == INIT_DONE {
-        return;
-    }
-    if INIT
-        .compare_exchange(
-            INIT_NONE,
-            INIT_RUNNING,
-            Ordering::Acquire,
-            Ordering::Acquire,
-        )
-        .is_ok()
-    {
-        let mut key: libc::pthread_key_t = 0;
-        // SAFETY: valid out-pointer and an extern "C" destructor.
-        if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } != 0 {
-            crate::sys::fatal("pthread_key_create failed");
-        }
-        KEY.store(key, Ordering::Relaxed);
-        crate::fork::register();
-        // Release: publishes KEY to threads that see INIT_DONE.
-        INIT.store(INIT_DONE, Ordering::Release);
-        return;
-    }
-    // Another thread initialises; it never waits for us, so this ends.
-    while INIT.load(Ordering::Acquire) != INIT_DONE {
-        // SAFETY: no preconditions.
-        unsafe { libc::sched_yield() };
-    }
-}
-
-extern "C" fn thread_exit(arg: *mut libc::c_void) {
-    let mc = arg as *mut MCache;
-    // SAFETY: the key's value is this exiting thread's own cache.
-    unsafe {
-        flush(mc);
-        (*mc).state = ST_DEAD;
-    }
-}
-
-/// Returns the calling thread's cached spans to the mcentrals (Go's
-/// `mcache.releaseAll`), e.g. before a thread goes idle for long.
-pub(crate) fn release_thread_cache() {
-    let mc = mcache();
-    // SAFETY: this thread's cache, used exclusively here.
-    unsafe {
-        if (*mc).state == ST_ACTIVE {
-            flush(mc);
-        } else {
-            flush_remote(mc);
-            for class in 1..NUM_CLASSES {
-                flush_counts(class, &mut (*mc).classes[class]);
-            }
-        }
-    }
-}
-
-/// Flushes the calling thread's counters (for `stats`).
-pub(crate) fn flush_my_counts() {
-    let mc = mcache();
-    // SAFETY: this thread's cache.
-    unsafe { flush_remote(mc) };
-    for class in 1..NUM_CLASSES {
-        // SAFETY: this thread's cache; counters are owner-only.
-        unsafe { flush_counts(class, &mut (*mc).classes[class]) };
-    }
-}
-
-/// Fork prepare: take the fallback lock (then the mcentrals and heap).
-pub(crate) fn lock_fallback() {
-    FALLBACK.raw_lock();
-}
-
-/// Fork parent/child: release the fallback lock.
-///
-/// # Safety
-/// Taken by [`lock_fallback`] before the fork.
-pub(crate) unsafe fn unlock_fallback() {
-    // SAFETY: the caller took it.
-    unsafe { FALLBACK.raw_unlock() };
 }

@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use crate::sizeclass::{CLASSES, NUM_CLASSES};
 
 /// Local free counts are flushed when they reach this.
-pub(crate) const FLUSH_EVERY: u64 = 256;
+pub(crate) const FLUSH_EVERY: u32 = 256;
 
 pub(crate) static HEAP_SYS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static HEAP_INUSE: AtomicU64 = AtomicU64::new(0);

@@ -1,0 +1,155 @@
+//! Bins: freed blocks a thread keeps for its own next allocations.
+//!
+//! Each size class of an mcache has a small ring of blocks the thread
+//! freed (jemalloc's tcache bins; Go's mcache has no equivalent because a
+//! GC, not `free`, returns its objects). A free puts the pointer at the
+//! ring's tail; an allocation takes the one at its head before it looks
+//! at the class's span list. Neither touches the block itself or its
+//! span:
+//!
+//! - A free through `GlobalAlloc::dealloc` knows the block's class from
+//!   its `Layout` (the class `alloc` chose for the same size and
+//!   alignment), so it needs no span lookup at all: no arena-map load and
+//!   no span-struct load, the two dependent cache misses that were over
+//!   half of a free's time in larson, whose victims are random blocks of a
+//!   2.5 MB working set.
+//! - The block is not written (a span's free list links through the
+//!   blocks, so pushing a cold block onto it is a cache miss on the block
+//!   as well), and an allocation that takes it does not read it.
+//! - Whose span the block is does not matter while it sits in a bin: a
+//!   block another thread allocated is reused here without a trip through
+//!   its span's remote list. Ownership is settled only when a block
+//!   leaves the bin for its span (`free_to_span`).
+//!
+//! A ring, not a stack: a stack's one count is read and written by every
+//! free and every allocation, so in a free–allocate loop each waits for
+//! the other's store to that word (two store-to-load forwardings a pair,
+//! ~1 ns on the 2-core box's EPYC); with a ring, frees move only the tail
+//! and allocations only the head. The price is first-in first-out reuse:
+//! an allocation gets the oldest of at most [`BIN_MAX`] recent frees, not
+//! the newest, which matters little for blocks freed that recently.
+//!
+//! A bin holds at most [`BIN_MAX`] blocks and at most [`BIN_BYTES`]
+//! bytes' worth (one block for the 32 KiB class), so a thread keeps at
+//! most ~1 MiB of freed blocks out of their spans, which is what a span
+//! cannot be retired or scavenged for meanwhile. A free into a full bin
+//! moves its older half to their spans; thread exit and
+//! `release_thread_cache` empty every bin before the spans are handed
+//! back.
+//!
+//! `GlobalAlloc::realloc` keeps a block in place only when the new layout
+//! maps to the block's class, so a later sized free names the right
+//! class. With the `debug-free` feature bins are off: every free goes to
+//! its span, where the double-free check is.
+
+use super::{ClassCache, MCache, ST_UNINIT, free_to_span, init_thread};
+use crate::debug_free::DEBUG_FREE;
+use crate::heap;
+use crate::sizeclass::{CLASSES, NUM_CLASSES};
+
+/// The most blocks a bin holds: the ring's size, a power of two that
+/// divides 2^16 so that the free-running `u16` indices wrap with it.
+pub(crate) const BIN_MAX: usize = 32;
+
+/// The most bytes of blocks a bin holds (but always at least one block).
+const BIN_BYTES: usize = 16 * 1024;
+
+/// How many blocks the bin of `class` may hold.
+fn cap(class: usize) -> u32 {
+    (BIN_BYTES / CLASSES[class].size).clamp(1, BIN_MAX) as u32
+}
+
+/// Gives this thread's cache its bins (at registration).
+///
+/// # Safety
+/// The caller has exclusive use of `mc`.
+pub(super) unsafe fn open(mc: *mut MCache) {
+    for class in 1..NUM_CLASSES {
+        // SAFETY: the caller's exclusive use of `mc`.
+        unsafe { (*mc).classes[class].bin_cap = cap(class) };
+    }
+}
+
+/// Takes the bins away (at thread exit): later frees on this thread go to
+/// their spans, which the exit flush has handed back.
+///
+/// # Safety
+/// The caller has exclusive use of `mc`.
+pub(super) unsafe fn close(mc: *mut MCache) {
+    for class in 1..NUM_CLASSES {
+        // SAFETY: the caller's exclusive use of `mc`.
+        unsafe { (*mc).classes[class].bin_cap = 0 };
+    }
+}
+
+/// Moves the oldest `n` blocks of `class`'s bin to their spans.
+///
+/// # Safety
+/// The caller has exclusive use of `mc`; `n` ≤ the bin's count.
+unsafe fn spill(mc: *mut MCache, class: usize, n: usize) {
+    // SAFETY: the caller's exclusive use of `mc`; every binned pointer is
+    // an object of `class` that its span counts as out, freed once.
+    unsafe {
+        for _ in 0..n {
+            let cc: &mut ClassCache = &mut (*mc).classes[class];
+            let p = (*mc).bins[class][cc.bin_head as usize % BIN_MAX];
+            cc.bin_head = cc.bin_head.wrapping_add(1);
+            free_to_span(mc, heap::span_of(p as usize), p);
+        }
+    }
+}
+
+/// The number of blocks in a class's bin.
+fn len(cc: &ClassCache) -> usize {
+    usize::from(cc.bin_tail.wrapping_sub(cc.bin_head))
+}
+
+/// A free of `p` (class `class`) found the bin full, or the thread has no
+/// bins: make room by spilling the older half, or free `p` to its span
+/// (a thread not registered yet is registered first, and gets its bins).
+///
+/// # Safety
+/// The caller has exclusive use of `mc`, this thread's cache; `p` is a
+/// live object of class `class`, freed once.
+#[cold]
+#[inline(never)]
+pub(super) unsafe fn overflow(mc: *mut MCache, class: usize, p: *mut u8) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        if (*mc).state == ST_UNINIT && !DEBUG_FREE {
+            // A thread whose first call is a free: register it now, so
+            // that it gets its bins (and its exit flush) as an
+            // allocating thread would.
+            init_thread(mc);
+        }
+        let cc = &(*mc).classes[class];
+        let cap = cc.bin_cap as usize;
+        if cap == 0 || DEBUG_FREE {
+            free_to_span(mc, heap::span_of(p as usize), p);
+            return;
+        }
+        let n = len(cc);
+        if n >= cap {
+            spill(mc, class, n - cap / 2);
+        }
+        let cc = &mut (*mc).classes[class];
+        (*mc).bins[class][cc.bin_tail as usize % BIN_MAX] = p;
+        cc.bin_tail = cc.bin_tail.wrapping_add(1);
+    }
+}
+
+/// Moves every binned block to its span.
+///
+/// # Safety
+/// The caller has exclusive use of `mc`.
+pub(super) unsafe fn flush_all(mc: *mut MCache) {
+    for class in 1..NUM_CLASSES {
+        // SAFETY: the caller's exclusive use of `mc`.
+        unsafe {
+            let n = len(&(*mc).classes[class]);
+            if n != 0 {
+                spill(mc, class, n);
+            }
+        }
+    }
+}
