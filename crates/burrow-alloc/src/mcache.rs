@@ -128,12 +128,16 @@ struct ClassCache {
     nfree: u32,
     /// The class's bin (see `bins.rs`), a ring: the next block to take
     /// and the next free slot, free-running (`bins::BIN_MAX` divides
-    /// 2^16), and how many blocks it may hold: 0 until the thread's first slow path registers the cache,
-    /// and again once the thread has exited, so that those states never
-    /// keep a block the exit flush would miss.
+    /// 2^16), and how many blocks it may hold. The capacity is 0 until
+    /// the thread's first slow path registers the cache, once the thread
+    /// has exited (so that those states never keep a block the exit
+    /// flush would miss), and while the thread frees the class without
+    /// allocating it (*A thread that only frees* in `bins.rs`).
     bin_head: u16,
     bin_tail: u16,
-    bin_cap: u32,
+    bin_cap: u16,
+    /// `bin_head` right after the bin last spilled.
+    spill_head: u16,
 }
 
 /// A thread's cache (Go's `mcache`). Touched only by its thread (or, for
@@ -179,6 +183,7 @@ impl MCache {
                 bin_head: 0,
                 bin_tail: 0,
                 bin_cap: 0,
+                spill_head: 0,
             }; NUM_CLASSES],
             avail: [const { SpanList::new() }; NUM_CLASSES],
             full: [const { SpanList::new() }; NUM_CLASSES],
@@ -282,7 +287,7 @@ pub(crate) unsafe fn free_class(class: usize, p: *mut u8) {
         // inlined free keeps no more than `p` and `class` across the call
         // to `mcache()` (fewer registers to save and restore).
         if cc.nfree + 1 < FLUSH_EVERY
-            && u32::from(cc.bin_tail.wrapping_sub(cc.bin_head)) < cc.bin_cap
+            && cc.bin_tail.wrapping_sub(cc.bin_head) < cc.bin_cap
             && !DEBUG_FREE
         {
             cc.nfree += 1;
@@ -314,7 +319,13 @@ unsafe fn free_class_slow(mc: *mut MCache, class: usize, p: *mut u8) {
             flush_remote(mc);
         }
         let cc = &mut (*mc).classes[class];
-        if u32::from(cc.bin_tail.wrapping_sub(cc.bin_head)) < cc.bin_cap && !DEBUG_FREE {
+        if (cc.bin_cap == 0 && (*mc).state != ST_UNINIT) || DEBUG_FREE {
+            // No bin (closed, or the thread has exited): straight to the
+            // span.
+            free_to_span(mc, heap::span_of(p as usize), p);
+            return;
+        }
+        if cc.bin_tail.wrapping_sub(cc.bin_head) < cc.bin_cap {
             (*mc).bins[class][cc.bin_tail as usize % bins::BIN_MAX] = p;
             cc.bin_tail = cc.bin_tail.wrapping_add(1);
             return;
@@ -624,6 +635,7 @@ unsafe fn alloc_slow(mc: *mut MCache, class: usize, bg: bool) -> *mut u8 {
         if (*mc).state != ST_ACTIVE {
             return fallback_alloc(class);
         }
+        bins::reopen(mc, class);
         let p = refill(mc, class);
         if (*mc).grew {
             (*mc).grew = false;

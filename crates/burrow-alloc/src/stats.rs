@@ -71,9 +71,12 @@ pub struct MemStats {
     pub meta_sys: u64,
     /// Frees of small objects that took the remote path (one CAS on the
     /// span's remote list) because the freeing thread's cache did not own
-    /// the span: frees from other threads, and own-thread frees into spans
+    /// the span: blocks of other threads, and own-thread frees into spans
     /// the thread has handed back (`release_thread_cache`; see *Owned
-    /// spans* in `mcache.rs`). Counted per thread like `frees`.
+    /// spans* in `mcache.rs`), counted when they leave the freeing
+    /// thread's bin for their span (a block reused from the bin never
+    /// takes the path; see `mcache/bins.rs`). Counted per thread like
+    /// `frees`.
     pub remote_frees: u64,
     /// Spans of small classes taken from or given back to the page heap,
     /// each under the heap lock: what a steady working set of small

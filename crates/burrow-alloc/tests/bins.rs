@@ -2,7 +2,8 @@
 //! keeps the block in the freeing thread's bin for its class, whichever
 //! thread allocated it; `GlobalAlloc::realloc` keeps a block in place only
 //! within its class, so the sized free names the right one; a thread's
-//! bins are emptied into their spans when it exits.
+//! bins are emptied into their spans when it exits; a thread that only
+//! frees a class keeps no bin for it.
 //!
 //! One test in this binary, so nothing else moves the global counters.
 //! With the `debug-free` feature there are no bins (every free goes to its
@@ -111,9 +112,15 @@ fn bins_are_emptied_at_thread_exit() {
             .map(|_| unsafe { A.alloc(layout) } as usize)
             .collect();
         shuffle(&mut v, 0x2545_f491);
-        for p in v {
+        for (i, p) in v.into_iter().enumerate() {
             // SAFETY: allocated above with `layout`, freed once.
             unsafe { A.dealloc(p as *mut u8, layout) };
+            if i % 8 == 7 {
+                // The thread allocates the class too, so its bin stays
+                // open (*A thread that only frees* in `mcache/bins.rs`).
+                // SAFETY: a valid layout; the block is freed once.
+                unsafe { A.dealloc(A.alloc(layout), layout) };
+            }
         }
     })
     .join()
@@ -129,9 +136,37 @@ fn bins_are_emptied_at_thread_exit() {
     );
 }
 
+/// A thread that frees another thread's blocks of a class and allocates
+/// none of it holds none back: its bin closes when it first fills, and
+/// every block reaches its span (here by the remote path, counted).
+fn a_thread_that_only_frees_holds_nothing_back() {
+    let layout = Layout::from_size_align(64, 8).unwrap();
+    let blocks: Vec<usize> = std::thread::spawn(move || {
+        // SAFETY: a valid non-zero layout.
+        (0..1000)
+            .map(|_| unsafe { A.alloc(layout) } as usize)
+            .collect()
+    })
+    .join()
+    .expect("the allocating thread");
+    let n = blocks.len() as u64;
+    std::thread::spawn(move || {
+        let before = stats().remote_frees;
+        for p in blocks {
+            // SAFETY: allocated above with `layout`, freed once, here.
+            unsafe { A.dealloc(p as *mut u8, layout) };
+        }
+        let remote = stats().remote_frees - before;
+        assert_eq!(remote, n, "{} of {n} freed blocks held back", n - remote);
+    })
+    .join()
+    .expect("the freeing thread");
+}
+
 #[test]
-fn bins_reuse_foreign_blocks_keep_classes_and_empty_at_exit() {
+fn bins_reuse_foreign_blocks_keep_classes_empty_at_exit_and_close() {
     foreign_blocks_are_reused_without_the_remote_path();
     realloc_stays_within_the_class();
     bins_are_emptied_at_thread_exit();
+    a_thread_that_only_frees_holds_nothing_back();
 }

@@ -37,6 +37,18 @@
 //! `release_thread_cache` empty every bin before the spans are handed
 //! back.
 //!
+//! # A thread that only frees
+//!
+//! A thread that frees blocks others allocated and allocates none of the
+//! class (a consumer at the end of a pipeline) gains nothing from a bin:
+//! every block would go in and spill out again, later, and the blocks
+//! held back keep the producers' spans fuller (in the cross-thread churn
+//! benchmark, about 2,000 blocks per consumer across the classes, 30 %
+//! slower). So a bin that fills up with nothing taken from it since it
+//! last spilled empties and closes: the class's frees go straight to
+//! their spans, as without bins, until the thread allocates the class
+//! again and its slow path reopens the bin.
+//!
 //! `GlobalAlloc::realloc` keeps a block in place only when the new layout
 //! maps to the block's class, so a later sized free names the right
 //! class. With the `debug-free` feature bins are off: every free goes to
@@ -55,8 +67,8 @@ pub(crate) const BIN_MAX: usize = 32;
 const BIN_BYTES: usize = 16 * 1024;
 
 /// How many blocks the bin of `class` may hold.
-fn cap(class: usize) -> u32 {
-    (BIN_BYTES / CLASSES[class].size).clamp(1, BIN_MAX) as u32
+fn cap(class: usize) -> u16 {
+    (BIN_BYTES / CLASSES[class].size).clamp(1, BIN_MAX) as u16
 }
 
 /// Gives this thread's cache its bins (at registration).
@@ -66,7 +78,22 @@ fn cap(class: usize) -> u32 {
 pub(super) unsafe fn open(mc: *mut MCache) {
     for class in 1..NUM_CLASSES {
         // SAFETY: the caller's exclusive use of `mc`.
-        unsafe { (*mc).classes[class].bin_cap = cap(class) };
+        unsafe { reopen(mc, class) };
+    }
+}
+
+/// Gives `class` its bin back if it has none (a registered thread's
+/// allocation slow path: the thread allocates the class again).
+///
+/// # Safety
+/// The caller has exclusive use of `mc`, a registered, live thread's
+/// cache.
+pub(super) unsafe fn reopen(mc: *mut MCache, class: usize) {
+    // SAFETY: the caller's exclusive use of `mc`.
+    let cc = unsafe { &mut (*mc).classes[class] };
+    if cc.bin_cap == 0 && !DEBUG_FREE {
+        cc.bin_cap = cap(class);
+        cc.spill_head = cc.bin_head;
     }
 }
 
@@ -123,14 +150,26 @@ pub(super) unsafe fn overflow(mc: *mut MCache, class: usize, p: *mut u8) {
             init_thread(mc);
         }
         let cc = &(*mc).classes[class];
-        let cap = cc.bin_cap as usize;
+        let cap = usize::from(cc.bin_cap);
         if cap == 0 || DEBUG_FREE {
             free_to_span(mc, heap::span_of(p as usize), p);
             return;
         }
         let n = len(cc);
         if n >= cap {
+            if cc.bin_head == cc.spill_head {
+                // Nothing was taken from the bin since it last spilled (or
+                // opened): this thread frees the class and does not
+                // allocate it. Empty the bin and close it until the
+                // thread allocates the class again (`reopen`).
+                spill(mc, class, n);
+                (*mc).classes[class].bin_cap = 0;
+                free_to_span(mc, heap::span_of(p as usize), p);
+                return;
+            }
             spill(mc, class, n - cap / 2);
+            let cc = &mut (*mc).classes[class];
+            cc.spill_head = cc.bin_head;
         }
         let cc = &mut (*mc).classes[class];
         (*mc).bins[class][cc.bin_tail as usize % BIN_MAX] = p;
