@@ -136,7 +136,9 @@ struct ClassCache {
     bin_head: u16,
     bin_tail: u16,
     bin_cap: u16,
-    /// `bin_head` right after the bin last spilled.
+    /// While the bin is open, `bin_head` right after it last spilled;
+    /// once it has closed, the low bits of `nmalloc` then (a later free
+    /// that finds them changed reopens it).
     spill_head: u16,
 }
 
@@ -317,6 +319,11 @@ unsafe fn free_class_slow(mc: *mut MCache, class: usize, p: *mut u8) {
         if cc.nfree >= FLUSH_EVERY {
             flush_counts(class, cc);
             flush_remote(mc);
+        }
+        let cc = &mut (*mc).classes[class];
+        if cc.bin_cap == 0 && (*mc).state == ST_ACTIVE && cc.nmalloc as u16 != cc.spill_head {
+            // Closed, but the thread has allocated the class since.
+            bins::reopen(mc, class);
         }
         let cc = &mut (*mc).classes[class];
         if (cc.bin_cap == 0 && (*mc).state != ST_UNINIT) || DEBUG_FREE {

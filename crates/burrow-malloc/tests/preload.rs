@@ -307,6 +307,53 @@ fn c_double_free_of_a_large_block_aborts() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// `tests/c/security.c`: the cases of mimalloc-bench's `security/` suite
+/// that burrow-alloc catches in a release build (frees of a large block
+/// that is no longer, or never was, a block's start) each die by
+/// `SIGABRT` with a message naming the pointer, and never print
+/// `NOT_CAUGHT`. The suite's other cases (overflows, use after free, small
+/// double frees without the `debug-free` feature, pointers outside the
+/// heap, which are ignored) are not promised; see *Double and invalid
+/// frees* in `docs/alloc.md`.
+#[test]
+fn c_security_cases_abort() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = tmpdir("security");
+    let Some(bin) = compile("security.c", &d.join("security")) else {
+        return;
+    };
+    for mode in [
+        "double_free",
+        "double_free_later",
+        "interleaved",
+        "unaligned",
+        "interior",
+    ] {
+        let mut cmd = Command::new(&bin);
+        cmd.arg(mode);
+        let out = run(cmd, true, Duration::from_secs(30));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why = format!(
+            "{mode}: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
+        assert!(!stdout.contains("NOT_CAUGHT"), "not caught: {why}");
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "not aborted: {why}"
+        );
+        let addr = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("block="))
+            .unwrap_or_else(|| panic!("no block printed: {why}"));
+        let msg = format!("burrow-alloc: double free or invalid pointer {addr} (free)");
+        assert!(stderr.contains(&msg), "no '{msg}': {why}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 /// `tests/c/realloc_grow.c`: a block grown by `realloc` 64 KiB at a time to
 /// 256 MiB keeps its contents and peaks at about its own size in RSS, as
 /// under glibc (which moves it with `mremap`); see *Contiguous growth* in

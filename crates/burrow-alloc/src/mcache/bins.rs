@@ -47,7 +47,11 @@
 //! slower). So a bin that fills up with nothing taken from it since it
 //! last spilled empties and closes: the class's frees go straight to
 //! their spans, as without bins, until the thread allocates the class
-//! again and its slow path reopens the bin.
+//! again: the next free that sees the class's allocation count moved
+//! since the bin closed reopens it (the count is flushed to zero every
+//! 256 frees, so a thread that only frees reopens it now and then, and
+//! it closes again when it next fills), and so does an allocation that
+//! reaches the slow path.
 //!
 //! `GlobalAlloc::realloc` keeps a block in place only when the new layout
 //! maps to the block's class, so a later sized free names the right
@@ -163,7 +167,9 @@ pub(super) unsafe fn overflow(mc: *mut MCache, class: usize, p: *mut u8) {
                 // allocate it. Empty the bin and close it until the
                 // thread allocates the class again (`reopen`).
                 spill(mc, class, n);
-                (*mc).classes[class].bin_cap = 0;
+                let cc = &mut (*mc).classes[class];
+                cc.bin_cap = 0;
+                cc.spill_head = cc.nmalloc as u16;
                 free_to_span(mc, heap::span_of(p as usize), p);
                 return;
             }
