@@ -268,8 +268,8 @@ impl Heap {
             (*s).freed_at = 0;
             self.insert_free(s);
         }
-        stats::HEAP_SYS.fetch_add(bytes as u64, Ordering::Relaxed);
-        stats::HEAP_RELEASED.fetch_add(bytes as u64, Ordering::Relaxed);
+        stats::locked_add(&stats::HEAP_SYS, bytes as u64);
+        stats::locked_add(&stats::HEAP_RELEASED, bytes as u64);
         true
     }
 
@@ -362,8 +362,8 @@ impl Heap {
                 self.insert_free(s);
                 return ptr::null_mut();
             }
-            stats::HEAP_RELEASED.fetch_sub(((*s).released << PAGE_SHIFT) as u64, Ordering::Relaxed);
-            stats::HEAP_INUSE.fetch_add(((*s).npages << PAGE_SHIFT) as u64, Ordering::Relaxed);
+            stats::locked_sub(&stats::HEAP_RELEASED, ((*s).released << PAGE_SHIFT) as u64);
+            stats::locked_add(&stats::HEAP_INUSE, ((*s).npages << PAGE_SHIFT) as u64);
             (*s).released = 0;
         }
         s
@@ -382,7 +382,7 @@ pub(crate) fn alloc_small_span(class: usize) -> *mut MSpan {
     let nelems = span_objects(class);
     let s = {
         let mut h = HEAP.lock();
-        stats::SMALL_SPAN_TRIPS.fetch_add(1, Ordering::Relaxed);
+        stats::locked_add(&stats::SMALL_SPAN_TRIPS, 1);
         let s = h.alloc_pages(npages, PAGE_SIZE, 0);
         if !s.is_null() {
             // SAFETY: the span is ours alone until we publish an object from
@@ -437,7 +437,7 @@ fn align_slack_pages(align: usize) -> usize {
 pub(crate) unsafe fn free_span(s: *mut MSpan) {
     {
         let mut h = HEAP.lock();
-        stats::SMALL_SPAN_TRIPS.fetch_add(1, Ordering::Relaxed);
+        stats::locked_add(&stats::SMALL_SPAN_TRIPS, 1);
         // SAFETY: the caller gives `s` up; we hold the heap lock.
         unsafe { h.release_span(s) };
     }
@@ -458,7 +458,7 @@ impl Heap {
         // SAFETY: the caller gives `s` up under the heap lock.
         unsafe {
             debug_assert!((*s).state == SPAN_SMALL || (*s).state == SPAN_LARGE);
-            stats::HEAP_INUSE.fetch_sub((*s).bytes() as u64, Ordering::Relaxed);
+            stats::locked_sub(&stats::HEAP_INUSE, (*s).bytes() as u64);
             (*s).owner.store(0, Ordering::Relaxed);
             (*s).remote.store(0, Ordering::Relaxed);
             (*s).class = 0;

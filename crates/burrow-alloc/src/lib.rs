@@ -144,7 +144,6 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
-use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 mod central;
@@ -283,11 +282,8 @@ fn alloc_large(size: usize, align: usize, bg: bool, roomy: bool) -> *mut u8 {
     if s.is_null() {
         return ptr::null_mut();
     }
-    // SAFETY: a fresh large span.
-    let (base, bytes) = unsafe { ((*s).base, (*s).bytes() as u64) };
-    stats::LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
-    stats::LARGE_ALLOC_BYTES.fetch_add(bytes, Ordering::Relaxed);
-    base as *mut u8
+    // SAFETY: a fresh large span (counted by the heap, under its lock).
+    unsafe { (*s).base as *mut u8 }
 }
 
 /// [`allocate`], zero-filled. Fresh or released pages are not written.
@@ -367,11 +363,10 @@ fn no_span(p: *mut u8, op: &str) {
 
 #[cold]
 fn free_large(p: *mut u8) {
-    let Some(bytes) = heap::free_large(p as usize) else {
+    // Counted by the heap, under its lock.
+    if heap::free_large(p as usize).is_none() {
         sys::bad_pointer(p as usize, "free");
-    };
-    stats::LARGE_FREES.fetch_add(1, Ordering::Relaxed);
-    stats::LARGE_FREE_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
 }
 
 /// Usable bytes of the block at `p` (its class size, or its pages from

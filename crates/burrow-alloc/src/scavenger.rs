@@ -171,7 +171,7 @@ pub(crate) fn scavenge(force: bool) -> u64 {
                 unsafe {
                     let newly = ((*s).npages - (*s).released) << PAGE_SHIFT;
                     total += newly as u64;
-                    stats::HEAP_RELEASED.fetch_add(newly as u64, Ordering::Relaxed);
+                    stats::locked_add(&stats::HEAP_RELEASED, newly as u64);
                     (*s).released = (*s).npages;
                     (*s).needzero = false;
                     (*s).state = SPAN_FREE;

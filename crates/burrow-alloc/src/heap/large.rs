@@ -31,7 +31,6 @@
 //! the block is copied as before.
 
 use core::ptr;
-use core::sync::atomic::Ordering;
 
 use super::arena::{in_arena, set_bounds, span_of};
 use super::{HEAP, Heap, MAX_PAGES, align_slack_pages};
@@ -68,6 +67,8 @@ pub(crate) fn alloc_large(npages: usize, align: usize, room: usize) -> *mut MSpa
                 (*s).nelems = 1;
                 (*s).remapped = false;
                 set_bounds(s);
+                stats::locked_add(&stats::LARGE_MALLOCS, 1);
+                stats::locked_add(&stats::LARGE_ALLOC_BYTES, (*s).bytes() as u64);
             }
         }
         s
@@ -115,6 +116,8 @@ pub(crate) fn free_large(addr: usize) -> Option<usize> {
                 }
             }
             h.release_span(s);
+            stats::locked_add(&stats::LARGE_FREES, 1);
+            stats::locked_add(&stats::LARGE_FREE_BYTES, bytes as u64);
             bytes
         }
     };
@@ -171,8 +174,7 @@ pub(crate) unsafe fn resize_large(addr: usize, npages: usize) -> Resize {
                     (*t).freed_at = sys::now_ns();
                     (*t).needzero = true;
                 }
-                stats::HEAP_INUSE
-                    .fetch_sub(((old - npages) << PAGE_SHIFT) as u64, Ordering::Relaxed);
+                stats::locked_sub(&stats::HEAP_INUSE, ((old - npages) << PAGE_SHIFT) as u64);
                 (*s).elem_size = (*s).bytes();
                 set_bounds(s);
             }
@@ -205,8 +207,11 @@ pub(crate) unsafe fn resize_large(addr: usize, npages: usize) -> Resize {
             h.insert_free(after);
             return Resize::NotInPlace;
         }
-        stats::HEAP_RELEASED.fetch_sub(((*after).released << PAGE_SHIFT) as u64, Ordering::Relaxed);
-        stats::HEAP_INUSE.fetch_add((need << PAGE_SHIFT) as u64, Ordering::Relaxed);
+        stats::locked_sub(
+            &stats::HEAP_RELEASED,
+            ((*after).released << PAGE_SHIFT) as u64,
+        );
+        stats::locked_add(&stats::HEAP_INUSE, (need << PAGE_SHIFT) as u64);
         (*s).npages = npages;
         (*s).elem_size = (*s).bytes();
         h.pool.put(after);
