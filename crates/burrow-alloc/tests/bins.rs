@@ -10,22 +10,15 @@
 //! span to be checked), so nothing here applies.
 #![cfg(not(feature = "debug-free"))]
 
+mod common;
+use common::shuffle;
+
 use std::alloc::{GlobalAlloc, Layout};
 
 use burrow_alloc::sizeclass::{CLASSES, class_for, span_objects};
 use burrow_alloc::{BurrowAlloc, stats, usable_size};
 
 const A: BurrowAlloc = BurrowAlloc::without_background_scavenger();
-
-/// A deterministic shuffle (xorshift).
-fn shuffle(v: &mut [usize], mut seed: u64) {
-    for i in (1..v.len()).rev() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        v.swap(i, (seed % (i as u64 + 1)) as usize);
-    }
-}
 
 /// Blocks another thread allocated and this one frees come back to this
 /// thread's next allocations of the class, and none of those frees takes

@@ -6,21 +6,14 @@
 //!
 //! One test in this binary, so nothing else moves the global counter.
 
+mod common;
+use common::shuffle;
+
 use burrow_alloc::sizeclass::{CLASSES, class_for};
 use burrow_alloc::{allocate, deallocate, stats};
 
 /// Spans' worth of objects each class's working set spans.
 const SPANS: usize = 64;
-
-/// A deterministic shuffle (xorshift), so frees come in no simple order.
-fn shuffle(v: &mut [usize], mut seed: u64) {
-    for i in (1..v.len()).rev() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        v.swap(i, (seed % (i as u64 + 1)) as usize);
-    }
-}
 
 /// Allocates several spans' worth of blocks of each of a few sizes.
 fn working_set() -> Vec<usize> {

@@ -284,15 +284,27 @@ fn cxx_new_near_size_max_throws() {
 /// `SIGABRT` with a message naming the block, within the time limit.
 #[test]
 fn c_double_free_of_a_large_block_aborts() {
-    use std::os::unix::process::ExitStatusExt;
     let d = tmpdir("double-free");
     let Some(bin) = compile("double_free.c", &d.join("double_free")) else {
         return;
     };
     let out = run(Command::new(&bin), true, Duration::from_secs(30));
+    assert_aborted_naming_the_block(&out, "double_free.c");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Asserts that a program that printed `block=<addr>` died by `SIGABRT`
+/// with burrow-alloc's message naming that address, and never printed
+/// `NOT_CAUGHT`.
+fn assert_aborted_naming_the_block(out: &Output, what: &str) {
+    use std::os::unix::process::ExitStatusExt;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let why = format!("{}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    let why = format!(
+        "{what}: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(!stdout.contains("NOT_CAUGHT"), "not caught: {why}");
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGABRT),
@@ -304,7 +316,6 @@ fn c_double_free_of_a_large_block_aborts() {
         .unwrap_or_else(|| panic!("no block printed: {why}"));
     let msg = format!("burrow-alloc: double free or invalid pointer {addr} (free)");
     assert!(stderr.contains(&msg), "no '{msg}': {why}");
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// `tests/c/security.c`: the cases of mimalloc-bench's `security/` suite
@@ -317,7 +328,6 @@ fn c_double_free_of_a_large_block_aborts() {
 /// frees* in `docs/alloc.md`.
 #[test]
 fn c_security_cases_abort() {
-    use std::os::unix::process::ExitStatusExt;
     let d = tmpdir("security");
     let Some(bin) = compile("security.c", &d.join("security")) else {
         return;
@@ -332,24 +342,7 @@ fn c_security_cases_abort() {
         let mut cmd = Command::new(&bin);
         cmd.arg(mode);
         let out = run(cmd, true, Duration::from_secs(30));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let why = format!(
-            "{mode}: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            out.status
-        );
-        assert!(!stdout.contains("NOT_CAUGHT"), "not caught: {why}");
-        assert_eq!(
-            out.status.signal(),
-            Some(libc::SIGABRT),
-            "not aborted: {why}"
-        );
-        let addr = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("block="))
-            .unwrap_or_else(|| panic!("no block printed: {why}"));
-        let msg = format!("burrow-alloc: double free or invalid pointer {addr} (free)");
-        assert!(stderr.contains(&msg), "no '{msg}': {why}");
+        assert_aborted_naming_the_block(&out, mode);
     }
     let _ = std::fs::remove_dir_all(&d);
 }
