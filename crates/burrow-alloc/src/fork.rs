@@ -6,7 +6,9 @@
 //! class, the heap. The child keeps the forking thread's mcache; spans owned
 //! by other threads' caches stay owned by caches that no longer run, so
 //! their free objects are lost to the child (memory only, never
-//! correctness), as in mimalloc. The background scavenger thread does not
+//! correctness), as in mimalloc; so are the blocks in those threads' bins
+//! (`mcache/bins.rs`), which also keep spans of the forking thread's from
+//! being retired there. The background scavenger thread does not
 //! survive `fork`; the child restarts it on demand.
 
 use core::sync::atomic::{AtomicBool, Ordering};

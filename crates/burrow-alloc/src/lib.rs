@@ -111,10 +111,14 @@
 //!   an interior page of a large block whose side-table entry was never
 //!   written. Pointers outside our arenas are still ignored: under
 //!   `LD_PRELOAD` a program may free memory the loader got before us.
-//! - **Small objects, cheaply, always**: the pointer must lie inside the
-//!   span its page names (a stale entry left by an earlier span fails),
-//!   and a span given back to the heap has class 0, so a late free of one
-//!   of its objects takes the large path and is caught there.
+//! - **Small objects, cheaply, on the span path**: the pointer must lie
+//!   inside the span its page names (a stale entry left by an earlier
+//!   span fails), and a span given back to the heap has class 0, so a late
+//!   free of one of its objects takes the large path and is caught there.
+//!   An unsized free (`deallocate`, C's `free`) always takes it; a sized
+//!   `GlobalAlloc` free of a small block goes to its thread's bin without
+//!   looking at the span (*Bins* in `mcache/bins.rs`), so a Rust
+//!   program's small double free is caught only with `debug-free`.
 //! - **Small double frees, with the `debug-free` feature**: an allocation
 //!   bitmap per arena, set by `allocate` and cleared by the free, which
 //!   aborts on a clear bit or a pointer that does not start an object

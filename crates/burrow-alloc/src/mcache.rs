@@ -326,9 +326,9 @@ unsafe fn free_class_slow(mc: *mut MCache, class: usize, p: *mut u8) {
             bins::reopen(mc, class);
         }
         let cc = &mut (*mc).classes[class];
-        if (cc.bin_cap == 0 && (*mc).state != ST_UNINIT) || DEBUG_FREE {
-            // No bin (closed, or the thread has exited): straight to the
-            // span.
+        if cc.bin_cap == 0 || DEBUG_FREE {
+            // No bin (closed, not registered yet, or the thread has
+            // exited): straight to the span.
             free_to_span(mc, heap::span_of(p as usize), p);
             return;
         }

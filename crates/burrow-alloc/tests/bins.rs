@@ -34,6 +34,11 @@ fn foreign_blocks_are_reused_without_the_remote_path() {
     .join()
     .expect("the allocating thread");
     std::thread::spawn(move || {
+        // A thread gets its bins at its first allocation's slow path (of
+        // another class here, so that the ring holds only their blocks).
+        let other = Layout::from_size_align(16, 8).unwrap();
+        // SAFETY: a valid layout; the block is freed once.
+        unsafe { A.dealloc(A.alloc(other), other) };
         let before = stats().remote_frees;
         for &p in &theirs {
             // SAFETY: allocated above with `layout`, freed once, here.
@@ -144,6 +149,11 @@ fn a_thread_that_only_frees_holds_nothing_back() {
     .expect("the allocating thread");
     let n = blocks.len() as u64;
     std::thread::spawn(move || {
+        // Registered, so that it has bins to close (by an allocation of
+        // another class: one of 64 B could adopt a span of their blocks).
+        let other = Layout::from_size_align(16, 8).unwrap();
+        // SAFETY: a valid layout; the block is freed once.
+        unsafe { A.dealloc(A.alloc(other), other) };
         let before = stats().remote_frees;
         for p in blocks {
             // SAFETY: allocated above with `layout`, freed once, here.

@@ -48,17 +48,18 @@
 //! last spilled empties and closes: the class's frees go straight to
 //! their spans, as without bins, until the thread allocates the class
 //! again: the next free that sees the class's allocation count moved
-//! since the bin closed reopens it (the count is flushed to zero every
-//! 256 frees, so a thread that only frees reopens it now and then, and
-//! it closes again when it next fills), and so does an allocation that
-//! reaches the slow path.
+//! since the bin closed reopens it, and so does an allocation that
+//! reaches the slow path. (The count is flushed to zero every 256 frees,
+//! so a thread that only frees may reopen the bin once after closing it;
+//! it closes again when it next fills, with the count at zero, and stays
+//! closed.)
 //!
 //! `GlobalAlloc::realloc` keeps a block in place only when the new layout
 //! maps to the block's class, so a later sized free names the right
 //! class. With the `debug-free` feature bins are off: every free goes to
 //! its span, where the double-free check is.
 
-use super::{ClassCache, MCache, ST_UNINIT, free_to_span, init_thread};
+use super::{ClassCache, MCache, free_to_span};
 use crate::debug_free::DEBUG_FREE;
 use crate::heap;
 use crate::sizeclass::{CLASSES, NUM_CLASSES};
@@ -136,8 +137,11 @@ fn len(cc: &ClassCache) -> usize {
 }
 
 /// A free of `p` (class `class`) found the bin full, or the thread has no
-/// bins: make room by spilling the older half, or free `p` to its span
-/// (a thread not registered yet is registered first, and gets its bins).
+/// bins (not registered yet: its first allocation's slow path registers
+/// it; or exited; or the bin closed): make room by spilling the older
+/// half, or free `p` to its span. A thread is not registered by a free: a
+/// free can come from another library's thread-exit destructor after
+/// ours has run, and a bin opened then would never be emptied.
 ///
 /// # Safety
 /// The caller has exclusive use of `mc`, this thread's cache; `p` is a
@@ -147,12 +151,6 @@ fn len(cc: &ClassCache) -> usize {
 pub(super) unsafe fn overflow(mc: *mut MCache, class: usize, p: *mut u8) {
     // SAFETY: as the caller guarantees.
     unsafe {
-        if (*mc).state == ST_UNINIT && !DEBUG_FREE {
-            // A thread whose first call is a free: register it now, so
-            // that it gets its bins (and its exit flush) as an
-            // allocating thread would.
-            init_thread(mc);
-        }
         let cc = &(*mc).classes[class];
         let cap = usize::from(cc.bin_cap);
         if cap == 0 || DEBUG_FREE {

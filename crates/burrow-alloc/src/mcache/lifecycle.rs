@@ -131,10 +131,13 @@ fn global_init() {
 extern "C" fn thread_exit(arg: *mut libc::c_void) {
     let mc = arg as *mut MCache;
     // SAFETY: the key's value is this exiting thread's own cache.
+    // Dead first: nothing on the flush path allocates or frees today,
+    // but a free there must go to its span, never reopen a bin that no
+    // later flush would empty.
     unsafe {
+        (*mc).state = ST_DEAD;
         bins::close(mc);
         flush(mc);
-        (*mc).state = ST_DEAD;
     }
 }
 
