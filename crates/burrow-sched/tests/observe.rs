@@ -253,6 +253,13 @@ fn schedtrace_prints_go_shaped_lines_and_detail() {
 #[test]
 fn sigquit_prints_the_dump_and_exits_with_status_2() {
     if std::env::var(CHILD).as_deref() == Ok("sigquit") {
+        // The runtime takes SIGQUIT only at its default disposition, and a
+        // shell's background job (`cmd &` without job control) starts
+        // with it ignored: this child is about the runtime's handler, so
+        // it starts from the default whatever it inherited.
+        // SAFETY: signal(2) with a valid signal number and SIG_DFL; it is
+        // process-wide, and nothing else in this child handles SIGQUIT.
+        unsafe { libc::signal(libc::SIGQUIT, libc::SIG_DFL) };
         Runtime::builder()
             .deadlock_grace(None)
             .build()
