@@ -23,9 +23,10 @@
 //!
 //! A ring, not a stack: a stack's one count is read and written by every
 //! free and every allocation, so in a free–allocate loop each waits for
-//! the other's store to that word (two store-to-load forwardings a pair,
-//! ~1 ns on the 2-core box's EPYC); with a ring, frees move only the tail
-//! and allocations only the head. The price is first-in first-out reuse:
+//! the other's store to that word (two store-to-load forwardings a pair);
+//! with a ring, frees move only the tail and allocations only the head.
+//! (That measured small next to keeping the free's rare paths out of line,
+//! see `free_class`.) The price is first-in first-out reuse:
 //! an allocation gets the oldest of at most [`BIN_MAX`] recent frees, not
 //! the newest, which matters little for blocks freed that recently.
 //!
