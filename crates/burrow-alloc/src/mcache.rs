@@ -167,6 +167,9 @@ pub(crate) struct MCache {
     /// (see `bins.rs`); a ring per class, `classes[c].bin_head` to
     /// `bin_tail`.
     bins: [[*mut u8; bins::BIN_MAX]; NUM_CLASSES],
+    /// Per class, the bin's indices when its counts were last flushed
+    /// (*Counting* in `bins.rs`).
+    bin_marks: [bins::Marks; NUM_CLASSES],
 }
 
 // SAFETY: an MCache is only used by one thread at a time (its own, or the
@@ -194,6 +197,7 @@ impl MCache {
             grew: false,
             delayed: AtomicPtr::new(ptr::null_mut()),
             bins: [[ptr::null_mut(); bins::BIN_MAX]; NUM_CLASSES],
+            bin_marks: [bins::Marks { head: 0, tail: 0 }; NUM_CLASSES],
         }
     }
 }
@@ -248,8 +252,8 @@ pub(crate) unsafe fn alloc_small(class: usize, bg: bool) -> *mut u8 {
                 .bins
                 .get_unchecked(class)
                 .get_unchecked(cc.bin_head as usize % bins::BIN_MAX);
+            // Counted at the next flush, from the ring's indices.
             cc.bin_head = cc.bin_head.wrapping_add(1);
-            cc.nmalloc += 1;
             return p;
         }
         let p = cc.free;
@@ -288,11 +292,13 @@ pub(crate) unsafe fn free_class(class: usize, p: *mut u8) {
         // Everything but the common case is out of line, so that the
         // inlined free keeps no more than `p` and `class` across the call
         // to `mcache()` (fewer registers to save and restore).
-        if cc.nfree + 1 < FLUSH_EVERY
-            && cc.bin_tail.wrapping_sub(cc.bin_head) < cc.bin_cap
+        // Not counted: the ring's indices count pushes and pops, flushed
+        // when the tail passes a multiple of `FLUSH_EVERY` (the slow path
+        // makes that push).
+        if cc.bin_tail.wrapping_sub(cc.bin_head) < cc.bin_cap
+            && (u32::from(cc.bin_tail) + 1) % FLUSH_EVERY != 0
             && !DEBUG_FREE
         {
-            cc.nfree += 1;
             *(*mc)
                 .bins
                 .get_unchecked_mut(class)
@@ -314,30 +320,30 @@ pub(crate) unsafe fn free_class(class: usize, p: *mut u8) {
 unsafe fn free_class_slow(mc: *mut MCache, class: usize, p: *mut u8) {
     // SAFETY: as the caller guarantees.
     unsafe {
-        let cc = (*mc).classes.get_unchecked_mut(class);
-        cc.nfree += 1;
-        if cc.nfree >= FLUSH_EVERY {
-            flush_counts(class, cc);
-            flush_remote(mc);
-        }
         let cc = &mut (*mc).classes[class];
         if cc.bin_cap == 0 && (*mc).state == ST_ACTIVE && cc.nmalloc as u16 != cc.spill_head {
             // Closed, but the thread has allocated the class since.
             bins::reopen(mc, class);
         }
         let cc = &mut (*mc).classes[class];
-        if cc.bin_cap == 0 || DEBUG_FREE {
-            // No bin (closed, not registered yet, or the thread has
-            // exited): straight to the span.
-            free_to_span(mc, heap::span_of(p as usize), p);
-            return;
-        }
-        if cc.bin_tail.wrapping_sub(cc.bin_head) < cc.bin_cap {
+        let pushed = if cc.bin_tail.wrapping_sub(cc.bin_head) < cc.bin_cap && !DEBUG_FREE {
             (*mc).bins[class][cc.bin_tail as usize % bins::BIN_MAX] = p;
             cc.bin_tail = cc.bin_tail.wrapping_add(1);
-            return;
+            true
+        } else {
+            // No room, or no bin (closed, not registered yet, or the
+            // thread has exited).
+            bins::overflow(mc, class, p)
+        };
+        let cc = &mut (*mc).classes[class];
+        if !pushed {
+            // To its span: counted here, not by the ring.
+            cc.nfree += 1;
         }
-        bins::overflow(mc, class, p);
+        if cc.nfree >= FLUSH_EVERY || (pushed && u32::from(cc.bin_tail) % FLUSH_EVERY == 0) {
+            flush_counts(mc, class);
+            flush_remote(mc);
+        }
     }
 }
 
@@ -618,16 +624,32 @@ unsafe fn flush_remote(mc: *mut MCache) {
     }
 }
 
+/// Adds `mc`'s counts for `class` to the global ones: the span paths'
+/// own counts, and the bin's pushes (frees) and pops (allocations) since
+/// the last flush, read off its indices (*Counting* in `bins.rs`).
+///
+/// # Safety
+/// The caller has exclusive use of `mc`.
 #[cold]
 #[inline(never)]
-fn flush_counts(class: usize, cc: &mut ClassCache) {
-    if cc.nmalloc != 0 {
-        CLASS_MALLOCS[class].fetch_add(u64::from(cc.nmalloc), Ordering::Relaxed);
-        cc.nmalloc = 0;
+unsafe fn flush_counts(mc: *mut MCache, class: usize) {
+    // SAFETY: the caller's exclusive use of `mc`.
+    let (cc, marks) = unsafe { (&mut (*mc).classes[class], &mut (*mc).bin_marks[class]) };
+    let pops = u64::from(cc.bin_head.wrapping_sub(marks.head));
+    let pushes = u64::from(cc.bin_tail.wrapping_sub(marks.tail));
+    *marks = bins::Marks {
+        head: cc.bin_head,
+        tail: cc.bin_tail,
+    };
+    let mallocs = u64::from(cc.nmalloc) + pops;
+    let frees = u64::from(cc.nfree) + pushes;
+    cc.nmalloc = 0;
+    cc.nfree = 0;
+    if mallocs != 0 {
+        CLASS_MALLOCS[class].fetch_add(mallocs, Ordering::Relaxed);
     }
-    if cc.nfree != 0 {
-        CLASS_FREES[class].fetch_add(u64::from(cc.nfree), Ordering::Relaxed);
-        cc.nfree = 0;
+    if frees != 0 {
+        CLASS_FREES[class].fetch_add(frees, Ordering::Relaxed);
     }
 }
 
@@ -691,7 +713,7 @@ unsafe fn refill(mc: *mut MCache, class: usize) -> *mut u8 {
     unsafe {
         let me = mc as usize;
         if (*mc).classes[class].nmalloc >= FLUSH_EVERY {
-            flush_counts(class, &mut (*mc).classes[class]);
+            flush_counts(mc, class);
             flush_remote(mc);
         }
         if !(*mc).delayed.load(Ordering::Relaxed).is_null() {

@@ -48,8 +48,8 @@ unsafe fn flush(mc: *mut MCache) {
     for class in 1..NUM_CLASSES {
         // SAFETY: the caller has exclusive use of `mc` and owns its spans.
         unsafe {
+            flush_counts(mc, class);
             let cc = &mut (*mc).classes[class];
-            flush_counts(class, cc);
             let s = cc.span;
             if !s.is_null() {
                 let local = cc.free;
@@ -152,7 +152,7 @@ pub(crate) fn release_thread_cache() {
         } else {
             flush_remote(mc);
             for class in 1..NUM_CLASSES {
-                flush_counts(class, &mut (*mc).classes[class]);
+                flush_counts(mc, class);
             }
         }
     }
@@ -165,7 +165,7 @@ pub(crate) fn flush_my_counts() {
     unsafe { flush_remote(mc) };
     for class in 1..NUM_CLASSES {
         // SAFETY: this thread's cache; counters are owner-only.
-        unsafe { flush_counts(class, &mut (*mc).classes[class]) };
+        unsafe { flush_counts(mc, class) };
     }
 }
 
