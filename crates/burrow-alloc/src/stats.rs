@@ -1,13 +1,15 @@
 //! Statistics in the shape of Go's `runtime.ReadMemStats`.
 //!
 //! Heap page counters are kept exactly under the heap lock. Object counts
-//! are kept per thread in the mcache (plain adds on the fast path) and
-//! flushed to the global per-class counters when the mcache refills that
-//! class after [`FLUSH_EVERY`] allocations, every [`FLUSH_EVERY`] frees
-//! (a flush at every refill put two contended atomic adds on a path that
-//! larson takes for one allocation in three), at thread exit and when the
-//! calling thread asks for [`stats`](crate::stats): Go stops the world for
-//! an exact snapshot, we accept a small lag from other threads instead.
+//! are kept per thread in the mcache (plain adds on the span paths; on a
+//! bin's paths, the ring's indices, see *Counting* in `mcache/bins.rs`)
+//! and flushed to the global per-class counters when the mcache refills
+//! that class after [`FLUSH_EVERY`] allocations, every [`FLUSH_EVERY`]
+//! frees to spans or pushes into the bin (a flush at every refill put two
+//! contended atomic adds on a path that larson takes for one allocation in
+//! three), at thread exit and when the calling thread asks for
+//! [`stats`](crate::stats): Go stops the world for an exact snapshot, we
+//! accept a small lag from other threads instead.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
