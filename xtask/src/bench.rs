@@ -100,13 +100,24 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
             .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
-    for bin in &bins {
+    let order = run_order(&bins, opts.quick);
+    bar.set_length(order.len() as u64);
+    let mut seen = BTreeMap::new();
+    for bin in &order {
         bar.set_message(bin.clone());
         let exe = target_dir.join("release").join(bin);
-        run_one(bin, &exe, &opts, &logs, &bar, &mut results);
+        let runs = seen.entry(bin.clone()).or_insert(0u32);
+        *runs += 1;
+        let log_name = if *runs == 1 {
+            format!("{bin}.log")
+        } else {
+            format!("{bin}.{runs}.log")
+        };
+        run_one(bin, &exe, &opts, &logs.join(log_name), &bar, &mut results);
         bar.inc(1);
     }
     bar.finish_and_clear();
+    results.records = merge_repeats(std::mem::take(&mut results.records));
 
     let table = report::table(&results);
     println!("{table}");
@@ -138,12 +149,11 @@ fn run_one(
     bin: &str,
     exe: &Path,
     opts: &Opts,
-    logs: &Path,
+    log_path: &Path,
     bar: &ProgressBar,
     results: &mut Results,
 ) {
-    let log_path = logs.join(format!("{bin}.log"));
-    let mut log = match std::fs::File::create(&log_path) {
+    let mut log = match std::fs::File::create(log_path) {
         Ok(f) => f,
         Err(e) => {
             results
@@ -241,12 +251,73 @@ fn run_one(
     }
     if !matches!(status, Ok(s) if s.success()) {
         drop(log);
-        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let text = std::fs::read_to_string(log_path).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(15).collect();
         let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
         results
             .failures
             .push((bin.into(), format!("{status:?}\n{tail}")));
+    }
+}
+
+/// The order the binaries run in: each once, in name order, except the
+/// allocator suite (`alloc_*`, one binary per allocator, every one running
+/// the same benchmarks). A full run goes through that suite forward and
+/// then backward (`alloc_burrow`, `alloc_jemalloc`, … `alloc_system`, then
+/// `alloc_system` … `alloc_burrow`), so that on a machine whose speed
+/// drifts no allocator always runs first or last, and each row gets the
+/// samples of both passes ([`merge_repeats`]); `--quick` goes through it
+/// once.
+fn run_order(bins: &[String], quick: bool) -> Vec<String> {
+    let suite: Vec<String> = bins
+        .iter()
+        .filter(|b| b.starts_with("alloc_"))
+        .cloned()
+        .collect();
+    let mut order = Vec::new();
+    for b in bins {
+        if !b.starts_with("alloc_") {
+            order.push(b.clone());
+        } else if *b == suite[0] {
+            order.extend(suite.iter().cloned());
+            if !quick {
+                order.extend(suite.iter().rev().cloned());
+            }
+        }
+    }
+    order
+}
+
+/// Merges the records of one benchmark, size and implementation that
+/// repeated runs produced: their samples together, in the order measured,
+/// and the median of all of them; first appearance keeps its place.
+fn merge_repeats(records: Vec<Record>) -> Vec<Record> {
+    let mut out: Vec<Record> = Vec::new();
+    for r in records {
+        match out
+            .iter_mut()
+            .find(|o| o.bench == r.bench && o.size == r.size && o.imp == r.imp && o.unit == r.unit)
+        {
+            Some(o) => {
+                o.samples.extend(r.samples);
+                o.median = median(&o.samples);
+            }
+            None => out.push(r),
+        }
+    }
+    out
+}
+
+/// Median of a non-empty slice (mean of the middle two for even lengths),
+/// as the benchmarks compute it.
+fn median(samples: &[f64]) -> f64 {
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 
@@ -286,4 +357,62 @@ fn discover() -> Result<(PathBuf, Vec<String>), String> {
         return Err("no binaries in the burrow-benches package".into());
     }
     Ok((target, bins.into_keys().collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{merge_repeats, run_order};
+    use crate::protocol::{Better, Record};
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_allocator_suite_runs_forward_then_backward_unless_quick() {
+        let bins = names(&[
+            "alloc_burrow",
+            "alloc_jemalloc",
+            "alloc_system",
+            "chan",
+            "sched",
+        ]);
+        assert_eq!(
+            run_order(&bins, false),
+            names(&[
+                "alloc_burrow",
+                "alloc_jemalloc",
+                "alloc_system",
+                "alloc_system",
+                "alloc_jemalloc",
+                "alloc_burrow",
+                "chan",
+                "sched"
+            ])
+        );
+        assert_eq!(run_order(&bins, true), bins);
+    }
+
+    #[test]
+    fn repeated_records_merge_their_samples_and_median() {
+        let rec = |imp: &str, samples: Vec<f64>| Record {
+            bench: "alloc_pair_16".into(),
+            size: "5000000 pairs".into(),
+            unit: "ns/pair".into(),
+            better: Better::Lower,
+            imp: imp.into(),
+            median: samples[samples.len() / 2],
+            samples,
+        };
+        let merged = merge_repeats(vec![
+            rec("burrow", vec![3.0, 1.0, 2.0]),
+            rec("jemalloc", vec![5.0]),
+            rec("burrow", vec![4.0]),
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].imp, "burrow");
+        assert_eq!(merged[0].samples, vec![3.0, 1.0, 2.0, 4.0]);
+        assert_eq!(merged[0].median, 2.5);
+        assert_eq!(merged[1].imp, "jemalloc");
+    }
 }
