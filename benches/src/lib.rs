@@ -29,7 +29,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 pub mod protocol;
-pub use protocol::{Better, Record, Skip};
+pub use protocol::{Better, Record, Skip, median};
 
 /// Arguments every benchmark binary accepts.
 #[derive(Clone, Debug, Default)]
@@ -68,19 +68,6 @@ impl Args {
     /// Number of samples to take: 3 in quick mode, `full` otherwise.
     pub fn samples(&self, full: usize) -> usize {
         if self.quick { 3.min(full) } else { full }
-    }
-}
-
-/// Median of a non-empty slice (mean of the middle two for even lengths).
-pub fn median(samples: &[f64]) -> f64 {
-    assert!(!samples.is_empty(), "median of no samples");
-    let mut v = samples.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

@@ -46,3 +46,18 @@ pub struct Skip {
     /// Why, and how to get it ("go not on PATH (apt-get install golang-go)").
     pub reason: String,
 }
+
+/// Median of a non-empty slice (mean of the middle two for even lengths):
+/// what a `Record`'s `median` is, for the benchmarks that print it and for
+/// `cargo xtask bench`, which merges the samples of repeated runs.
+pub fn median(samples: &[f64]) -> f64 {
+    assert!(!samples.is_empty(), "median of no samples");
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use crate::protocol::{Record, Skip};
+use crate::protocol::{Record, Skip, median};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::report;
@@ -306,19 +306,6 @@ fn merge_repeats(records: Vec<Record>) -> Vec<Record> {
         }
     }
     out
-}
-
-/// Median of a non-empty slice (mean of the middle two for even lengths),
-/// as the benchmarks compute it.
-fn median(samples: &[f64]) -> f64 {
-    let mut v = samples.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// Finds the target directory and the bin targets of `burrow-benches`.
