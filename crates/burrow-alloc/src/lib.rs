@@ -167,7 +167,7 @@ pub use stats::{ClassStats, MemStats};
 pub use sys::fatal;
 
 use debug_free::DEBUG_FREE;
-use sizeclass::{class_for, size_to_class};
+use sizeclass::{class_for, class_for_8};
 
 /// The allocator as a Rust [`GlobalAlloc`].
 ///
@@ -219,12 +219,15 @@ unsafe impl GlobalAlloc for BurrowAlloc {
     #[inline]
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         // Only the common alignments take the sized path inline (over-
-        // aligned layouts would inline `class_for`'s search here); the
-        // class is `class_for`'s for them.
-        if !DEBUG_FREE && layout.align() <= 8 && layout.size() <= MAX_SMALL_SIZE {
+        // aligned layouts would inline `class_for`'s search here).
+        if !DEBUG_FREE
+            && layout.align() <= 8
+            && let Some(c) = class_for_8(layout.size())
+        {
             // SAFETY: GlobalAlloc's contract: `p` came from `alloc` (or
-            // `realloc`) with this layout, whose class this is, and is live.
-            unsafe { mcache::free_class(size_to_class(layout.size().max(1)), p) };
+            // `realloc`) with this layout, so `c` is the class `alloc`
+            // chose (`class_for` with this alignment), and `p` is live.
+            unsafe { mcache::free_class(c, p) };
             return;
         }
         // SAFETY: GlobalAlloc's contract: `p` came from `alloc` and is live.
@@ -451,8 +454,9 @@ unsafe fn reallocate_with(
         if old == 0 {
             sys::bad_pointer(p as usize, "realloc");
         }
-        let same_class = class_for(new_size, align) == Some(class);
-        if new_size <= old && (same_class || (!sized && new_size > old / 2)) {
+        if new_size <= old
+            && ((!sized && new_size > old / 2) || class_for(new_size, align) == Some(class))
+        {
             return p;
         }
     } else if new_size > MAX_SMALL_SIZE {

@@ -120,10 +120,9 @@ const ST_DEAD: u8 = 3;
 struct ClassCache {
     free: *mut u8,
     span: *mut MSpan,
-    /// Allocations and frees since the last flush to the global counts
-    /// (below `FLUSH_EVERY`). Two words, not one packed: a free and the
-    /// next allocation then update different words, and neither waits
-    /// for the other's store.
+    /// Allocations and frees on the span paths since the last flush to
+    /// the global counts (below `FLUSH_EVERY`); a bin's are counted by its
+    /// indices (*Counting* in `bins.rs`).
     nmalloc: u32,
     nfree: u32,
     /// The class's bin (see `bins.rs`), a ring: the next block to take
@@ -325,16 +324,7 @@ unsafe fn free_class_slow(mc: *mut MCache, class: usize, p: *mut u8) {
             // Closed, but the thread has allocated the class since.
             bins::reopen(mc, class);
         }
-        let cc = &mut (*mc).classes[class];
-        let pushed = if cc.bin_tail.wrapping_sub(cc.bin_head) < cc.bin_cap && !DEBUG_FREE {
-            (*mc).bins[class][cc.bin_tail as usize % bins::BIN_MAX] = p;
-            cc.bin_tail = cc.bin_tail.wrapping_add(1);
-            true
-        } else {
-            // No room, or no bin (closed, not registered yet, or the
-            // thread has exited).
-            bins::overflow(mc, class, p)
-        };
+        let pushed = bins::push_slow(mc, class, p);
         let cc = &mut (*mc).classes[class];
         if !pushed {
             // To its span: counted here, not by the ring.

@@ -199,6 +199,14 @@ pub fn size_to_class(size: usize) -> usize {
     }
 }
 
+/// [`class_for`] with an alignment of at most 8: the common case, without
+/// the search for an over-aligned class (`GlobalAlloc::dealloc` inlines
+/// only this).
+#[inline(always)]
+pub fn class_for_8(size: usize) -> Option<usize> {
+    (size <= MAX_SMALL_SIZE).then(|| size_to_class(size.max(1)))
+}
+
 /// Size class for `size` bytes aligned to `align`, or `None` when the
 /// request must get whole pages (or cannot be met at all: the page path
 /// checks and refuses those, see `heap::large_pages`).
@@ -214,10 +222,7 @@ pub fn size_to_class(size: usize) -> usize {
 #[inline(always)]
 pub fn class_for(size: usize, align: usize) -> Option<usize> {
     if align <= 8 {
-        if size <= MAX_SMALL_SIZE {
-            return Some(size_to_class(size.max(1)));
-        }
-        return None;
+        return class_for_8(size);
     }
     if align > PAGE_SIZE || !align.is_power_of_two() {
         return None;

@@ -160,20 +160,20 @@ fn len(cc: &ClassCache) -> usize {
     usize::from(cc.bin_tail.wrapping_sub(cc.bin_head))
 }
 
-/// A free of `p` (class `class`) found the bin full, or the thread has no
-/// bins (not registered yet: its first allocation's slow path registers
-/// it; or exited; or the bin closed): make room by spilling the older
-/// half, or free `p` to its span. A thread is not registered by a free: a
-/// free can come from another library's thread-exit destructor after
-/// ours has run, and a bin opened then would never be emptied.
+/// The free fast path's fallback: puts `p` (class `class`) in the bin,
+/// spilling the older half first if it is full, or frees `p` to its span
+/// when the thread has no bin for the class (not registered yet: its
+/// first allocation's slow path registers it; exited; or the bin closed,
+/// or closes now). Returns whether `p` went into the bin.
+///
+/// A thread is not registered by a free: a free can come from another
+/// library's thread-exit destructor after ours has run, and a bin opened
+/// then would never be emptied.
 ///
 /// # Safety
 /// The caller has exclusive use of `mc`, this thread's cache; `p` is a
 /// live object of class `class`, freed once.
-/// Returns whether `p` went into the bin (else to its span).
-#[cold]
-#[inline(never)]
-pub(super) unsafe fn overflow(mc: *mut MCache, class: usize, p: *mut u8) -> bool {
+pub(super) unsafe fn push_slow(mc: *mut MCache, class: usize, p: *mut u8) -> bool {
     // SAFETY: as the caller guarantees.
     unsafe {
         let cc = &(*mc).classes[class];

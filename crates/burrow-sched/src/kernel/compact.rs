@@ -420,8 +420,6 @@ fn touch_slow(g: GPtr) {
         .before_touch(|sp, buf| g.g().restore_stack(sp, buf));
 }
 
-impl StackOwner {}
-
 /// Set (once, never cleared) when a runtime with compaction on is built:
 /// until then no goroutine can be compacted, and the light side skips the
 /// protocol (a load of a read-mostly flag). A runtime's goroutines all
