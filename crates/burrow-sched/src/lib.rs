@@ -133,6 +133,7 @@ mod clock;
 mod kernel;
 mod loom;
 pub mod netpoll;
+mod prefetch;
 pub mod sync;
 // Sleeping (`sleep`, `sleep_until`) and the internal timer contract
 // (`add_timer`, with `timer::del_timer`) that channels and sync build on.

@@ -56,7 +56,13 @@ pub fn sleep(d: Duration) {
     if d.is_zero() {
         return;
     }
-    sleep_until(deadline_after(d).unwrap_or_else(never));
+    let deadline = deadline_after(d).unwrap_or_else(never);
+    if current_g().is_some() {
+        // Just computed from the clock with `d > 0`: still ahead.
+        sleep_goroutine(deadline, true);
+    } else {
+        sleep_until(deadline);
+    }
 }
 
 /// `now + d`, or None when that overflows [`Instant`] (`Duration::MAX`):
@@ -88,19 +94,44 @@ pub fn sleep_until(deadline: Instant) {
             std::thread::sleep(deadline - now);
         }
     }
+    sleep_goroutine(deadline, false);
+}
+
+/// [`sleep_until`] in a goroutine: parks on a timer of the current P (or
+/// of the fallback thread once the runtime is shutting down) until the
+/// deadline has passed, reusing the G's timer (*A sleep's timer* in
+/// `timer/mod.rs`). `ahead`: the caller knows the deadline is still
+/// ahead (it just computed it from the clock), which saves a clock read.
+fn sleep_goroutine(deadline: Instant, mut ahead: bool) {
+    let when = nanos(deadline);
     // One pass in practice: the timer fires at or after `deadline`; the
     // loop only guards the "never early" promise.
-    while Instant::now() < deadline {
-        let mut ready = Some(Ready::for_current());
-        let _key = add_timer(
-            deadline,
-            None,
-            Box::new(move || {
-                if let Some(r) = ready.take() {
-                    r.ready();
-                }
-            }),
-        );
+    while ahead || Instant::now() < deadline {
+        ahead = false;
+        let ready = Ready::for_current();
+        let here = with_m(|m| {
+            let m = m.filter(|m| !m.rt.is_shutdown())?;
+            Some((m.rt, m.pid().unwrap_or(0), m.curg.get()?))
+        });
+        match here {
+            Some((rt, pid, g)) => {
+                g.g()
+                    .with_sleep_timer(|cache| rt.ps[pid].timers.add_wake(when, ready, cache));
+                rt.timer_added(when);
+            }
+            None => {
+                let mut ready = Some(ready);
+                let _key = add_fallback(
+                    when,
+                    None,
+                    Box::new(move || {
+                        if let Some(r) = ready.take() {
+                            r.ready();
+                        }
+                    }),
+                );
+            }
+        }
         park(WaitReason::Sleep);
     }
 }

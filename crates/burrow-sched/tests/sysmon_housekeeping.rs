@@ -13,8 +13,8 @@ use burrow_sched::{Runtime, chan, go};
 fn sysmon_scavenges_the_stack_pool_and_no_pool_thread_starts() {
     let (cooled, names) = bounded(60, "housekeeping", || {
         Runtime::builder().maxprocs(2).build().unwrap().run(|| {
-            // More goroutines alive at once than the G free lists keep
-            // (16 Ki), so that the spill's stacks go back to the pool.
+            // Their Gs decay on sysmon's rounds (a decay after they go
+            // idle), and their stacks then go back to the pool.
             let (tx, rx) = chan::<()>(0);
             let hs: Vec<_> = (0..20_000)
                 .map(|_| {
@@ -26,7 +26,7 @@ fn sysmon_scavenges_the_stack_pool_and_no_pool_thread_starts() {
             for h in hs {
                 assert!(h.join().unwrap().is_none());
             }
-            // The stacks cool past the pool's 1 s decay on sysmon's
+            // The stacks then cool past the pool's 1 s decay on sysmon's
             // rounds.
             let pool = burrow_stack::Pool::global();
             let end = Instant::now() + Duration::from_secs(30);

@@ -195,6 +195,9 @@ pub(crate) struct GInner {
     pub(crate) yielder: *const Yielder<(), Switch>,
     /// Goroutine-local values, indexed by key id (see `local.rs`).
     pub(crate) locals: LocalSlots,
+    /// The timer of the last sleep on this G, for the next one to reuse
+    /// (*A sleep's timer* in `timer/mod.rs`).
+    sleep_timer: Option<std::sync::Arc<crate::timer::TimerInner>>,
 }
 
 /// A goroutine (Go's `g`).
@@ -263,6 +266,7 @@ impl G {
                 in_task: false,
                 yielder: std::ptr::null(),
                 locals: LocalSlots::default(),
+                sleep_timer: None,
             }),
         });
         let gp = GPtr(NonNull::from(Box::leak(g)));
@@ -330,6 +334,17 @@ impl G {
     pub(crate) unsafe fn inner(&self) -> &mut GInner {
         // SAFETY: forwarded to the caller.
         unsafe { &mut *self.inner.get() }
+    }
+
+    /// Calls `f` with this G's cached sleep timer (*A sleep's timer* in
+    /// `timer/mod.rs`). For the goroutine running on this G only.
+    pub(crate) fn with_sleep_timer<R>(
+        &self,
+        f: impl FnOnce(&mut Option<std::sync::Arc<crate::timer::TimerInner>>) -> R,
+    ) -> R {
+        // SAFETY: the running goroutine's M holds its G, and the goroutine
+        // runs on that M; `f` (a timer push) does not reach `inner` again.
+        f(unsafe { &mut self.inner().sleep_timer })
     }
 
     /// The stack this G runs on.
@@ -458,7 +473,9 @@ fn g_loop(gp: GPtr, yielder: &Yielder<(), Switch>) {
         }
         // SAFETY: as above.
         unsafe { g.inner().in_task = false };
-        yielder.suspend(Switch::Exit);
+        // Noting where the stack ends lets the next taker of this G
+        // prefetch the frames it resumes in (`GFree::get`).
+        crate::kernel::m::suspend_noting_sp(&g.compact, yielder, Switch::Exit);
     }
 }
 
@@ -521,11 +538,9 @@ pub(crate) fn bind(g: GPtr, task: TaskRef) {
 /// Gs a P keeps in its free list before moving half to the global list
 /// (Go: 64).
 const GFREE_LOCAL_MAX: usize = 64;
-/// Gs (with their warm stacks) the global free list keeps; beyond this a
-/// freed G is destroyed and its stack goes back to the stack pool, which
-/// trims memory after a burst. Go keeps every G struct forever and frees
-/// the stacks at the next GC; we bound both.
-const GFREE_GLOBAL_MAX: usize = 16 * 1024;
+/// Gs sysmon destroys per round when it reaps the global free list (see
+/// *Idle Gs decay*), so one round stays short beside its other duties.
+const GFREE_REAP_CHUNK: usize = 1024;
 
 /// A P's free Gs (Go's `pp.gFree`), the most recently freed (warmest) at
 /// the back. Part of the P's core: only its holder touches it.
@@ -536,11 +551,53 @@ pub(crate) struct GFree {
 
 /// The global free list (Go's `sched.gFree`), for Gs spilled by Ps, and
 /// the registry of every G ([`AllGs`]).
+///
+/// # Idle Gs decay
+///
+/// Go keeps every G it ever made and frees their stacks at the next
+/// garbage collection. We have no collection, and a fixed bound on the
+/// list does not fit every program: a burst of a hundred thousand
+/// goroutines that sleep and exit while as many new ones start (a server
+/// under load, `timers_1m`) frees and needs Gs in waves far larger than
+/// any small bound, and each G destroyed at a wave's crest is made again
+/// at its trough, at the cost of a stack slot trimmed by `madvise` (a TLB
+/// flush on every CPU), a G and a coroutine to set up, and a page fault.
+/// So the list is unbounded and idle Gs decay instead, as the stack
+/// pool's slots do: sysmon looks at the list once per decay (the stack
+/// pool's, default 1 s; [`GFreeGlobal::mark`]), and the Gs that sat at
+/// its cold end through the whole period (the fewest it held since the
+/// last look: takes are from the warm end) are destroyed, a chunk per
+/// sysmon round ([`GFreeGlobal::reap`]). Their stacks then go back to the
+/// pool, which trims and decommits them on its own decay.
 #[derive(Default)]
 pub(crate) struct GFreeGlobal {
-    list: std::sync::Mutex<Vec<GPtr>>,
+    list: std::sync::Mutex<FreeGs>,
+    /// `FreeGs::doomed`, written under the lock, read without it: lets
+    /// sysmon's rounds skip the lock when there is nothing to reap.
+    /// Relaxed: a hint; a stale value only delays a reap by a round.
+    doomed_hint: AtomicUsize,
     /// Every G alive, free or not.
     pub(crate) all: AllGs,
+}
+
+/// The global free Gs, the coldest at the front.
+#[derive(Default)]
+struct FreeGs {
+    gs: std::collections::VecDeque<GPtr>,
+    /// The fewest Gs `gs` held since sysmon's last look: that many at the
+    /// front were not touched since.
+    low: usize,
+    /// Gs at the front that sysmon found idle for a whole decay and has
+    /// yet to destroy.
+    doomed: usize,
+}
+
+impl FreeGs {
+    /// Keeps `low` and `doomed` within the list after a take.
+    fn taken(&mut self) {
+        self.low = self.low.min(self.gs.len());
+        self.doomed = self.doomed.min(self.gs.len());
+    }
 }
 
 /// Every G of a runtime (Go's `allgs`), for the goroutine dump: a G is
@@ -607,13 +664,25 @@ impl GFree {
         pool: burrow_stack::Pool,
     ) -> Result<GPtr, burrow_stack::StackError> {
         if let Some(g) = self.list.pop() {
+            // Its frames, and the next free G, are likely cold
+            // (`prefetch.rs`).
+            crate::prefetch::range(g.g().compact.saved_sp(), crate::prefetch::FRAMES);
+            if let Some(next) = self.list.last() {
+                crate::prefetch::line(next.0.as_ptr() as usize);
+            }
             return Ok(g);
         }
         {
-            let mut gl = global.list.lock().expect("gfree lock poisoned");
-            let n = gl.len().min(GFREE_LOCAL_MAX / 2);
-            let at = gl.len() - n;
-            self.list.extend(gl.drain(at..));
+            let mut gl = global.lock();
+            let n = gl.gs.len().min(GFREE_LOCAL_MAX / 2);
+            let at = gl.gs.len() - n;
+            self.list.extend(gl.gs.drain(at..));
+            gl.taken();
+            // Spilled by another P: cold here (`prefetch.rs`).
+            for g in &self.list {
+                crate::prefetch::line(g.0.as_ptr() as usize);
+            }
+            global.doomed_hint.store(gl.doomed, Ordering::Relaxed);
         }
         match self.list.pop() {
             Some(g) => Ok(g),
@@ -622,8 +691,8 @@ impl GFree {
     }
 
     /// Go's `gfput`: recycles `g`, whose task has finished, spilling the
-    /// coldest half of a full list to `global` and destroying Gs beyond
-    /// its bound.
+    /// coldest half of a full list to `global` (which keeps every G until
+    /// it decays: see *Idle Gs decay*).
     pub(crate) fn put(&mut self, global: &GFreeGlobal, g: GPtr) {
         g.g().goid.store(0, Ordering::Relaxed);
         g.g().status.store(status::IDLE, Ordering::Relaxed);
@@ -632,19 +701,10 @@ impl GFree {
         if self.list.len() >= GFREE_LOCAL_MAX {
             // Spill the front half: the back is what ran here last, with
             // the stacks warmest in this core's cache.
-            let mut spill: Vec<GPtr> = self.list.drain(..GFREE_LOCAL_MAX / 2).collect();
-            let mut gl = global.list.lock().expect("gfree lock poisoned");
-            let room = GFREE_GLOBAL_MAX.saturating_sub(gl.len());
-            // Past the global bound, the coldest (the spill's front) are
-            // destroyed and the warmer kept.
-            let keep = spill.split_off(spill.len().saturating_sub(room));
-            gl.extend(keep);
-            drop(gl);
-            for g in spill {
-                // SAFETY: a free G is held by its list alone; we drop our
-                // only pointer to it.
-                unsafe { G::destroy(g, &global.all) };
-            }
+            global
+                .lock()
+                .gs
+                .extend(self.list.drain(..GFREE_LOCAL_MAX / 2));
         }
     }
 
@@ -655,8 +715,53 @@ impl GFree {
 }
 
 impl GFreeGlobal {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FreeGs> {
+        self.list.lock().expect("gfree lock poisoned")
+    }
+
+    /// sysmon's look once per decay (see *Idle Gs decay*): the Gs at the
+    /// cold end that no take reached since the last look are doomed.
+    pub(crate) fn mark(&self) {
+        let mut gl = self.lock();
+        gl.doomed = gl.doomed.max(gl.low);
+        gl.low = gl.gs.len();
+        self.doomed_hint.store(gl.doomed, Ordering::Relaxed);
+        // Give back bookkeeping left over from a burst.
+        let (len, cap) = (gl.gs.len(), gl.gs.capacity());
+        if cap > 1024 && len * 4 < cap {
+            gl.gs.shrink_to((len * 2).max(256));
+        }
+    }
+
+    /// Destroys up to [`GFREE_REAP_CHUNK`] doomed Gs; true if it did any
+    /// (sysmon then comes back soon for the rest).
+    pub(crate) fn reap(&self) -> bool {
+        if self.doomed_hint.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let doomed: Vec<GPtr> = {
+            let mut gl = self.lock();
+            let n = gl.doomed.min(GFREE_REAP_CHUNK);
+            gl.doomed -= n;
+            gl.low = gl.low.saturating_sub(n);
+            self.doomed_hint.store(gl.doomed, Ordering::Relaxed);
+            gl.gs.drain(..n).collect()
+        };
+        let any = !doomed.is_empty();
+        for g in doomed {
+            // SAFETY: a free G is held by its list alone; we took it out
+            // and drop our only pointer to it.
+            unsafe { G::destroy(g, &self.all) };
+        }
+        any
+    }
+
     /// Takes every G (shutdown).
     pub(crate) fn drain(&self) -> Vec<GPtr> {
-        std::mem::take(&mut *self.list.lock().expect("gfree lock poisoned"))
+        let mut gl = self.lock();
+        gl.doomed = 0;
+        gl.low = 0;
+        self.doomed_hint.store(0, Ordering::Relaxed);
+        gl.gs.drain(..).collect()
     }
 }

@@ -11,8 +11,9 @@
 //! `runtime2.go` do: a G, its M and its P are one machine. What they may
 //! *not* do is reach up: nothing in the kernel imports `chan`, `sync` or
 //! `time`. Below the kernel are only the run-queue ring's facade (`loom`),
-//! the runtime clock (`clock`) and the timer heaps (`timer`), which import
-//! nothing of the kernel.
+//! the runtime clock (`clock`), cache prefetch hints (`prefetch`) and the
+//! timer heaps (`timer`), which import nothing of the kernel but
+//! [`park::Ready`] (the callback of a sleep's timer).
 
 pub(crate) mod compact;
 pub(crate) mod dump;

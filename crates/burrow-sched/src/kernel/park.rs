@@ -170,6 +170,17 @@ enum Target {
     Thread(Arc<ThreadParker>),
 }
 
+impl Ready {
+    /// The address of the G it readies (0 for a thread): a prefetch hint
+    /// for a timer that will ready it (`prefetch.rs`).
+    pub(crate) fn g_addr(&self) -> usize {
+        match &self.target {
+            Target::G { g, .. } | Target::Locked { g, .. } => g.0.as_ptr() as usize,
+            Target::Thread(_) => 0,
+        }
+    }
+}
+
 impl fmt::Debug for Ready {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let who = match &self.target {
@@ -271,6 +282,11 @@ impl Ready {
                     {
                         if w & STATE_MASK == PARKED {
                             g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
+                            // Its frames are cold (see `prefetch.rs`).
+                            crate::prefetch::range(
+                                g.g().compact.saved_sp(),
+                                crate::prefetch::FRAMES,
+                            );
                             rt.ready_g(*g, wakep);
                         }
                         return true;

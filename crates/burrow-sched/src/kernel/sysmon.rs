@@ -25,7 +25,9 @@
 //! while any runtime is up, burrow-alloc's own thread is forbidden
 //! (`set_background_scavenger(false)`) and sysmon calls
 //! `scavenge_decayed` every half decay; when the last runtime ends, the
-//! thread is allowed again and starts as burrow-alloc decides.
+//! thread is allowed again and starts as burrow-alloc decides. And the
+//! global G free list decays here: Gs idle in it for a whole decay are
+//! destroyed, a chunk a round (*Idle Gs decay* in `g.rs`).
 //!
 //! # Starvation
 //!
@@ -261,6 +263,10 @@ fn sysmon(rt: &'static Shared) {
     let mut next_heap_scavenge = start;
     let mut next_wait_sweep = start;
     let mut sweep_goroutines = 0usize;
+    // The global G free list decays on the stack pool's clock (*Idle Gs
+    // decay* in `g.rs`).
+    let g_decay = (rt.pool.config().decay.as_nanos() as u64).max(1);
+    let mut next_g_mark = start + g_decay;
     loop {
         let woke = rt.sysmon.sleep(delay);
         if woke == Woke::Stop || rt.is_shutdown() {
@@ -310,6 +316,11 @@ fn sysmon(rt: &'static Shared) {
             let walk = end.saturating_sub(now).saturating_sub(compacting);
             next_wait_sweep = end + sweep_period(decay, walk);
         }
+        if now >= next_g_mark {
+            rt.gfree.mark();
+            next_g_mark = now + g_decay;
+        }
+        acted |= rt.gfree.reap();
         if now >= next_heap_scavenge {
             next_heap_scavenge = now + heap.scavenge().as_nanos() as u64;
         }

@@ -24,6 +24,10 @@ pub(crate) struct Entry {
     pub(crate) when: u64,
     /// The timer; its state word says whether it was deleted meanwhile.
     pub(crate) timer: Arc<TimerInner>,
+    /// The address of what firing it touches next (the G a sleep's timer
+    /// readies), 0 if not known: prefetched with the timer when it nears
+    /// the top (`PTimers::run_expired`).
+    pub(crate) touches: usize,
 }
 
 /// A 4-ary min-heap on `Entry::when`.
@@ -129,6 +133,7 @@ mod tests {
         Entry {
             when,
             timer: TimerInner::new_for_test(),
+            touches: 0,
         }
     }
 

@@ -109,7 +109,11 @@ pub(crate) fn push(when: u64, timer: Arc<TimerInner>) {
         sweep(fb, &mut h);
     }
     let first = h.peek_when().is_none_or(|w| when < w);
-    h.push(Entry { when, timer });
+    h.push(Entry {
+        when,
+        timer,
+        touches: 0,
+    });
     // Relaxed: under the heap lock, which the deadlock detector takes to
     // read it (`live`).
     fb.pending.fetch_add(1, Ordering::Relaxed);
