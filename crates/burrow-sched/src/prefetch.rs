@@ -1,6 +1,7 @@
 //! Cache prefetch hints, for memory the scheduler knows it will touch
-//! soon and that is likely cold: a parked goroutine's frames when it is
-//! readied, the next free G's stack, the next timer to fire. With a
+//! soon and that is likely cold: a sleeping goroutine's frames when its
+//! timer readies it (`Ready::ready_cold`), a free G's frames and the next
+//! free G, the next timer to fire and the G it wakes. With a
 //! hundred thousand goroutines parked, each one's stack and G were last
 //! touched long ago; resuming one pays a cache miss (and a TLB miss) for
 //! every line its unwinding frames touch, one after another. A prefetch

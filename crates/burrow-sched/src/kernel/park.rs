@@ -247,7 +247,16 @@ impl Ready {
     /// woke it (or will make its `park` return at once); false if the
     /// handle is stale (the waiter has since armed a newer one).
     pub fn ready(self) -> bool {
-        self.ready_with(true)
+        self.ready_with(true, false)
+    }
+
+    /// [`Ready::ready`] for a wait the waker knows was long (a sleep's
+    /// timer): the goroutine's top frames are likely out of the cache, so
+    /// they are prefetched before it is queued (`prefetch.rs`). Not for
+    /// every wake: for a goroutine that parked a moment ago (a channel
+    /// ping-pong) the prefetches only cost.
+    pub(crate) fn ready_cold(self) -> bool {
+        self.ready_with(true, true)
     }
 
     /// [`Ready::ready`] for the M that will look for work on its own P
@@ -255,10 +264,10 @@ impl Ready {
     /// returning the first G of a poll): the goroutine goes to this M's P
     /// as usual, but no idle P is woken for it.
     pub(crate) fn ready_for_this_m(self) -> bool {
-        self.ready_with(false)
+        self.ready_with(false, false)
     }
 
-    fn ready_with(self, wakep: bool) -> bool {
+    fn ready_with(self, wakep: bool, cold: bool) -> bool {
         match &self.target {
             Target::G { rt, g } => {
                 let word = &g.g().park;
@@ -282,11 +291,12 @@ impl Ready {
                     {
                         if w & STATE_MASK == PARKED {
                             g.g().status.store(status::RUNNABLE, Ordering::Relaxed);
-                            // Its frames are cold (see `prefetch.rs`).
-                            crate::prefetch::range(
-                                g.g().compact.saved_sp(),
-                                crate::prefetch::FRAMES,
-                            );
+                            if cold {
+                                crate::prefetch::range(
+                                    g.g().compact.saved_sp(),
+                                    crate::prefetch::FRAMES,
+                                );
+                            }
                             rt.ready_g(*g, wakep);
                         }
                         return true;

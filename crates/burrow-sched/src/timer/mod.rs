@@ -134,7 +134,8 @@ impl Callback {
         match self {
             Callback::Wake(r) => {
                 if let Some(r) = r.take() {
-                    r.ready();
+                    // A sleep: the goroutine's frames went cold meanwhile.
+                    r.ready_cold();
                 }
             }
             Callback::Call(f) => f(),
