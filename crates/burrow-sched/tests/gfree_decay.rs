@@ -40,12 +40,13 @@ fn a_bursts_gs_serve_the_next_burst_and_decay_after_a_second_idle() {
                 burst();
                 let idle_since = Instant::now();
                 // Every G of the burst is still on a free list, holding its
-                // stack: none went back to the pool.
-                let held = pool.stats().in_use;
+                // stack: none went back to the pool. (A goroutine that started
+                // after the release exits at once and lends its G to the
+                // next, so the burst may need a few fewer Gs than goroutines.)
+                let s = pool.stats();
                 assert!(
-                    held >= BURST as u64,
-                    "the burst's Gs keep their stacks: {:?}",
-                    pool.stats()
+                    s.warm + s.tepid + s.cold == 0 && s.in_use >= BURST as u64 / 2,
+                    "the burst's Gs keep their stacks: {s:?}"
                 );
                 // A second burst at once reuses them: no stack comes from the
                 // pool, fresh or free.
