@@ -4,27 +4,16 @@
 //! the process-wide stack pool's counters.
 
 mod common;
-use common::bounded;
+use common::{bounded, park_burst};
 
 use std::time::{Duration, Instant};
 
-use burrow_sched::{Runtime, chan, go};
+use burrow_sched::Runtime;
 
 const BURST: usize = 20_000;
 
-/// Parks `BURST` goroutines on a channel, then lets them all exit.
 fn burst() {
-    let (tx, rx) = chan::<()>(0);
-    let hs: Vec<_> = (0..BURST)
-        .map(|_| {
-            let rx = rx.clone();
-            go(move || rx.recv())
-        })
-        .collect();
-    drop(tx);
-    for h in hs {
-        assert!(h.join().unwrap().is_none());
-    }
+    park_burst(BURST);
 }
 
 #[test]

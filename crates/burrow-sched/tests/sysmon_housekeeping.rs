@@ -3,11 +3,11 @@
 //! thread of its own.
 
 mod common;
-use common::{bounded, thread_names};
+use common::{bounded, park_burst, thread_names};
 
 use std::time::{Duration, Instant};
 
-use burrow_sched::{Runtime, chan, go};
+use burrow_sched::Runtime;
 
 #[test]
 fn sysmon_scavenges_the_stack_pool_and_no_pool_thread_starts() {
@@ -15,17 +15,7 @@ fn sysmon_scavenges_the_stack_pool_and_no_pool_thread_starts() {
         Runtime::builder().maxprocs(2).build().unwrap().run(|| {
             // Their Gs decay on sysmon's rounds (a decay after they go
             // idle), and their stacks then go back to the pool.
-            let (tx, rx) = chan::<()>(0);
-            let hs: Vec<_> = (0..20_000)
-                .map(|_| {
-                    let rx = rx.clone();
-                    go(move || rx.recv())
-                })
-                .collect();
-            drop(tx);
-            for h in hs {
-                assert!(h.join().unwrap().is_none());
-            }
+            park_burst(20_000);
             // The stacks then cool past the pool's 1 s decay on sysmon's
             // rounds.
             let pool = burrow_stack::Pool::global();

@@ -56,3 +56,19 @@ pub fn thread_names() -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Parks `n` goroutines on a channel, then lets them all exit (in a
+/// goroutine): a burst that leaves `n` Gs on the free lists.
+pub fn park_burst(n: usize) {
+    let (tx, rx) = burrow_sched::chan::<()>(0);
+    let hs: Vec<_> = (0..n)
+        .map(|_| {
+            let rx = rx.clone();
+            burrow_sched::go(move || rx.recv())
+        })
+        .collect();
+    drop(tx);
+    for h in hs {
+        assert!(h.join().unwrap().is_none());
+    }
+}
