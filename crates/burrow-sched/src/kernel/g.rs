@@ -18,8 +18,10 @@
 //! 4. When the task returns the M retires the G (a new park generation,
 //!    so no stale [`crate::Ready`] can wake its next goroutine) and puts
 //!    it back on its P's free list ([`GFree::put`]).
-//! 5. Gs beyond the free lists' bounds, and all of them at shutdown, are
-//!    destroyed ([`G::destroy`]).
+//! 5. Gs idle on the global free list for a decay (*Idle Gs decay*), and
+//!    all of them at shutdown, are destroyed ([`G::destroy`]): their
+//!    coroutines and stacks released, their structs kept for reuse (*G
+//!    structs are never freed*).
 //!
 //! # Warm stacks
 //!
@@ -171,10 +173,20 @@ pub(crate) struct GPtr(pub(crate) NonNull<G>);
 unsafe impl Send for GPtr {}
 
 impl GPtr {
+    /// The G's park word, without a reference to the whole G: what a
+    /// `Ready` reads, possibly after the G was destroyed and while it is
+    /// being made anew (*G structs are never freed*).
+    pub(crate) fn park_word(&self) -> &AtomicU64 {
+        // SAFETY: G structs are never freed, and `park` is an atomic that
+        // `G::reinit` never writes.
+        unsafe { &*std::ptr::addr_of!((*self.0.as_ptr()).park) }
+    }
+
     /// The G.
     pub(crate) fn g(&self) -> &G {
-        // SAFETY: Gs are freed only by `G::destroy`, which the holder of the
-        // last GPtr calls; while a GPtr is in use the G is alive.
+        // SAFETY: G structs are never freed (*G structs are never freed*);
+        // a GPtr's holder, by protocol, holds a live G, and anyone else
+        // touches only its atomics.
         unsafe { self.0.as_ref() }
     }
 }
@@ -249,7 +261,7 @@ impl G {
     ) -> Result<GPtr, burrow_stack::StackError> {
         let stack = Box::new(pool.alloc()?);
         let stack_ptr = NonNull::from(&*stack);
-        let g = Box::new(G {
+        let g = G {
             goid: AtomicU64::new(0),
             status: AtomicU32::new(status::IDLE),
             park: AtomicU64::new(0),
@@ -268,8 +280,15 @@ impl G {
                 locals: LocalSlots::default(),
                 sleep_timer: None,
             }),
-        });
-        let gp = GPtr(NonNull::from(Box::leak(g)));
+        };
+        let husk = HUSKS.lock().expect("husk lock poisoned").pop();
+        let gp = match husk {
+            // SAFETY: a husk is held by nobody but its list, which we took
+            // it from; a stale `Ready` may still load its park word, which
+            // `reinit` leaves alone (see *G structs are never freed*).
+            Some(gp) => unsafe { G::reinit(gp, g) },
+            None => GPtr(NonNull::from(Box::leak(Box::new(g)))),
+        };
         let co = Coroutine::with_stack(GStack(stack), move |yielder, ()| g_loop(gp, yielder));
         // SAFETY: we just created the G; nobody else holds it.
         unsafe { gp.g().inner().co = Some(co) };
@@ -442,11 +461,76 @@ impl G {
                 drop(co);
             }
         }
-        // SAFETY: allocated by Box::leak in `new`; the caller gives up all
-        // other pointers.
-        drop(unsafe { Box::from_raw(gp.0.as_ptr()) });
+        // What else the G owns goes now; the struct itself is kept (see
+        // *G structs are never freed*).
+        drop(std::mem::take(&mut inner.locals));
+        inner.sleep_timer = None;
+        inner.yielder = std::ptr::null();
+        inner.in_task = false;
+        // A new generation: no `Ready` made before now can match the next
+        // goroutine on this struct.
+        crate::kernel::park::retire(gp);
+        HUSKS.lock().expect("husk lock poisoned").push(gp);
+    }
+
+    /// Makes husk `gp` the G `g` describes, but for its park word, which
+    /// keeps counting generations, so that a `Ready` made for any earlier
+    /// goroutine on it stays stale.
+    ///
+    /// # Safety
+    ///
+    /// `gp` is a husk (destroyed, out of every list and registry) that the
+    /// caller took from [`HUSKS`]: nobody else holds it, and the only
+    /// access anyone else may still make is a stale `Ready`'s load (or
+    /// failing CAS) of the park word.
+    unsafe fn reinit(gp: GPtr, g: G) -> GPtr {
+        let p = gp.0.as_ptr();
+        let G {
+            status,
+            wait_reason,
+            park: _,
+            goid,
+            compact,
+            wait_key,
+            wait_since,
+            spawn_site,
+            allg_index,
+            stack,
+            inner,
+        } = g;
+        // SAFETY: every field but `park` is ours alone (caller's promise);
+        // the old values own nothing (`destroy` emptied `inner`), so
+        // overwriting without dropping them leaks nothing.
+        unsafe {
+            std::ptr::addr_of_mut!((*p).status).write(status);
+            std::ptr::addr_of_mut!((*p).wait_reason).write(wait_reason);
+            std::ptr::addr_of_mut!((*p).goid).write(goid);
+            std::ptr::addr_of_mut!((*p).compact).write(compact);
+            std::ptr::addr_of_mut!((*p).wait_key).write(wait_key);
+            std::ptr::addr_of_mut!((*p).wait_since).write(wait_since);
+            std::ptr::addr_of_mut!((*p).spawn_site).write(spawn_site);
+            std::ptr::addr_of_mut!((*p).allg_index).write(allg_index);
+            std::ptr::addr_of_mut!((*p).stack).write(stack);
+            std::ptr::addr_of_mut!((*p).inner).write(inner);
+        }
+        gp
     }
 }
+
+/// G structs whose goroutine machinery [`G::destroy`] has released.
+///
+/// # G structs are never freed
+///
+/// A [`crate::Ready`] holds a pointer to its goroutine's G and may outlive
+/// the wait it was made for (a waker that lost a race, a handle a program
+/// kept): readying it then must find its generation stale and do nothing,
+/// which means reading the G's park word. So the struct (184 bytes) is
+/// never given back to the allocator: destroying a G releases its
+/// coroutine, stack and everything it owns, and keeps the struct here,
+/// process-wide, for the next new G of any runtime, whose park word goes
+/// on counting generations from where it was. Go never frees a G struct
+/// either (`allgs`).
+static HUSKS: std::sync::Mutex<Vec<GPtr>> = std::sync::Mutex::new(Vec::new());
 
 /// The body of every G's coroutine.
 fn g_loop(gp: GPtr, yielder: &Yielder<(), Switch>) {

@@ -270,7 +270,7 @@ impl Ready {
     fn ready_with(self, wakep: bool, cold: bool) -> bool {
         match &self.target {
             Target::G { rt, g } => {
-                let word = &g.g().park;
+                let word = g.park_word();
                 loop {
                     // Acquire: pairs with the M's Release CAS to PARKED, so
                     // the G's saved state is visible before we queue it.

@@ -320,7 +320,12 @@ fn sysmon(rt: &'static Shared) {
             rt.gfree.mark();
             next_g_mark = now + g_decay;
         }
-        acted |= rt.gfree.reap();
+        if rt.gfree.reap() {
+            // The reaped stacks went to this thread's cache, which nothing
+            // here would ever take or trim: hand them to the pool.
+            rt.pool.flush_thread_cache();
+            acted = true;
+        }
         if now >= next_heap_scavenge {
             next_heap_scavenge = now + heap.scavenge().as_nanos() as u64;
         }
