@@ -1,6 +1,6 @@
 //! The global G free list keeps the Gs of a burst (with their stacks) for
 //! the next burst, and gives them back a decay after they went idle
-//! (*Idle Gs decay* in `kernel/g.rs`). Alone in its test binary: it reads
+//! (*Idle Gs decay* in `kernel/gfree.rs`). Alone in its test binary: it reads
 //! the process-wide stack pool's counters.
 
 mod common;

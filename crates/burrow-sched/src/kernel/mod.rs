@@ -18,6 +18,7 @@
 pub(crate) mod compact;
 pub(crate) mod dump;
 pub(crate) mod g;
+pub(crate) mod gfree;
 pub(crate) mod idle;
 pub(crate) mod local;
 pub(crate) mod m;

@@ -27,7 +27,7 @@
 //! `scavenge_decayed` every half decay; when the last runtime ends, the
 //! thread is allowed again and starts as burrow-alloc decides. And the
 //! global G free list decays here: Gs idle in it for a whole decay are
-//! destroyed, a chunk a round (*Idle Gs decay* in `g.rs`).
+//! destroyed, a chunk a round (*Idle Gs decay* in `gfree.rs`).
 //!
 //! # Starvation
 //!
