@@ -267,10 +267,19 @@ fn sigquit_prints_the_dump_and_exits_with_status_2() {
             .run(|| {
                 let (_keep, rx) = chan::<()>(0);
                 let _h = go(move || rx.recv());
-                until(10, "the receiver to park", || {
-                    dump().unwrap().contains("[chan receive]")
+                // Ready only once this goroutine (1) and the receiver (2)
+                // are both parked, so the dump the signal prints names
+                // both waits (saying so before parking raced the signal).
+                let (_keep3, rx3) = chan::<()>(0);
+                let _w = go(move || {
+                    until(10, "goroutines 1 and 2 to park", || {
+                        let d = dump().unwrap();
+                        d.contains("goroutine 1 [chan receive]")
+                            && d.contains("goroutine 2 [chan receive]")
+                    });
+                    println!("\nchild-ready");
+                    let _ = rx3.recv();
                 });
-                println!("\nchild-ready");
                 // Wait for the signal.
                 let (_t, r) = chan::<()>(0);
                 let _ = r.recv();
