@@ -467,8 +467,6 @@ impl G {
         // *G structs are never freed*).
         drop(std::mem::take(&mut inner.locals));
         inner.sleep_timer = None;
-        inner.yielder = std::ptr::null();
-        inner.in_task = false;
         // A new generation: no `Ready` made before now can match the next
         // goroutine on this struct.
         crate::kernel::park::retire(gp);

@@ -150,11 +150,11 @@ impl GFree {
             let at = gl.gs.len() - n;
             self.list.extend(gl.gs.drain(at..));
             gl.taken();
-            // Spilled by another P: cold here (`prefetch.rs`).
-            for g in &self.list {
-                crate::prefetch::line(g.0.as_ptr() as usize);
-            }
             global.doomed_hint.store(gl.doomed, Ordering::Relaxed);
+        }
+        // Spilled by another P: cold here (`prefetch.rs`).
+        for g in &self.list {
+            crate::prefetch::line(g.0.as_ptr() as usize);
         }
         match self.list.pop() {
             Some(g) => Ok(g),

@@ -264,7 +264,7 @@ fn sysmon(rt: &'static Shared) {
     let mut next_wait_sweep = start;
     let mut sweep_goroutines = 0usize;
     // The global G free list decays on the stack pool's clock (*Idle Gs
-    // decay* in `g.rs`).
+    // decay* in `gfree.rs`).
     let g_decay = (rt.pool.config().decay.as_nanos() as u64).max(1);
     let mut next_g_mark = start + g_decay;
     loop {

@@ -410,7 +410,9 @@ impl PTimers {
                     Arc::as_ptr(&e.timer) as usize,
                     std::mem::size_of::<TimerInner>(),
                 );
-                crate::prefetch::line(e.touches);
+                if e.touches != 0 {
+                    crate::prefetch::line(e.touches);
+                }
             }
         }
         let ran = !batch.is_empty();
