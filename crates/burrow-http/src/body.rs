@@ -247,17 +247,25 @@ impl<'c> Body<'c> {
     ///
     /// A client still waiting for `100 Continue` is not asked for the body:
     /// it may or may not send it, so the connection cannot be reused.
+    #[inline]
     pub(crate) fn discard_rest(&mut self, max: u64) -> bool {
         // The common case, a body already read to its end (or none): no
-        // scratch buffer to zero. The server calls this twice per request.
-        if self.is_complete() {
-            return true;
-        }
+        // scratch buffer. The server calls this twice per request.
+        self.is_complete() || self.discard_unread(max)
+    }
+
+    /// [`Body::discard_rest`] for a body with bytes left. Out of line, and
+    /// kept so: its 8 KiB scratch buffer makes the compiler probe the
+    /// stack page by page on entry, which would otherwise touch two pages
+    /// below every connection's frames on each request, complete body or
+    /// not, and keep them resident.
+    #[cold]
+    #[inline(never)]
+    fn discard_unread(&mut self, max: u64) -> bool {
         if let Source::Wire(w) = &self.src {
             if w.cont
                 .as_ref()
                 .is_some_and(|c| c.state.get() != ContinueState::Sent)
-                && !self.is_complete()
             {
                 return false;
             }

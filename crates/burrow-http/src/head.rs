@@ -211,6 +211,13 @@ pub(crate) fn parse_request_head(
 
 /// [`parse_request_head`] with the fields going into `spare`'s storage
 /// (see [`read_request_head`]).
+///
+/// Never inlined: its header slots (2 KiB) would otherwise sit in the
+/// connection loop's frame, under which the goroutine parks between
+/// requests, and every idle connection would keep them (resident, or
+/// in its compacted copy). Out of line they are below the frame only
+/// while a head is parsed.
+#[inline(never)]
 fn parse_request_head_into(
     buf: &mut [u8],
     limits: HeadLimits,
