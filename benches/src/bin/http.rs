@@ -5,6 +5,10 @@
 //! - `http_hello`: requests/s over 128 keep-alive connections on loopback
 //!   (`GET /`), with p50 and p99 latency as `http_hello_p50` and
 //!   `http_hello_p99`.
+//! - `http_conn_rss`, `http_conn_rss_idle`: the server's resident memory
+//!   per keep-alive connection, right after each of 500 connections made
+//!   one request and again after 3 s idle (a fresh server per sample; see
+//!   [`bench_conn_memory`]).
 //!
 //! Each server runs in a process of its own (this binary with `--serve
 //! IMPL`, or the Go program `benches/go/http.go`) with [`procs`] workers,
@@ -28,6 +32,9 @@ use std::time::{Duration, Instant};
 use burrow_benches::{Args, Better, go_program, procs, report, skip, which};
 
 const BENCH: &str = "http_hello";
+const CONN_BENCH: &str = "http_conn_rss";
+/// The servers, in the order the table shows them.
+const SERVERS: [&str; 4] = ["burrow", "go", "hyper", "may"];
 const CONNS: usize = 128;
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
 const HELLO: &[u8] = b"hello world\n";
@@ -41,38 +48,41 @@ fn main() {
         return;
     }
     let args = Args::parse();
-    if !args.wants(BENCH) {
-        return;
+    if args.wants(BENCH) {
+        bench_hello(&args);
     }
+    if args.wants(CONN_BENCH) {
+        bench_conn_memory(&args);
+    }
+}
+
+/// The command that starts `imp`'s server (`None`: Go is not installed;
+/// a `SKIP` line for `bench` says so).
+fn server_cmd(bench: &str, imp: &str) -> Option<Command> {
+    if imp == "go" {
+        let mut c = Command::new(go_program(bench, "http.go")?);
+        c.env("GOMAXPROCS", procs().to_string());
+        return Some(c);
+    }
+    let mut c = Command::new(std::env::current_exe().expect("own path"));
+    c.args(["--serve", imp]);
+    Some(c)
+}
+
+fn bench_hello(args: &Args) {
     let secs = args.pick(5, 1);
     let samples = args.samples(5);
 
     let mut servers: Vec<(&str, Child, SocketAddr)> = Vec::new();
-    let me = std::env::current_exe().expect("own path");
-    for imp in ["burrow", "hyper", "may"] {
-        let cmd = {
-            let mut c = Command::new(&me);
-            c.args(["--serve", imp]);
-            c
+    for imp in SERVERS {
+        let Some(cmd) = server_cmd(BENCH, imp) else {
+            continue;
         };
         match start(cmd) {
             Ok((child, addr)) => servers.push((imp, child, addr)),
             Err(e) => skip(BENCH, imp, &format!("server did not start: {e}")),
         }
     }
-    if let Some(go) = go_program(BENCH, "http.go") {
-        let mut cmd = Command::new(go);
-        cmd.env("GOMAXPROCS", procs().to_string());
-        match start(cmd) {
-            Ok((child, addr)) => servers.push(("go", child, addr)),
-            Err(e) => skip(BENCH, "go", &format!("server did not start: {e}")),
-        }
-    }
-    servers.sort_by_key(|(imp, ..)| {
-        ["burrow", "go", "hyper", "may"]
-            .iter()
-            .position(|i| i == imp)
-    });
 
     let wrk = which("wrk");
     if wrk.is_none() {
@@ -147,6 +157,107 @@ fn main() {
             &p99,
         );
     }
+}
+
+/// `http_conn_rss`: what a keep-alive connection costs the server in
+/// memory. A fresh server process per sample; N connections each make one
+/// `GET /` and stay open. The server's RSS growth per connection is taken
+/// right after the last answer (`http_conn_rss`: the connections have just
+/// been served) and again after [`CONN_IDLE`] with all of them idle
+/// (`http_conn_rss_idle`: burrow has compacted the parked goroutines'
+/// stacks by then; Go's goroutines keep theirs, its GC runs as it likes).
+/// Kernel socket buffers are not in a process's RSS, so they are not
+/// counted for anyone. A fresh process, because a server that has already
+/// served a load reuses what that load left (stacks, buffers) and would
+/// look smaller than a new server that meets the same connections.
+fn bench_conn_memory(args: &Args) {
+    let n = args.pick(500, 100);
+    let size = format!("{n} keep-alive conns, one GET each");
+    let idle_size = format!("{n} keep-alive conns, then {} s idle", CONN_IDLE.as_secs());
+    for imp in SERVERS {
+        let mut rows: Vec<(f64, f64)> = Vec::new();
+        for _ in 0..args.pick(3, 1) {
+            let Some(cmd) = server_cmd(CONN_BENCH, imp) else {
+                break;
+            };
+            match conn_memory(cmd, n) {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    skip(CONN_BENCH, imp, &format!("sample failed: {e}"));
+                    break;
+                }
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        let now: Vec<f64> = rows.iter().map(|r| r.0).collect();
+        let idle: Vec<f64> = rows.iter().map(|r| r.1).collect();
+        report(CONN_BENCH, &size, "bytes/conn", Better::Lower, imp, &now);
+        report(
+            &format!("{CONN_BENCH}_idle"),
+            &idle_size,
+            "bytes/conn",
+            Better::Lower,
+            imp,
+            &idle,
+        );
+    }
+}
+
+/// How long `http_conn_rss_idle` leaves the connections idle: past burrow's
+/// stack compaction decay (1 s) and the sweep that follows it.
+const CONN_IDLE: Duration = Duration::from_secs(3);
+
+/// One `http_conn_rss` sample on a fresh server: bytes of RSS per
+/// connection after serving, and after [`CONN_IDLE`].
+fn conn_memory(cmd: Command, n: usize) -> io::Result<(f64, f64)> {
+    let (mut child, addr) = start(cmd)?;
+    let result = (|| {
+        let pid = child.id();
+        let before = child_rss(pid)?;
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n {
+            let s = std::net::TcpStream::connect(addr)?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            conns.push(s);
+        }
+        for s in &mut conns {
+            s.write_all(REQUEST)?;
+        }
+        for s in &mut conns {
+            let mut resp = Vec::new();
+            let mut chunk = [0u8; 512];
+            while response_len(&resp).is_none() {
+                match s.read(&mut chunk)? {
+                    0 => return Err(io::Error::other("server closed a connection")),
+                    k => resp.extend_from_slice(&chunk[..k]),
+                }
+            }
+            if !resp.ends_with(HELLO) {
+                return Err(io::Error::other("wrong answer"));
+            }
+        }
+        let served = child_rss(pid)?.saturating_sub(before) as f64 / n as f64;
+        std::thread::sleep(CONN_IDLE);
+        let idle = child_rss(pid)?.saturating_sub(before) as f64 / n as f64;
+        drop(conns);
+        Ok((served, idle))
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// Resident set size of process `pid` in bytes (`VmRSS`).
+fn child_rss(pid: u32) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .ok_or_else(|| io::Error::other("no VmRSS"))
 }
 
 #[derive(Clone, Copy, Debug)]
