@@ -11,8 +11,9 @@
 //!   block on a channel, in a fresh process: ms until all are parked, and
 //!   RSS growth per goroutine then. Go: the same program; tokio: 1M tasks
 //!   awaiting a oneshot. `parked_1m_rss_idle`: the RSS growth per
-//!   goroutine again after 8 s of idling (burrow compacts their stacks;
-//!   Go runs a GC first, which may shrink stacks).
+//!   goroutine again after 8 s of idling (burrow compacts their stacks,
+//!   and the row waits up to 30 s more until every one is compacted; Go
+//!   runs a GC first, which may shrink stacks).
 //! - `compacted_resume`: N goroutines parked long enough for sysmon to
 //!   compact their stacks, woken one by one (a send and a reply each); ns
 //!   per wake, beside the same program with compaction off
@@ -497,6 +498,12 @@ fn bench_parked_1m(args: &Args) {
 /// time, about 2 µs each).
 const PARKED_IDLE: std::time::Duration = std::time::Duration::from_secs(8);
 
+/// How much longer `parked_1m_rss_idle` waits, at most, for the sweeps to
+/// have compacted every parked goroutine when the idle time is up (a slow
+/// spawn leaves the last-parked goroutines short of the decay, and a busy
+/// box slows the sweeps).
+const PARKED_IDLE_MORE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// In a child: the `parked_1m` sample; prints "ms bytes_per_goroutine
 /// bytes_per_goroutine_after_idle".
 fn child_parked_1m(imp: &str, n: usize) {
@@ -520,8 +527,17 @@ fn child_parked_1m(imp: &str, n: usize) {
             parked.wait();
             let ms = t.elapsed().as_secs_f64() * 1e3;
             let per = rss_bytes().saturating_sub(before) as f64 / n as f64;
-            // Idle: sysmon compacts the parked goroutines' stacks.
+            // Idle: sysmon compacts the parked goroutines' stacks. On a
+            // slow run the sweeps can still be at work when the idle time
+            // is up; the row is about the memory after compaction, so wait
+            // (bounded) for the sweeps to reach every goroutine.
             burrow_sched::sleep(PARKED_IDLE);
+            let waited = Instant::now();
+            while burrow_sched::stats().is_some_and(|s| s.compacted_goroutines < n as u64)
+                && waited.elapsed() < PARKED_IDLE_MORE
+            {
+                burrow_sched::sleep(std::time::Duration::from_millis(100));
+            }
             let idle = rss_bytes().saturating_sub(before) as f64 / n as f64;
             let s = burrow_sched::stats().unwrap();
             eprintln!(
