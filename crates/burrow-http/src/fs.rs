@@ -146,7 +146,7 @@ impl FileServer {
 
 impl Handler for FileServer {
     fn serve_http(&self, w: &mut ResponseWriter<'_>, r: &mut Request<'_>) {
-        let mut upath = unescape(r.uri().path());
+        let mut upath = unescape(r.uri().path()).into_owned();
         if !upath.starts_with('/') {
             upath.insert(0, '/');
         }

@@ -444,11 +444,29 @@ fn check_host(headers: &HeaderMap, version: Version) -> Result<(), Reject> {
     match first {
         None if version == Version::HTTP_11 => Err(bad("missing required Host header")),
         None => Ok(()),
-        Some(h) if h.is_empty() => Ok(()),
+        Some(h) if h.is_empty() || plain_authority(h.as_bytes()) => Ok(()),
         Some(h) => http::uri::Authority::try_from(h.as_bytes())
             .map(|_| ())
             .map_err(|_| bad("malformed Host header")),
     }
+}
+
+/// Whether `a` is a `Host` value of the plain form `name` or `name:port`:
+/// a non-empty name of letters, digits, `-`, `.`, `_` and `~`, and a port
+/// of one to five digits. Every such value is a valid authority whose
+/// host is the part before the colon; anything else (IPv6 literals,
+/// user info, percent escapes, an empty port) goes through
+/// `http::uri::Authority` (which copies the value to check it).
+pub(crate) fn plain_authority(a: &[u8]) -> bool {
+    let (name, port) = match a.iter().position(|&b| b == b':') {
+        Some(i) => (&a[..i], Some(&a[i + 1..])),
+        None => (a, None),
+    };
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.iter().all(u8::is_ascii_digit))
 }
 
 /// RFC 9112 §6.1–§6.3 for requests, strictly: `Transfer-Encoding` must be

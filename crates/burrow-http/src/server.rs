@@ -234,6 +234,9 @@ where
     // The previous request's header map, emptied, for the next head's
     // fields (see `read_request_head`).
     let mut spare_headers = http::HeaderMap::new();
+    // And its extensions, emptied: the mux stores what it matched there,
+    // and an emptied map keeps its storage for the next request's.
+    let mut spare_extensions = http::Extensions::new();
     loop {
         if !first && rd.buffered().is_empty() {
             // Idle between requests: only the idle timeout applies. Idle
@@ -262,7 +265,7 @@ where
         let t0 = Instant::now();
         let header_timeout = config.read_header_timeout.or(config.read_timeout);
         wire.set_read_deadline(header_timeout.map(|d| t0 + d));
-        let head = match read_request_head(&mut rd, limits, &mut spare_headers) {
+        let mut head = match read_request_head(&mut rd, limits, &mut spare_headers) {
             Ok(head) => head,
             Err(ReadHeadError::Eof) => return Ok(()),
             Err(ReadHeadError::Io { err, partial }) => {
@@ -312,6 +315,7 @@ where
                 state: &cont,
             })
         };
+        head.parts.extensions = std::mem::take(&mut spare_extensions);
         let method = head.parts.method.clone();
         let version = head.parts.version;
         let body = match head.framing {
@@ -400,6 +404,10 @@ where
         let body_complete = req.body().is_complete();
         let (parts, _) = req.into_parts();
         spare_headers = parts.headers;
+        if parts.extensions.len() <= MAX_SPARE_EXTENSIONS {
+            spare_extensions = parts.extensions;
+            spare_extensions.clear();
+        }
         if spare_headers.capacity() > MAX_SPARE_HEADERS {
             // A request with many fields: do not keep its map's storage
             // on an idle connection.
@@ -423,6 +431,11 @@ where
 /// The largest header map capacity a connection keeps for its next
 /// request (a typical head has a dozen fields).
 const MAX_SPARE_HEADERS: usize = 64;
+
+/// The most extensions a request may have had for its emptied map to be
+/// kept for the next request on the connection (a handler that stored
+/// many should not leave a large table behind on an idle connection).
+const MAX_SPARE_EXTENSIONS: usize = 8;
 
 /// Errors that mean the peer went away: an ordinary end, not a failure.
 fn is_disconnect(e: &io::Error) -> bool {

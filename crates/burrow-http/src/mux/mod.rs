@@ -31,6 +31,7 @@
 
 pub(crate) mod pattern;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use http::header::{ALLOW, CONTENT_TYPE, LOCATION};
@@ -88,7 +89,7 @@ impl std::error::Error for PatternError {}
 #[derive(Clone, Debug, Default)]
 struct PathValues {
     /// The pattern that matched (Go's `r.Pattern`).
-    pattern: String,
+    pattern: std::sync::Arc<str>,
     values: Vec<(String, String)>,
 }
 
@@ -122,7 +123,7 @@ impl<B> RequestExt for http::Request<B> {
 
     fn pattern(&self) -> Option<&str> {
         let pv = self.extensions().get::<PathValues>()?;
-        (!pv.pattern.is_empty()).then_some(pv.pattern.as_str())
+        (!pv.pattern.is_empty()).then_some(&*pv.pattern)
     }
 }
 
@@ -168,7 +169,7 @@ impl ServeMux {
         if let Some(e) = self.entries.iter().find(|e| p.conflicts_with(&e.pattern)) {
             return Err(PatternError::Conflict {
                 pattern: pattern.to_owned(),
-                existing: e.pattern.text.clone(),
+                existing: e.pattern.text.to_string(),
                 example: p.common_request(&e.pattern),
             });
         }
@@ -260,10 +261,11 @@ impl ServeMux {
         if !raw.starts_with('/') {
             return Route::Status(StatusCode::BAD_REQUEST);
         }
-        let path = if method == Method::CONNECT {
-            raw.to_owned()
+        // Most paths are clean already: borrowed, not rebuilt.
+        let path: Cow<'_, str> = if method == Method::CONNECT || is_clean_path(raw) {
+            Cow::Borrowed(raw)
         } else {
-            clean_path(raw)
+            Cow::Owned(clean_path(raw))
         };
         let found = self.find(&host, method, &path);
         if !found
@@ -279,7 +281,7 @@ impl ServeMux {
             }
         }
         if path != raw {
-            return Route::Redirect(with_query(path, r));
+            return Route::Redirect(with_query(path.into_owned(), r));
         }
         match found {
             Some((e, values)) => Route::Handler(e, values),
@@ -329,18 +331,29 @@ impl Handler for ServeMux {
 
 /// The host a request is for, lower-cased, without port: from an
 /// absolute-form target, else the `Host` header.
-fn request_host(r: &Request<'_>) -> String {
-    let host = match r.uri().host() {
-        Some(h) => h.to_owned(),
-        None => r
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.parse::<http::uri::Authority>().ok())
-            .map(|a| a.host().to_owned())
-            .unwrap_or_default(),
+fn request_host<'r>(r: &'r Request<'_>) -> Cow<'r, str> {
+    let host: Cow<'r, str> = match r.uri().host() {
+        Some(h) => Cow::Borrowed(h),
+        None => match r.headers().get(http::header::HOST) {
+            // The common `name` or `name:port`: no need to build an
+            // `Authority` (a copy of the field) to find the name.
+            Some(h) if crate::head::plain_authority(h.as_bytes()) => {
+                let s = h.to_str().unwrap_or_default();
+                Cow::Borrowed(s.split(':').next().unwrap_or_default())
+            }
+            h => Cow::Owned(
+                h.and_then(|h| h.to_str().ok())
+                    .and_then(|h| h.parse::<http::uri::Authority>().ok())
+                    .map(|a| a.host().to_owned())
+                    .unwrap_or_default(),
+            ),
+        },
     };
-    host.to_ascii_lowercase()
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        host
+    }
 }
 
 /// Whether a match of `p` on `path` is exact: anything but a subtree
@@ -384,6 +397,19 @@ fn redirect(w: &mut ResponseWriter<'_>, r: &Request<'_>, to: &str) {
         // A failed write surfaces when the server finishes the response.
         let _ = writeln!(w, "<a href=\"{escaped}\">Moved Permanently</a>.\n");
     }
+}
+
+/// Whether `p` (which starts with `/`) is what [`clean_path`] makes of it:
+/// no empty segment but a trailing one, no `.` or `..` segment.
+pub(crate) fn is_clean_path(p: &str) -> bool {
+    let mut segs = p.split('/').skip(1).peekable();
+    while let Some(seg) = segs.next() {
+        let last = segs.peek().is_none();
+        if seg == "." || seg == ".." || (seg.is_empty() && !last) {
+            return false;
+        }
+    }
+    p.starts_with('/')
 }
 
 /// Go's `cleanPath`: the canonical form of a URL path, with `//`, `.` and

@@ -42,8 +42,9 @@ pub(crate) enum Segment {
 /// A parsed pattern.
 #[derive(Clone, Debug)]
 pub(crate) struct Pattern {
-    /// The text it was registered with.
-    pub(crate) text: String,
+    /// The text it was registered with (shared: every request it matches
+    /// carries it as its `pattern`, a reference-count bump, not a copy).
+    pub(crate) text: std::sync::Arc<str>,
     /// `None` matches every method.
     pub(crate) method: Option<Method>,
     /// Lower-cased; `None` matches every host.
@@ -91,9 +92,9 @@ impl Relationship {
 
 /// Percent-decodes `s`; invalid escapes are kept as written (Go's
 /// `pathUnescape` falls back the same way).
-pub(crate) fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.contains('%') {
-        return s.to_owned();
+        return std::borrow::Cow::Borrowed(s);
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -110,7 +111,7 @@ pub(crate) fn unescape(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+    std::borrow::Cow::Owned(String::from_utf8(out).unwrap_or_else(|_| s.to_owned()))
 }
 
 /// A valid wildcard name: a Go identifier.
@@ -158,7 +159,7 @@ impl Pattern {
                 if seg.contains('{') {
                     return Err("bad wildcard segment (must start with '{')".into());
                 }
-                segments.push(Segment::Lit(unescape(seg)));
+                segments.push(Segment::Lit(unescape(seg).into_owned()));
                 continue;
             };
             let name = inner
@@ -192,7 +193,7 @@ impl Pattern {
             });
         }
         Ok(Pattern {
-            text: text.to_owned(),
+            text: text.into(),
             method,
             host: (!host.is_empty()).then(|| host.to_ascii_lowercase()),
             segments,
@@ -211,39 +212,46 @@ impl Pattern {
     /// the wildcard values in pattern order. The path is split at `/`
     /// before unescaping, so `%2F` stays inside its segment.
     pub(crate) fn match_path(&self, path: &str) -> Option<Vec<(String, String)>> {
-        // "/a/b" -> ["a", "b"]; "/a/" -> ["a", ""]; "/" -> [""].
-        let segs: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        // "/a/b" -> ["a", "b"]; "/a/" -> ["a", ""]; "/" -> [""]. Walked
+        // lazily, without collecting the segments: the mux tries every
+        // pattern on every request. `off` is where segment `k` starts.
+        let rest = path.strip_prefix('/')?;
+        let n = rest.split('/').count();
+        let mut segs = rest.split('/');
+        let mut off = 0;
         let mut values = Vec::new();
         for (k, seg) in self.segments.iter().enumerate() {
             match seg {
                 Segment::Multi(name) => {
-                    if k >= segs.len() {
+                    if k >= n {
                         return None;
                     }
-                    if let Some(n) = name {
-                        values.push((n.clone(), unescape(&segs[k..].join("/"))));
+                    if let Some(name) = name {
+                        values.push((name.clone(), unescape(&rest[off..]).into_owned()));
                     }
                     return Some(values);
                 }
                 Segment::End => {
-                    return (k + 1 == segs.len() && segs[k].is_empty()).then_some(values);
+                    return (k + 1 == n && segs.next() == Some("")).then_some(values);
                 }
                 Segment::Lit(l) => {
-                    let s = segs.get(k)?;
-                    if s.is_empty() || unescape(s) != *l {
+                    let s = segs.next()?;
+                    if s.is_empty() || unescape(s) != l.as_str() {
                         return None;
                     }
+                    off += s.len() + 1;
                 }
-                Segment::Wild(n) => {
-                    let s = segs.get(k)?;
+                Segment::Wild(name) => {
+                    let s = segs.next()?;
                     if s.is_empty() {
                         return None;
                     }
-                    values.push((n.clone(), unescape(s)));
+                    values.push((name.clone(), unescape(s).into_owned()));
+                    off += s.len() + 1;
                 }
             }
         }
-        (segs.len() == self.segments.len()).then_some(values)
+        (n == self.segments.len()).then_some(values)
     }
 
     /// How this pattern's methods relate to `other`'s.

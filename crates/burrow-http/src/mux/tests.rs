@@ -9,6 +9,7 @@ use http::Method;
 use super::pattern::{Pattern, Relationship};
 use super::*;
 use crate::ServerConfig;
+use crate::head::plain_authority;
 use crate::testing::serve_and_parse;
 
 /// A mux whose every handler answers with its own pattern and the path
@@ -265,5 +266,114 @@ fn clean_path_matches_go() {
         ("/a/b/../", "/a/"),
     ] {
         assert_eq!(clean_path(raw), clean, "{raw}");
+    }
+}
+
+proptest::proptest! {
+    /// The fast check agrees with cleaning: a path is left borrowed exactly
+    /// when cleaning would give it back unchanged.
+    #[test]
+    fn is_clean_path_agrees_with_clean_path(
+        segs in proptest::collection::vec(
+            proptest::sample::select(vec!["", ".", "..", "a", "b.c", "..d", ".e"]),
+            0..8,
+        )
+    ) {
+        let p = format!("/{}", segs.join("/"));
+        proptest::prop_assert_eq!(is_clean_path(&p), clean_path(&p) == p, "{}", p);
+    }
+
+    /// A `Host` value taken by the fast path is a valid authority whose
+    /// host is what the fast path takes (the part before the colon); the
+    /// rest (IPv6 literals, user info, escapes, empty ports, invalid
+    /// values) go through `Authority` as before.
+    #[test]
+    fn plain_authority_agrees_with_http(s in "[a-zA-Z0-9._~:\\[\\]@%-]{0,12}") {
+        if plain_authority(s.as_bytes()) {
+            let a = s.parse::<http::uri::Authority>();
+            proptest::prop_assert!(a.is_ok(), "{} did not parse", s);
+            let a = a.unwrap();
+            proptest::prop_assert_eq!(a.host(), s.split(':').next().unwrap());
+        }
+    }
+}
+
+#[test]
+fn hosts_in_the_plain_form_and_others_route_alike() {
+    let m = mux(&["example.com/", "/"]);
+    // The first three take the fast path, the last through `Authority`.
+    for host in [
+        "example.com",
+        "Example.COM:8080",
+        "EXAMPLE.com:1",
+        "example.com:",
+    ] {
+        assert_eq!(
+            request(&m, "GET", "/x", host).body(),
+            b"example.com/",
+            "{host}"
+        );
+    }
+    for host in ["example.org", "[::1]:80", "example.com.evil:80"] {
+        assert_eq!(request(&m, "GET", "/x", host).body(), b"/", "{host}");
+    }
+}
+
+/// `Pattern::match_path` as first written (the segments collected into a
+/// vector), to check the lazy walk against.
+fn match_path_collected(p: &Pattern, path: &str) -> Option<Vec<(String, String)>> {
+    use super::pattern::{Segment, unescape};
+    let segs: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    let mut values = Vec::new();
+    for (k, seg) in p.segments.iter().enumerate() {
+        match seg {
+            Segment::Multi(name) => {
+                if k >= segs.len() {
+                    return None;
+                }
+                if let Some(n) = name {
+                    values.push((n.clone(), unescape(&segs[k..].join("/")).into_owned()));
+                }
+                return Some(values);
+            }
+            Segment::End => {
+                return (k + 1 == segs.len() && segs[k].is_empty()).then_some(values);
+            }
+            Segment::Lit(l) => {
+                let s = segs.get(k)?;
+                if s.is_empty() || unescape(s) != l.as_str() {
+                    return None;
+                }
+            }
+            Segment::Wild(n) => {
+                let s = segs.get(k)?;
+                if s.is_empty() {
+                    return None;
+                }
+                values.push((n.clone(), unescape(s).into_owned()));
+            }
+        }
+    }
+    (segs.len() == p.segments.len()).then_some(values)
+}
+
+proptest::proptest! {
+    /// The lazy walk matches, and extracts, exactly what the collected one
+    /// does, for patterns of every segment kind and paths with empty,
+    /// escaped and literal segments.
+    #[test]
+    fn match_path_agrees_with_collected_segments(
+        pattern in proptest::sample::select(vec![
+            "/", "/a", "/a/", "/{x}", "/a/{x}", "/a/{rest...}", "/{$}", "/a/{$}",
+            "/a/{x}/c", "/{x}/{y}/", "/a/b/{rest...}", "/%61/{x}",
+        ]),
+        segs in proptest::collection::vec(
+            proptest::sample::select(vec!["", "a", "b", "c", "%61", "x%2Fy", "%zz"]),
+            0..6,
+        )
+    ) {
+        let p = Pattern::parse(pattern).expect("pattern parses");
+        let path = format!("/{}", segs.join("/"));
+        proptest::prop_assert_eq!(p.match_path(&path), match_path_collected(&p, &path));
     }
 }
