@@ -411,3 +411,26 @@ fn an_explicit_100_is_sent_once() {
     );
     assert_eq!(text(&r[0]), "ok");
 }
+
+/// The connection reuses its emptied extensions map from one request to
+/// the next: nothing a handler stored there reaches the next request, and
+/// the mux's path values are the next request's own.
+#[test]
+fn extensions_do_not_leak_between_requests_on_a_connection() {
+    #[derive(Clone)]
+    struct Mark(u32);
+    let mut mux = ServeMux::new();
+    mux.must_handle_func(
+        "/items/{id}",
+        |w: &mut ResponseWriter<'_>, r: &mut Request<'_>| {
+            let seen = r.extensions().get::<Mark>().map(|m| m.0);
+            let id = r.path_value("id").unwrap_or("-").to_owned();
+            r.extensions_mut().insert(Mark(7));
+            let _ = write!(w, "{id} {seen:?} {}", r.pattern().unwrap_or("-"));
+        },
+    );
+    let input = b"GET /items/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /items/2 HTTP/1.1\r\nHost: a\r\n\r\n";
+    let r = serve_and_parse(&mux, &config(), input, &[Method::GET, Method::GET]);
+    assert_eq!(text(&r[0]), "1 None /items/{id}");
+    assert_eq!(text(&r[1]), "2 None /items/{id}");
+}
