@@ -22,7 +22,11 @@ use crate::bufio::ConnReader;
 
 /// How many header slots httparse gets on the first try; a request with
 /// more is parsed again with four times as many (see [`MAX_HEADER_SLOTS`]).
-const FIRST_HEADER_SLOTS: usize = 64;
+/// 32 (1 KiB of stack) covers what browsers send (15–20 fields); 64 made
+/// the parser's frame deep enough that every busy connection's goroutine
+/// kept a second stack page (see *Memory per keep-alive connection* in
+/// `docs/http.md`).
+const FIRST_HEADER_SLOTS: usize = 32;
 
 /// The most header fields a head may have (each is at least `a:\r\n`, so
 /// the byte limit usually bites first); more is a 431.
@@ -212,7 +216,7 @@ pub(crate) fn parse_request_head(
 /// [`parse_request_head`] with the fields going into `spare`'s storage
 /// (see [`read_request_head`]).
 ///
-/// Never inlined: its header slots (2 KiB) would otherwise sit in the
+/// Never inlined: its header slots (1 KiB) would otherwise sit in the
 /// connection loop's frame, under which the goroutine parks between
 /// requests, and every idle connection would keep them (resident, or
 /// in its compacted copy). Out of line they are below the frame only
@@ -228,7 +232,7 @@ fn parse_request_head_into(
     loop {
         // The first try parses into slots on the stack, left uninitialised
         // (httparse writes each before reading it): no allocation and no
-        // zeroing of 2 KiB per request. Only a head with more fields than
+        // zeroing of 1 KiB per request. Only a head with more fields than
         // that goes to the heap.
         let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); FIRST_HEADER_SLOTS];
         let mut heap = Vec::new();

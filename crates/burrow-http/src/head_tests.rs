@@ -208,6 +208,26 @@ fn many_headers_are_fine_until_the_byte_limit() {
 }
 
 #[test]
+fn heads_at_and_past_the_first_try_slots_parse_alike() {
+    // The first try has FIRST_HEADER_SLOTS slots on the stack; one field
+    // more goes to the heap and is parsed again.
+    for n in [
+        FIRST_HEADER_SLOTS - 1,
+        FIRST_HEADER_SLOTS,
+        FIRST_HEADER_SLOTS + 1,
+    ] {
+        let mut raw = String::from("GET /x HTTP/1.1\r\nHost: a\r\n");
+        for i in 1..n {
+            raw.push_str(&format!("X-{i}: {i}\r\n"));
+        }
+        raw.push_str("\r\n");
+        let head = ok(&raw);
+        assert_eq!(head.parts.headers.len(), n, "{n} fields");
+        assert_eq!(head.parts.headers["x-1"], "1", "{n} fields");
+    }
+}
+
+#[test]
 fn content_length_parser() {
     assert_eq!(parse_content_length(b" 42\t"), Some(42));
     assert_eq!(

@@ -55,7 +55,7 @@ use http::StatusCode;
 use crate::body::{Body, BodyError, ContinueHook, ContinueState};
 use crate::bufio::ConnReader;
 use crate::conn::{Conn, Transport, TransportReader, Wire, is_timeout};
-use crate::head::{Framing, HeadLimits, ReadHeadError, read_request_head};
+use crate::head::{Framing, HeadLimits, ReadHeadError, RequestHead, read_request_head};
 use crate::response::{ResponseWriter, WriteBufs};
 use crate::{Request, date};
 
@@ -265,7 +265,7 @@ where
         let t0 = Instant::now();
         let header_timeout = config.read_header_timeout.or(config.read_timeout);
         wire.set_read_deadline(header_timeout.map(|d| t0 + d));
-        let mut head = match read_request_head(&mut rd, limits, &mut spare_headers) {
+        let head = match read_request_head(&mut rd, limits, &mut spare_headers) {
             Ok(head) => head,
             Err(ReadHeadError::Eof) => return Ok(()),
             Err(ReadHeadError::Io { err, partial }) => {
@@ -291,141 +291,186 @@ where
             first = false;
         }
 
-        wire.set_read_deadline(config.read_timeout.map(|d| t0 + d));
-        wire.set_write_deadline(deadline_after(config.write_timeout));
-        if let (Framing::Length(n), Some(max)) = (head.framing, config.max_body_bytes) {
-            if n > max {
-                return error_and_close(
-                    &wire,
-                    &mut rd,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request body too large",
-                );
-            }
-        }
-
-        let cont = Cell::new(if head.expect_continue {
-            ContinueState::Pending
-        } else {
-            ContinueState::NotExpected
-        });
-        let hook = || {
-            head.expect_continue.then_some(ContinueHook {
-                wire: &wire as &dyn Transport,
-                state: &cont,
-            })
-        };
-        head.parts.extensions = std::mem::take(&mut spare_extensions);
-        let method = head.parts.method.clone();
-        let version = head.parts.version;
-        let body = match head.framing {
-            Framing::Empty => Body::empty(),
-            Framing::Length(n) => Body::with_length(&mut rd, n, config.max_body_bytes, hook()),
-            Framing::Chunked => Body::chunked(
-                &mut rd,
-                config.max_header_bytes,
-                config.max_body_bytes,
-                hook(),
-            ),
-        };
-        let mut req = Request::from_parts(head.parts, body);
-        let mut w = ResponseWriter::new(
+        let more = serve_request(
+            head,
+            t0,
             &wire,
-            &cont,
-            &method,
-            version,
-            head.keep_alive,
-            std::mem::take(&mut write_bufs),
-        );
-
-        let options_star = method == http::Method::OPTIONS && req.uri() == "*";
-        let served = if options_star {
-            // `OPTIONS *` asks about the server, not a resource: answered
-            // here, as Go's `serverHandler` does, with an empty 200.
-            w.header_mut()
-                .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(0));
-            Ok(())
-        } else {
-            catch_unwind(AssertUnwindSafe(|| handler.serve_http(&mut w, &mut req)))
-        };
-        if let Err(panic) = served {
-            log_panic(config, &wire, &req, &*panic);
-            if !w.head_sent() {
-                w.replace_with_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "500 Internal Server Error",
-                );
-                let _ = w.finish();
-            }
-            let body_complete = req.body().is_complete();
-            drop(req);
-            if !body_complete || !rd.buffered().is_empty() {
-                linger(&wire, &mut rd);
-            }
+            &mut rd,
+            handler,
+            config,
+            &shutting_down,
+            &mut write_bufs,
+            &mut spare_headers,
+            &mut spare_extensions,
+        )?;
+        if !more {
             return Ok(());
         }
-
-        if !w.head_sent() {
-            match req.body().error() {
-                Some(BodyError::Truncated) if w.untouched() => {
-                    // The client closed mid-body: nobody to answer.
-                    return Ok(());
-                }
-                Some(e) if w.untouched() => {
-                    let (status, text) = match e {
-                        BodyError::TooLarge { .. } => (
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "413 Request Entity Too Large",
-                        ),
-                        _ => (StatusCode::BAD_REQUEST, "400 Bad Request: malformed body"),
-                    };
-                    w.replace_with_error(status, text);
-                }
-                _ => {
-                    // Discard the rest now, so the response can say
-                    // whether the connection stays open.
-                    if !req.body_mut().discard_rest(MAX_DISCARD_BYTES) {
-                        w.set_close();
-                    }
-                }
-            }
-        }
-        if shutting_down() {
-            // Go's `doKeepAlives() == false`: this response is the last.
-            w.set_close();
-        }
-        let reusable = match w.finish() {
-            Ok(r) => r,
-            Err(e) if is_timeout(&e) || is_disconnect(&e) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        write_bufs = w.take_buffers();
-        let body_done = reusable && req.body_mut().discard_rest(MAX_DISCARD_BYTES);
-        let body_complete = req.body().is_complete();
-        let (parts, _) = req.into_parts();
-        spare_headers = parts.headers;
-        if parts.extensions.len() <= MAX_SPARE_EXTENSIONS {
-            spare_extensions = parts.extensions;
-            spare_extensions.clear();
-        }
-        if spare_headers.capacity() > MAX_SPARE_HEADERS {
-            // A request with many fields: do not keep its map's storage
-            // on an idle connection.
-            spare_headers = http::HeaderMap::new();
-        } else {
-            spare_headers.clear();
-        }
-        if !body_done {
-            if !body_complete || !rd.buffered().is_empty() {
-                // Unread input (a body, pipelined requests) must not turn
-                // our close into a reset that destroys the response: see
-                // *Closing*.
-                linger(&wire, &mut rd);
-            }
-            return Ok(());
-        }
-        rd.shrink();
     }
+}
+
+/// One request, from a complete head to the end of its response: the
+/// body, the handler, the reply and what it leaves for the next request.
+/// Returns whether the connection serves another one; `Err` only when the
+/// stream failed.
+///
+/// Never inlined: its locals (the request, the writer, the body's state:
+/// about a kilobyte) then take stack only while a request is being
+/// answered, and are not under the head parser's frame while it parses the
+/// next head, nor under the connection's wait for it. Together the two
+/// would cross a second stack page on every request, which then stays
+/// resident for each busy connection.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn serve_request<S, H>(
+    mut head: RequestHead,
+    t0: Instant,
+    wire: &Wire<S>,
+    rd: &mut ConnReader<TransportReader<'_>>,
+    handler: &H,
+    config: &ServerConfig,
+    shutting_down: &dyn Fn() -> bool,
+    write_bufs: &mut WriteBufs,
+    spare_headers: &mut http::HeaderMap,
+    spare_extensions: &mut http::Extensions,
+) -> io::Result<bool>
+where
+    S: Conn,
+    H: Handler + ?Sized,
+{
+    wire.set_read_deadline(config.read_timeout.map(|d| t0 + d));
+    wire.set_write_deadline(deadline_after(config.write_timeout));
+    if let (Framing::Length(n), Some(max)) = (head.framing, config.max_body_bytes) {
+        if n > max {
+            return error_and_close(
+                wire,
+                rd,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+            )
+            .map(|()| false);
+        }
+    }
+
+    let cont = Cell::new(if head.expect_continue {
+        ContinueState::Pending
+    } else {
+        ContinueState::NotExpected
+    });
+    let hook = || {
+        head.expect_continue.then_some(ContinueHook {
+            wire: wire as &dyn Transport,
+            state: &cont,
+        })
+    };
+    head.parts.extensions = std::mem::take(spare_extensions);
+    let method = head.parts.method.clone();
+    let version = head.parts.version;
+    let body = match head.framing {
+        Framing::Empty => Body::empty(),
+        Framing::Length(n) => Body::with_length(rd, n, config.max_body_bytes, hook()),
+        Framing::Chunked => {
+            Body::chunked(rd, config.max_header_bytes, config.max_body_bytes, hook())
+        }
+    };
+    let mut req = Request::from_parts(head.parts, body);
+    let mut w = ResponseWriter::new(
+        wire,
+        &cont,
+        &method,
+        version,
+        head.keep_alive,
+        std::mem::take(write_bufs),
+    );
+
+    let options_star = method == http::Method::OPTIONS && req.uri() == "*";
+    let served = if options_star {
+        // `OPTIONS *` asks about the server, not a resource: answered
+        // here, as Go's `serverHandler` does, with an empty 200.
+        w.header_mut()
+            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(0));
+        Ok(())
+    } else {
+        catch_unwind(AssertUnwindSafe(|| handler.serve_http(&mut w, &mut req)))
+    };
+    if let Err(panic) = served {
+        log_panic(config, wire, &req, &*panic);
+        if !w.head_sent() {
+            w.replace_with_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error",
+            );
+            let _ = w.finish();
+        }
+        let body_complete = req.body().is_complete();
+        drop(req);
+        if !body_complete || !rd.buffered().is_empty() {
+            linger(wire, rd);
+        }
+        return Ok(false);
+    }
+
+    if !w.head_sent() {
+        match req.body().error() {
+            Some(BodyError::Truncated) if w.untouched() => {
+                // The client closed mid-body: nobody to answer.
+                return Ok(false);
+            }
+            Some(e) if w.untouched() => {
+                let (status, text) = match e {
+                    BodyError::TooLarge { .. } => (
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "413 Request Entity Too Large",
+                    ),
+                    _ => (StatusCode::BAD_REQUEST, "400 Bad Request: malformed body"),
+                };
+                w.replace_with_error(status, text);
+            }
+            _ => {
+                // Discard the rest now, so the response can say
+                // whether the connection stays open.
+                if !req.body_mut().discard_rest(MAX_DISCARD_BYTES) {
+                    w.set_close();
+                }
+            }
+        }
+    }
+    if shutting_down() {
+        // Go's `doKeepAlives() == false`: this response is the last.
+        w.set_close();
+    }
+    let reusable = match w.finish() {
+        Ok(r) => r,
+        Err(e) if is_timeout(&e) || is_disconnect(&e) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    *write_bufs = w.take_buffers();
+    let body_done = reusable && req.body_mut().discard_rest(MAX_DISCARD_BYTES);
+    let body_complete = req.body().is_complete();
+    let (parts, _) = req.into_parts();
+    *spare_headers = parts.headers;
+    if parts.extensions.len() <= MAX_SPARE_EXTENSIONS {
+        *spare_extensions = parts.extensions;
+        spare_extensions.clear();
+    }
+    if spare_headers.capacity() > MAX_SPARE_HEADERS {
+        // A request with many fields: do not keep its map's storage
+        // on an idle connection.
+        *spare_headers = http::HeaderMap::new();
+    } else {
+        spare_headers.clear();
+    }
+    if !body_done {
+        if !body_complete || !rd.buffered().is_empty() {
+            // Unread input (a body, pipelined requests) must not turn
+            // our close into a reset that destroys the response: see
+            // *Closing*.
+            linger(wire, rd);
+        }
+        return Ok(false);
+    }
+    rd.shrink();
+    Ok(true)
 }
 
 /// The largest header map capacity a connection keeps for its next
