@@ -28,9 +28,11 @@ use crate::bufio::ConnReader;
 /// `docs/http.md`).
 const FIRST_HEADER_SLOTS: usize = 32;
 
-/// The most header fields a head may have (each is at least `a:\r\n`, so
-/// the byte limit usually bites first); more is a 431.
-const MAX_HEADER_SLOTS: usize = 64 * 1024;
+/// The most header fields a head may have; more is a 431. It is what an
+/// `http::HeaderMap` can hold (its table is at most 2^15 slots, filled to
+/// three quarters: reserving room for more panics). Each field is at
+/// least `a:\r\n`, so the default byte limit allows about 200,000.
+const MAX_HEADER_SLOTS: usize = 24 * 1024;
 
 /// Room for the method, spaces and version around a request target when an
 /// incomplete request line is judged against `max_uri_bytes`.
@@ -257,7 +259,9 @@ fn parse_request_head_into(
                 check_partial(buf, limits)?;
                 return Ok(None);
             }
-            Err(httparse::Error::TooManyHeaders) if slots < MAX_HEADER_SLOTS => slots *= 4,
+            Err(httparse::Error::TooManyHeaders) if slots < MAX_HEADER_SLOTS => {
+                slots = (slots * 4).min(MAX_HEADER_SLOTS);
+            }
             Err(httparse::Error::TooManyHeaders) => return Err(too_large()),
             Err(httparse::Error::Version) if !minor_fixed => {
                 if !fix_version(buf)? {
@@ -377,7 +381,9 @@ fn accept_head(
 
     let mut headers = std::mem::take(spare);
     headers.clear();
-    headers.reserve(req.headers.len());
+    headers
+        .try_reserve(req.headers.len())
+        .map_err(|_| too_large())?;
     for h in req.headers.iter() {
         let name =
             HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad("malformed header name"))?;

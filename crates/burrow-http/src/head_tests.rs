@@ -228,6 +228,25 @@ fn heads_at_and_past_the_first_try_slots_parse_alike() {
 }
 
 #[test]
+fn more_fields_than_a_header_map_holds_is_431() {
+    // Under the byte limit, but past what `http::HeaderMap` can hold
+    // (reserving room for them would panic).
+    let head = |n: usize| {
+        let mut raw = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 1..n {
+            raw.push_str(&format!("x{i}:1\r\n"));
+        }
+        raw + "\r\n"
+    };
+    assert_eq!(
+        ok(&head(MAX_HEADER_SLOTS)).parts.headers.len(),
+        MAX_HEADER_SLOTS
+    );
+    assert_eq!(status(&head(MAX_HEADER_SLOTS + 1)), 431);
+    assert_eq!(status(&head(70_000)), 431);
+}
+
+#[test]
 fn content_length_parser() {
     assert_eq!(parse_content_length(b" 42\t"), Some(42));
     assert_eq!(

@@ -363,6 +363,10 @@ where
             state: &cont,
         })
     };
+    debug_assert!(
+        head.parts.extensions.is_empty(),
+        "the head parser adds none"
+    );
     head.parts.extensions = std::mem::take(spare_extensions);
     let method = head.parts.method.clone();
     let version = head.parts.version;
@@ -477,9 +481,12 @@ where
 /// request (a typical head has a dozen fields).
 const MAX_SPARE_HEADERS: usize = 64;
 
-/// The most extensions a request may have had for its emptied map to be
-/// kept for the next request on the connection (a handler that stored
-/// many should not leave a large table behind on an idle connection).
+/// The most extensions a request may have had at its end for its emptied
+/// map to be kept for the next request on the connection, so that a
+/// handler that stored many does not leave a large table behind on an
+/// idle connection. (Judged by count: `http::Extensions` does not tell
+/// its capacity, so a handler that stored many and removed them again
+/// leaves its table; the next request that ends with more drops it.)
 const MAX_SPARE_EXTENSIONS: usize = 8;
 
 /// Errors that mean the peer went away: an ordinary end, not a failure.

@@ -212,9 +212,10 @@ impl Pattern {
     /// the wildcard values in pattern order. The path is split at `/`
     /// before unescaping, so `%2F` stays inside its segment.
     pub(crate) fn match_path(&self, path: &str) -> Option<Vec<(String, String)>> {
-        // "/a/b" -> ["a", "b"]; "/a/" -> ["a", ""]; "/" -> [""]. Walked
-        // lazily, without collecting the segments: the mux tries every
-        // pattern on every request. `off` is where segment `k` starts.
+        // "/a/b" -> ["a", "b"]; "/a/" -> ["a", ""]; "/" -> [""]. Counted in
+        // one pass and matched in a second, without collecting the
+        // segments into a vector: the mux tries every pattern on every
+        // request. `off` is where segment `k` starts.
         let rest = path.strip_prefix('/')?;
         let n = rest.split('/').count();
         let mut segs = rest.split('/');
