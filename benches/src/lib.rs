@@ -121,13 +121,20 @@ pub fn ns_per_op(ops: u64, f: impl FnOnce()) -> f64 {
 
 /// Resident set size of this process in bytes (from `/proc/self/statm`).
 pub fn rss_bytes() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = s
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * page_size()
+    statm_rss("/proc/self/statm").unwrap_or(0)
+}
+
+/// Resident set size of process `pid` in bytes (from `/proc/PID/statm`);
+/// `None` if it cannot be read (the process is gone).
+pub fn rss_bytes_of(pid: u32) -> Option<u64> {
+    statm_rss(&format!("/proc/{pid}/statm"))
+}
+
+/// The resident pages a `statm` file gives, in bytes.
+fn statm_rss(path: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(path).ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
 }
 
 /// Peak resident set size of this process in bytes (`VmHWM`).

@@ -26,10 +26,11 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use burrow_benches::{Args, Better, go_program, procs, report, skip, which};
+use burrow_benches::{Args, Better, go_program, procs, report, rss_bytes_of, skip, which};
 
 const BENCH: &str = "http_hello";
 const CONN_BENCH: &str = "http_conn_rss";
@@ -56,17 +57,23 @@ fn main() {
     }
 }
 
-/// The command that starts `imp`'s server (`None`: Go is not installed;
-/// a `SKIP` line for `bench` says so).
-fn server_cmd(bench: &str, imp: &str) -> Option<Command> {
+/// How `imp`'s server is started: its program and arguments (`None`: Go
+/// is not installed, or its build failed; a `SKIP` line for `bench` says
+/// so). Resolved once per server, so Go's program is built once.
+fn server_program(bench: &str, imp: &'static str) -> Option<(PathBuf, Vec<&'static str>)> {
     if imp == "go" {
-        let mut c = Command::new(go_program(bench, "http.go")?);
-        c.env("GOMAXPROCS", procs().to_string());
-        return Some(c);
+        return Some((go_program(bench, "http.go")?, Vec::new()));
     }
-    let mut c = Command::new(std::env::current_exe().expect("own path"));
-    c.args(["--serve", imp]);
-    Some(c)
+    let me = std::env::current_exe().expect("own path");
+    Some((me, vec!["--serve", imp]))
+}
+
+/// A command that starts a server from [`server_program`]'s answer, with
+/// [`procs`] workers for Go (the others read it from `procs` themselves).
+fn server_cmd((program, args): &(PathBuf, Vec<&str>)) -> Command {
+    let mut c = Command::new(program);
+    c.args(args).env("GOMAXPROCS", procs().to_string());
+    c
 }
 
 fn bench_hello(args: &Args) {
@@ -75,10 +82,10 @@ fn bench_hello(args: &Args) {
 
     let mut servers: Vec<(&str, Child, SocketAddr)> = Vec::new();
     for imp in SERVERS {
-        let Some(cmd) = server_cmd(BENCH, imp) else {
+        let Some(program) = server_program(BENCH, imp) else {
             continue;
         };
-        match start(cmd) {
+        match start(server_cmd(&program)) {
             Ok((child, addr)) => servers.push((imp, child, addr)),
             Err(e) => skip(BENCH, imp, &format!("server did not start: {e}")),
         }
@@ -175,12 +182,12 @@ fn bench_conn_memory(args: &Args) {
     let size = format!("{n} keep-alive conns, one GET each");
     let idle_size = format!("{n} keep-alive conns, then {} s idle", CONN_IDLE.as_secs());
     for imp in SERVERS {
+        let Some(program) = server_program(CONN_BENCH, imp) else {
+            continue;
+        };
         let mut rows: Vec<(f64, f64)> = Vec::new();
         for _ in 0..args.pick(3, 1) {
-            let Some(cmd) = server_cmd(CONN_BENCH, imp) else {
-                break;
-            };
-            match conn_memory(cmd, n) {
+            match conn_memory(server_cmd(&program), n) {
                 Ok(row) => rows.push(row),
                 Err(e) => {
                     skip(CONN_BENCH, imp, &format!("sample failed: {e}"));
@@ -226,16 +233,8 @@ fn conn_memory(cmd: Command, n: usize) -> io::Result<(f64, f64)> {
             s.write_all(REQUEST)?;
         }
         for s in &mut conns {
-            let mut resp = Vec::new();
-            let mut chunk = [0u8; 512];
-            while response_len(&resp).is_none() {
-                match s.read(&mut chunk)? {
-                    0 => return Err(io::Error::other("server closed a connection")),
-                    k => resp.extend_from_slice(&chunk[..k]),
-                }
-            }
-            if !resp.ends_with(HELLO) {
-                return Err(io::Error::other("wrong answer"));
+            if !read_response(s)?.ends_with(HELLO) {
+                return Err(io::Error::other("wrong or cut-short answer"));
             }
         }
         let served = child_rss(pid)?.saturating_sub(before) as f64 / n as f64;
@@ -249,15 +248,9 @@ fn conn_memory(cmd: Command, n: usize) -> io::Result<(f64, f64)> {
     result
 }
 
-/// Resident set size of process `pid` in bytes (`VmRSS`).
+/// [`rss_bytes_of`] for a server that must still be running.
 fn child_rss(pid: u32) -> io::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .ok_or_else(|| io::Error::other("no VmRSS"))
+    rss_bytes_of(pid).ok_or_else(|| io::Error::other("server process gone"))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -307,15 +300,7 @@ fn check(addr: SocketAddr, path: &str, want: &[u8]) -> io::Result<()> {
         s,
         "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     )?;
-    // Read by Content-Length: not every server closes on `Connection: close`.
-    let mut resp = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while response_len(&resp).is_none() {
-        match s.read(&mut chunk)? {
-            0 => break,
-            n => resp.extend_from_slice(&chunk[..n]),
-        }
-    }
+    let resp = read_response(&mut s)?;
     if resp.starts_with(b"HTTP/1.1 200") && resp.ends_with(want) {
         Ok(())
     } else {
@@ -324,6 +309,21 @@ fn check(addr: SocketAddr, path: &str, want: &[u8]) -> io::Result<()> {
             String::from_utf8_lossy(&resp)
         )))
     }
+}
+
+/// Reads one response from `s`: until its `Content-Length` says it is
+/// whole (not every server closes on `Connection: close`), or the server
+/// closes first (then what came, cut short).
+fn read_response(s: &mut std::net::TcpStream) -> io::Result<Vec<u8>> {
+    let mut resp = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while response_len(&resp).is_none() {
+        match s.read(&mut chunk)? {
+            0 => break,
+            n => resp.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Ok(resp)
 }
 
 /// `wrk -t<procs> -c128 -d<secs>s --latency`, parsed.

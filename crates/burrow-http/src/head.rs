@@ -454,29 +454,31 @@ fn check_host(headers: &HeaderMap, version: Version) -> Result<(), Reject> {
     match first {
         None if version == Version::HTTP_11 => Err(bad("missing required Host header")),
         None => Ok(()),
-        Some(h) if h.is_empty() || plain_authority(h.as_bytes()) => Ok(()),
+        Some(h) if h.is_empty() || plain_host(h.as_bytes()).is_some() => Ok(()),
         Some(h) => http::uri::Authority::try_from(h.as_bytes())
             .map(|_| ())
             .map_err(|_| bad("malformed Host header")),
     }
 }
 
-/// Whether `a` is a `Host` value of the plain form `name` or `name:port`:
-/// a non-empty name of letters, digits, `-`, `.`, `_` and `~`, and a port
-/// of one to five digits. Every such value is a valid authority whose
-/// host is the part before the colon; anything else (IPv6 literals,
-/// user info, percent escapes, an empty port) goes through
+/// The host of a `Host` value of the plain form `name` or `name:port` (a
+/// non-empty name of letters, digits, `-`, `.`, `_` and `~`; a port of one
+/// to five digits), or `None` for any other form. Every such value is a
+/// valid authority whose host is that name; the others (IPv6 literals,
+/// user info, percent escapes, an empty port, invalid values) go through
 /// `http::uri::Authority` (which copies the value to check it).
-pub(crate) fn plain_authority(a: &[u8]) -> bool {
+pub(crate) fn plain_host(a: &[u8]) -> Option<&str> {
     let (name, port) = match a.iter().position(|&b| b == b':') {
         Some(i) => (&a[..i], Some(&a[i + 1..])),
         None => (a, None),
     };
-    !name.is_empty()
+    let plain = !name.is_empty()
         && name
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.iter().all(u8::is_ascii_digit))
+        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.iter().all(u8::is_ascii_digit));
+    // ASCII, so UTF-8.
+    plain.then(|| std::str::from_utf8(name).ok()).flatten()
 }
 
 /// RFC 9112 §6.1–§6.3 for requests, strictly: `Transfer-Encoding` must be

@@ -335,18 +335,19 @@ fn request_host<'r>(r: &'r Request<'_>) -> Cow<'r, str> {
     let host: Cow<'r, str> = match r.uri().host() {
         Some(h) => Cow::Borrowed(h),
         None => match r.headers().get(http::header::HOST) {
-            // The common `name` or `name:port`: no need to build an
-            // `Authority` (a copy of the field) to find the name.
-            Some(h) if crate::head::plain_authority(h.as_bytes()) => {
-                let s = h.to_str().unwrap_or_default();
-                Cow::Borrowed(s.split(':').next().unwrap_or_default())
-            }
-            h => Cow::Owned(
-                h.and_then(|h| h.to_str().ok())
-                    .and_then(|h| h.parse::<http::uri::Authority>().ok())
-                    .map(|a| a.host().to_owned())
-                    .unwrap_or_default(),
-            ),
+            None => Cow::Borrowed(""),
+            // The common `name` or `name:port` needs no `Authority` (a
+            // copy of the field) to find the name.
+            Some(h) => match crate::head::plain_host(h.as_bytes()) {
+                Some(name) => Cow::Borrowed(name),
+                None => Cow::Owned(
+                    h.to_str()
+                        .ok()
+                        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+                        .map(|a| a.host().to_owned())
+                        .unwrap_or_default(),
+                ),
+            },
         },
     };
     if host.bytes().any(|b| b.is_ascii_uppercase()) {

@@ -422,12 +422,14 @@ impl G {
         COUNTERS.restored(top - low);
     }
 
-    /// Frees a G that no one else holds. If it is suspended in the middle
-    /// of a goroutine (abandoned at shutdown) its coroutine and stack are
-    /// leaked, never dropped: dropping would force-unwind user frames
-    /// outside the runtime, and freeing the stack could leave pointers into
-    /// it (a pinned waiter node) dangling. Otherwise its coroutine finishes
-    /// its loop and the stack returns to the pool.
+    /// Destroys a G that no one else holds: releases what it owns and
+    /// keeps its struct as a husk (*G structs are never freed*). If it is
+    /// suspended in the middle of a goroutine (abandoned at shutdown) its
+    /// coroutine and stack are leaked, never dropped: dropping would
+    /// force-unwind user frames outside the runtime, and freeing the stack
+    /// could leave pointers into it (a pinned waiter node) dangling.
+    /// Otherwise its coroutine finishes its loop and the stack returns to
+    /// the pool.
     ///
     /// # Safety
     ///
