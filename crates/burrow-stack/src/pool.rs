@@ -378,6 +378,12 @@ impl PoolInner {
 
     /// `alloc` past the thread's warm slots: the global lists if they may
     /// hold a slot, else the thread's fresh run, else a new run.
+    ///
+    /// The fresh run is tried here whatever the hint says now: `alloc`
+    /// skipped it because it read a non-zero hint, and another thread may
+    /// have taken the last free slot since, so this read can be zero with
+    /// the run still holding slots. A new run must only replace an empty
+    /// one, or the old run's slots would never be handed out.
     #[inline(never)]
     fn alloc_slow(&'static self) -> Result<Slot, StackError> {
         if self.free_hint.load(Ordering::Relaxed) > 0 {
@@ -393,11 +399,9 @@ impl PoolInner {
             if let Some(s) = s {
                 return Ok(s);
             }
-            if let Some(s) =
-                with_cache(self, |c| c.fresh.as_mut().and_then(FreshRun::pop)).flatten()
-            {
-                return Ok(self.count_fresh(s));
-            }
+        }
+        if let Some(s) = with_cache(self, |c| c.fresh.as_mut().and_then(FreshRun::pop)).flatten() {
+            return Ok(self.count_fresh(s));
         }
         self.refill().map(|s| self.count_fresh(s))
     }
@@ -429,7 +433,10 @@ impl PoolInner {
             // The thread's run was empty (that is why we are here); if the
             // thread is exiting, its cache is gone and the run goes back.
             let kept = with_cache(self, |c| {
-                debug_assert!(c.fresh.is_none_or(|r| r.is_empty()));
+                debug_assert!(
+                    c.fresh.is_none_or(|r| r.is_empty()),
+                    "a new fresh run replaces a run that still has slots"
+                );
                 c.fresh = Some(run);
             });
             if kept.is_none() {
@@ -717,4 +724,32 @@ fn with_cache<R>(pool: &'static PoolInner, f: impl FnOnce(&mut CacheEntry) -> R)
             f(&mut c.pools[i].1)
         })
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Pool, StackConfig};
+
+    /// The interleaving that `alloc_slow` must survive: `alloc` read a
+    /// non-zero free hint and skipped the thread's fresh run, then another
+    /// thread took the last free slot and the hint read zero. The slow
+    /// path must hand out the run's next slot, not carve a new run over
+    /// a run that still has slots.
+    #[test]
+    fn slow_path_uses_the_fresh_run_after_the_hint_drops() {
+        let pool = Pool::new(StackConfig::default()).expect("default config");
+        let inner = pool.inner;
+        let first = inner.alloc().expect("first slot");
+        let second = inner.alloc_slow().expect("second slot");
+        assert!(
+            std::ptr::eq(first.arena, second.arena) && second.index == first.index + 1,
+            "the slow path carved a new run (slot {}) over the thread's fresh run (next {})",
+            second.index,
+            first.index + 1
+        );
+        assert_eq!(pool.stats().carved, 2, "each slot counts once as carved");
+        inner.release(first);
+        inner.release(second);
+        assert_eq!(pool.stats().in_use, 0);
+    }
 }
