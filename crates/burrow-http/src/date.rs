@@ -1,40 +1,105 @@
 //! The `Date` response header (RFC 9110 §6.6.1), formatted once a second.
 //!
 //! Every response carries the current time as an IMF-fixdate
-//! (`Sun, 06 Nov 1994 08:49:37 GMT`). Formatting it per response is
-//! wasted work, so the last value is cached with its second. The cache is a
-//! process-wide mutex, not a thread-local: a goroutine may move to another
-//! thread between any two calls, and the runtime forbids thread-locals on
-//! paths a goroutine runs (see the facade's crate docs). The lock is held
-//! for a compare and an `HeaderValue` clone (a reference-count bump).
-//! We format it ourselves (thirty lines, tested against known dates) rather
-//! than add a dependency for it.
+//! (`Sun, 06 Nov 1994 08:49:37 GMT`, always 29 bytes). Formatting it per
+//! response is wasted work, so the last value is cached with its second.
+//! The cache is process-wide, not a thread-local: a goroutine may move to
+//! another thread between any two calls, and the runtime forbids
+//! thread-locals on paths a goroutine runs (see the facade's crate docs).
+//! Every response on every P reads it, so it is a sequence lock over
+//! atomics rather than a mutex: a reader writes nothing shared (a mutex
+//! would move its cache line between the CPUs on every response), and the
+//! value is copied out as plain bytes, not a reference-counted
+//! `HeaderValue`. We format it ourselves (thirty lines, tested against
+//! known dates) rather than add a dependency for it.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::HeaderValue;
+/// An IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub(crate) type Date = [u8; DATE_LEN];
 
-/// The cached header: the Unix second it was made for, and the value.
-static CACHE: Mutex<Option<(u64, HeaderValue)>> = Mutex::new(None);
+/// The length of every IMF-fixdate of the years 1000 to 9999.
+const DATE_LEN: usize = 29;
+
+/// The cache's sequence number: odd while a writer is storing a new
+/// value, even otherwise. A reader that sees the same even number before
+/// and after reading the value read a whole one.
+static SEQ: AtomicU64 = AtomicU64::new(0);
+/// The Unix second the cached value is for (`u64::MAX`: none yet).
+static SECS: AtomicU64 = AtomicU64::new(u64::MAX);
+/// The cached value's bytes, eight to a word (the last three unused).
+static WORDS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 
 /// The `Date` header value for now.
-pub(crate) fn now() -> HeaderValue {
+pub(crate) fn now() -> Date {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut cache = CACHE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    match &*cache {
-        Some((s, v)) if *s == secs => v.clone(),
-        _ => {
-            let v = HeaderValue::from_str(&imf_fixdate(secs))
-                .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"));
-            *cache = Some((secs, v.clone()));
-            v
+    // Acquire: pairs with the writer's Release store of the even number
+    // that ended its update, so the words it stored are visible.
+    let seq = SEQ.load(Ordering::Acquire);
+    if seq % 2 == 0 && SECS.load(Ordering::Relaxed) == secs {
+        let words = WORDS.each_ref().map(|w| w.load(Ordering::Relaxed));
+        // Acquire fence: pairs with the writer's Release fence after it
+        // made the number odd; if any word above came from a later update,
+        // the load below sees that update's odd (or later) number.
+        fence(Ordering::Acquire);
+        if SEQ.load(Ordering::Relaxed) == seq {
+            return unpack(words);
         }
     }
+    let date = format_date(secs);
+    // One writer at a time; one that loses the race leaves the cache to
+    // the winner (both formatted the same second, or nearly).
+    if seq % 2 == 0
+        && SEQ
+            .compare_exchange(seq, seq + 1, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        // Release fence: pairs with the readers' Acquire fence (the odd
+        // number is ordered before every word stored below).
+        fence(Ordering::Release);
+        SECS.store(secs, Ordering::Relaxed);
+        for (w, v) in WORDS.iter().zip(pack(&date)) {
+            w.store(v, Ordering::Relaxed);
+        }
+        // Release: pairs with the readers' Acquire load of the number.
+        SEQ.store(seq + 2, Ordering::Release);
+    }
+    date
+}
+
+/// The date for Unix time `secs`; the epoch's if `secs` is past the year
+/// 9999 (whose dates would not be 29 bytes).
+fn format_date(secs: u64) -> Date {
+    let text = imf_fixdate(secs);
+    let text = if text.len() == DATE_LEN {
+        text.as_bytes()
+    } else {
+        b"Thu, 01 Jan 1970 00:00:00 GMT"
+    };
+    let mut date = [0; DATE_LEN];
+    date.copy_from_slice(text);
+    date
+}
+
+fn pack(date: &Date) -> [u64; 4] {
+    let mut bytes = [0u8; 32];
+    bytes[..DATE_LEN].copy_from_slice(date);
+    std::array::from_fn(|i| {
+        u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
+    })
+}
+
+fn unpack(words: [u64; 4]) -> Date {
+    let mut bytes = [0u8; 32];
+    for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    let mut date = [0; DATE_LEN];
+    date.copy_from_slice(&bytes[..DATE_LEN]);
+    date
 }
 
 /// Formats Unix time `secs` as an IMF-fixdate.
@@ -148,11 +213,60 @@ mod tests {
         }
     }
 
+    fn unix_now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
     #[test]
-    fn now_is_a_well_formed_date() {
-        let v = now();
-        let s = v.to_str().unwrap();
-        assert_eq!(s.len(), 29, "{s}");
-        assert!(s.ends_with(" GMT"), "{s}");
+    fn now_is_the_current_date() {
+        let before = unix_now();
+        let d = now();
+        let after = unix_now();
+        let s = std::str::from_utf8(&d).expect("ASCII");
+        let secs = parse_imf_fixdate(s).unwrap_or_else(|| panic!("not an IMF-fixdate: {s:?}"));
+        assert!((before..=after).contains(&secs), "{s} is not now");
+    }
+
+    #[test]
+    fn the_epoch_stands_in_past_the_year_9999() {
+        assert_eq!(format_date(0), *b"Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(format_date(253_402_300_800), format_date(0));
+        assert_eq!(
+            &format_date(253_402_300_799),
+            b"Fri, 31 Dec 9999 23:59:59 GMT"
+        );
+    }
+
+    /// Readers on several threads while the cache is rewritten under them
+    /// (the second changes, or another thread wins the update) never see
+    /// a mix of two values: every date read is a whole, current one.
+    #[test]
+    fn concurrent_readers_see_whole_dates() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for i in 0..20_000 {
+                        if i % 1000 == 0 {
+                            // Force a rewrite: a cached second that is
+                            // never now (the number stays even).
+                            SECS.store(1, Ordering::Relaxed);
+                        }
+                        let before = unix_now();
+                        let d = now();
+                        let after = unix_now();
+                        let s = std::str::from_utf8(&d).expect("ASCII");
+                        let secs = parse_imf_fixdate(s)
+                            .unwrap_or_else(|| panic!("torn or malformed date: {s:?}"));
+                        assert!((before..=after).contains(&secs), "{s} is not now");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("reader thread");
+        }
     }
 }

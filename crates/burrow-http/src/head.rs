@@ -384,17 +384,35 @@ fn accept_head(
     headers
         .try_reserve(req.headers.len())
         .map_err(|_| too_large())?;
+    // The fields the framing rules read are noted as they go in, so that
+    // a head without them (most: a `Host` and nothing that frames a body)
+    // is checked without looking anything up in the map.
+    let mut seen = Seen::default();
     for h in req.headers.iter() {
         let name =
             HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad("malformed header name"))?;
         let value = HeaderValue::from_bytes(h.value).map_err(|_| bad("malformed header value"))?;
+        seen.note(&name, h.value);
         headers.append(name, value);
     }
 
-    check_host(&headers, version)?;
-    let framing = body_framing(&headers, version)?;
-    let keep_alive = wants_keep_alive(&headers, version);
-    let expect_continue = match headers.get(EXPECT) {
+    check_host(seen.hosts, version)?;
+    let framing = if seen.framing {
+        body_framing(&headers, version)?
+    } else {
+        Framing::Empty
+    };
+    let keep_alive = if seen.connection {
+        wants_keep_alive(&headers, version)
+    } else {
+        version == Version::HTTP_11
+    };
+    let expect = if seen.expect {
+        headers.get(EXPECT)
+    } else {
+        None
+    };
+    let expect_continue = match expect {
         None => false,
         Some(v) if v.as_bytes().eq_ignore_ascii_case(b"100-continue") => {
             version == Version::HTTP_11 && framing != Framing::Empty
@@ -443,19 +461,53 @@ fn parse_target(method: &Method, target: &str) -> Result<Uri, Reject> {
     if form_ok { Ok(uri) } else { Err(malformed()) }
 }
 
+/// What [`accept_head`] noted of a head's fields as it copied them: the
+/// `Host` values (the first, and whether there were more) and whether any
+/// field that frames the body, lists connection options or states an
+/// expectation is present.
+#[derive(Default)]
+struct Seen<'b> {
+    hosts: Hosts<'b>,
+    framing: bool,
+    connection: bool,
+    expect: bool,
+}
+
+/// The `Host` fields of a head.
+#[derive(Default, Clone, Copy)]
+enum Hosts<'b> {
+    #[default]
+    None,
+    One(&'b [u8]),
+    Several,
+}
+
+impl<'b> Seen<'b> {
+    fn note(&mut self, name: &HeaderName, value: &'b [u8]) {
+        if *name == HOST {
+            self.hosts = match self.hosts {
+                Hosts::None => Hosts::One(value),
+                _ => Hosts::Several,
+            };
+        } else if *name == CONTENT_LENGTH || *name == TRANSFER_ENCODING {
+            self.framing = true;
+        } else if *name == CONNECTION {
+            self.connection = true;
+        } else if *name == EXPECT {
+            self.expect = true;
+        }
+    }
+}
+
 /// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`; more than one
 /// (or an invalid one) is a 400 in any version.
-fn check_host(headers: &HeaderMap, version: Version) -> Result<(), Reject> {
-    let mut hosts = headers.get_all(HOST).iter();
-    let first = hosts.next();
-    if hosts.next().is_some() {
-        return Err(bad("more than one Host header"));
-    }
-    match first {
-        None if version == Version::HTTP_11 => Err(bad("missing required Host header")),
-        None => Ok(()),
-        Some(h) if h.is_empty() || plain_host(h.as_bytes()).is_some() => Ok(()),
-        Some(h) => http::uri::Authority::try_from(h.as_bytes())
+fn check_host(hosts: Hosts<'_>, version: Version) -> Result<(), Reject> {
+    match hosts {
+        Hosts::Several => Err(bad("more than one Host header")),
+        Hosts::None if version == Version::HTTP_11 => Err(bad("missing required Host header")),
+        Hosts::None => Ok(()),
+        Hosts::One(h) if h.is_empty() || plain_host_name(h).is_some() => Ok(()),
+        Hosts::One(h) => http::uri::Authority::try_from(h)
             .map(|_| ())
             .map_err(|_| bad("malformed Host header")),
     }
@@ -468,17 +520,39 @@ fn check_host(headers: &HeaderMap, version: Version) -> Result<(), Reject> {
 /// user info, percent escapes, an empty port, invalid values) go through
 /// `http::uri::Authority` (which copies the value to check it).
 pub(crate) fn plain_host(a: &[u8]) -> Option<&str> {
-    let (name, port) = match a.iter().position(|&b| b == b':') {
-        Some(i) => (&a[..i], Some(&a[i + 1..])),
-        None => (a, None),
-    };
-    let plain = !name.is_empty()
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.iter().all(u8::is_ascii_digit));
+    let name = plain_host_name(a)?;
     // ASCII, so UTF-8.
-    plain.then(|| std::str::from_utf8(name).ok()).flatten()
+    std::str::from_utf8(name).ok()
+}
+
+/// The name part of a plain `Host` value (see [`plain_host`]), as bytes:
+/// the head's check needs no `str`. One pass over a byte table: every
+/// request's `Host` goes through it.
+fn plain_host_name(a: &[u8]) -> Option<&[u8]> {
+    /// The bytes of a plain host name.
+    const NAME: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+            b += 1;
+        }
+        t
+    };
+    let end = a.iter().position(|&b| !NAME[b as usize]).unwrap_or(a.len());
+    if end == 0 {
+        return None;
+    }
+    match a.get(end) {
+        None => Some(a),
+        Some(b':') => {
+            let port = &a[end + 1..];
+            ((1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit))
+                .then_some(&a[..end])
+        }
+        Some(_) => None,
+    }
 }
 
 /// RFC 9112 §6.1–§6.3 for requests, strictly: `Transfer-Encoding` must be

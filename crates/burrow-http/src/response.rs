@@ -412,7 +412,7 @@ struct Extra {
     content_type: Option<&'static str>,
     content_length: Option<u64>,
     chunked: bool,
-    date: Option<HeaderValue>,
+    date: Option<date::Date>,
     connection: Option<&'static str>,
 }
 
@@ -450,19 +450,32 @@ fn put_status_and_headers(
         put_field(out, b"Content-Type", t.as_bytes());
     }
     if let Some(n) = extra.content_length {
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "Content-Length: {n}\r\n");
+        put_field(out, b"Content-Length", decimal(n, &mut [0; 20]));
     }
     if extra.chunked {
         put_field(out, b"Transfer-Encoding", b"chunked");
     }
     if let Some(d) = &extra.date {
-        put_field(out, b"Date", d.as_bytes());
+        put_field(out, b"Date", d);
     }
     if let Some(c) = extra.connection {
         put_field(out, b"Connection", c.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// `n` in decimal, written at the end of `buf` (`write!` goes through
+/// the formatting machinery, several times the work for one number).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -535,4 +548,22 @@ pub fn error(w: &mut ResponseWriter<'_>, text: &str, status: StatusCode) {
     w.write_header(status);
     // A failed write surfaces when the server finishes the response.
     let _ = writeln!(w, "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    proptest::proptest! {
+        #[test]
+        fn decimal_agrees_with_display(n: u64) {
+            let ours = super::decimal(n, &mut [0; 20]).to_vec();
+            proptest::prop_assert_eq!(ours, n.to_string().into_bytes());
+        }
+    }
+
+    #[test]
+    fn decimal_edges() {
+        for n in [0, 9, 10, 99, 100, u64::MAX] {
+            assert_eq!(super::decimal(n, &mut [0; 20]), n.to_string().as_bytes());
+        }
+    }
 }

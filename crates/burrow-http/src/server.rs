@@ -549,7 +549,7 @@ fn error_and_close<S: Conn, R: Read>(
         status.as_str(),
         status.canonical_reason().unwrap_or(""),
         text.len(),
-        date::now().to_str().unwrap_or(""),
+        std::str::from_utf8(&date::now()).unwrap_or(""),
     );
     wire.set_write_deadline(Some(Instant::now() + LINGER));
     if wire

@@ -46,16 +46,19 @@ pub(crate) fn content_type(data: &[u8]) -> &'static str {
         .position(|b| !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' '))
         .unwrap_or(data.len());
     let text = &data[start..];
-    for tag in HTML_TAGS {
-        if text.len() > tag.len()
-            && text[..tag.len()].eq_ignore_ascii_case(tag)
-            && matches!(text[tag.len()], b' ' | b'>')
-        {
-            return "text/html; charset=utf-8";
+    // Every markup signature starts with `<`: most bodies skip the list.
+    if text.first() == Some(&b'<') {
+        for tag in HTML_TAGS {
+            if text.len() > tag.len()
+                && text[..tag.len()].eq_ignore_ascii_case(tag)
+                && matches!(text[tag.len()], b' ' | b'>')
+            {
+                return "text/html; charset=utf-8";
+            }
         }
-    }
-    if text.starts_with(b"<?xml") {
-        return "text/xml; charset=utf-8";
+        if text.starts_with(b"<?xml") {
+            return "text/xml; charset=utf-8";
+        }
     }
     if let Some((_, ct)) = MAGIC.iter().find(|(magic, _)| data.starts_with(magic)) {
         return ct;

@@ -136,6 +136,9 @@ struct Entry {
 #[derive(Default)]
 pub struct ServeMux {
     entries: Vec<Entry>,
+    /// Whether some pattern names a host: only then is a request's host
+    /// worked out (most muxes route on the path alone).
+    host_patterns: bool,
 }
 
 impl fmt::Debug for ServeMux {
@@ -173,6 +176,7 @@ impl ServeMux {
                 example: p.common_request(&e.pattern),
             });
         }
+        self.host_patterns |= p.host.is_some();
         self.entries.push(Entry {
             pattern: p,
             handler: Box::new(handler),
@@ -256,7 +260,12 @@ impl ServeMux {
     /// response the mux gives itself.
     fn route(&self, r: &Request<'_>) -> Route<'_> {
         let method = r.method();
-        let host = request_host(r);
+        // With no host pattern every host compares alike: skip the work.
+        let host = if self.host_patterns {
+            request_host(r)
+        } else {
+            Cow::Borrowed("")
+        };
         let raw = r.uri().path();
         if !raw.starts_with('/') {
             return Route::Status(StatusCode::BAD_REQUEST);
@@ -363,7 +372,7 @@ fn exact_match(p: &Pattern, path: &str) -> bool {
     if !matches!(p.segments.last(), Some(pattern::Segment::Multi(_))) {
         return true;
     }
-    path.ends_with('/') && p.segments.len() == path.matches('/').count()
+    path.ends_with('/') && p.segments.len() == pattern::slashes(path)
 }
 
 fn with_query(path: String, r: &Request<'_>) -> String {
@@ -403,7 +412,7 @@ fn redirect(w: &mut ResponseWriter<'_>, r: &Request<'_>, to: &str) {
 /// Whether `p` (which starts with `/`) is what [`clean_path`] makes of it:
 /// no empty segment but a trailing one, no `.` or `..` segment.
 pub(crate) fn is_clean_path(p: &str) -> bool {
-    let mut segs = p.split('/').skip(1).peekable();
+    let mut segs = pattern::split_slash(p).skip(1).peekable();
     while let Some(seg) = segs.next() {
         let last = segs.peek().is_none();
         if seg == "." || seg == ".." || (seg.is_empty() && !last) {

@@ -90,10 +90,36 @@ impl Relationship {
     }
 }
 
+/// `s.split('/')`, by a plain byte scan. The mux splits every request's
+/// path once for each pattern it tries, and paths are short: the general
+/// `char` searcher's setup (it looks for the whole UTF-8 encoding with
+/// `memchr`) cost more than the scan itself.
+pub(crate) fn split_slash(s: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match r.bytes().position(|b| b == b'/') {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+/// The number of `/` in `s` (`s.matches('/').count()`, by a byte scan).
+pub(crate) fn slashes(s: &str) -> usize {
+    s.bytes().filter(|&b| b == b'/').count()
+}
+
 /// Percent-decodes `s`; invalid escapes are kept as written (Go's
 /// `pathUnescape` falls back the same way).
 pub(crate) fn unescape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains('%') {
+    if !s.as_bytes().contains(&b'%') {
         return std::borrow::Cow::Borrowed(s);
     }
     let b = s.as_bytes();
@@ -217,8 +243,8 @@ impl Pattern {
         // segments into a vector: the mux tries every pattern on every
         // request. `off` is where segment `k` starts.
         let rest = path.strip_prefix('/')?;
-        let n = rest.split('/').count();
-        let mut segs = rest.split('/');
+        let n = slashes(rest) + 1;
+        let mut segs = split_slash(rest);
         let mut off = 0;
         let mut values = Vec::new();
         for (k, seg) in self.segments.iter().enumerate() {

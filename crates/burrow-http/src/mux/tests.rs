@@ -6,7 +6,7 @@ use std::io::Write;
 
 use http::Method;
 
-use super::pattern::{Pattern, Relationship};
+use super::pattern::{self, Pattern, Relationship};
 use super::*;
 use crate::ServerConfig;
 use crate::head::plain_host;
@@ -281,6 +281,30 @@ proptest::proptest! {
     ) {
         let p = format!("/{}", segs.join("/"));
         proptest::prop_assert_eq!(is_clean_path(&p), clean_path(&p) == p, "{}", p);
+    }
+
+    /// The byte scans split and count as `str::split('/')` and
+    /// `str::matches('/')` do, multi-byte characters included.
+    #[test]
+    fn split_slash_agrees_with_str_split(s in "[a/é%.]{0,12}") {
+        let ours: Vec<&str> = pattern::split_slash(&s).collect();
+        let std: Vec<&str> = s.split('/').collect();
+        proptest::prop_assert_eq!(ours, std);
+        proptest::prop_assert_eq!(pattern::slashes(&s), s.matches('/').count());
+    }
+
+    /// Every value of the plain form is taken by the fast path, with its
+    /// name.
+    #[test]
+    fn plain_host_takes_every_plain_value(
+        name in "[a-zA-Z0-9._~-]{1,10}",
+        port in proptest::option::of("[0-9]{1,5}"),
+    ) {
+        let value = match &port {
+            Some(p) => format!("{name}:{p}"),
+            None => name.clone(),
+        };
+        proptest::prop_assert_eq!(plain_host(value.as_bytes()), Some(name.as_str()));
     }
 
     /// A `Host` value taken by the fast path is a valid authority whose
