@@ -101,9 +101,10 @@ pub(crate) enum ReadHeadError {
 /// Reads one request head from `rd`, growing its buffer until the head is
 /// complete, and consumes it. The body (if any) is left in `rd`.
 ///
-/// httparse is only run once the bytes may hold a whole head (see
-/// [`HeadScan`]): a client trickling a 1 MiB head a byte per packet must
-/// not cost a parse of everything so far per byte.
+/// Most heads arrive whole in one read, so the first bytes are parsed at
+/// once. After that httparse is only run again once the bytes may hold a
+/// whole head (see [`HeadScan`]): a client trickling a 1 MiB head a byte
+/// per packet must not cost a parse of everything so far per byte.
 ///
 /// `spare` is an empty header map whose storage the head's fields go into
 /// (the previous request's, handed back by the server so that a keep-alive
@@ -114,11 +115,15 @@ pub(crate) fn read_request_head<R: Read>(
     spare: &mut HeaderMap,
 ) -> Result<RequestHead, ReadHeadError> {
     let mut scan = HeadScan::default();
+    let mut first_try = true;
     loop {
         if !rd.buffered().is_empty() {
-            let may_be_complete = scan
-                .advance(rd.buffered(), limits)
-                .map_err(ReadHeadError::Reject)?;
+            // The scan starts from the buffer's start whenever it first
+            // runs, so skipping it on the first try loses nothing.
+            let may_be_complete = std::mem::take(&mut first_try)
+                || scan
+                    .advance(rd.buffered(), limits)
+                    .map_err(ReadHeadError::Reject)?;
             if may_be_complete {
                 match parse_request_head_into(rd.buffered_mut(), limits, spare) {
                     Ok(Some((head, len))) => {
