@@ -385,8 +385,11 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
         }
         // Go's checkTimers: one relaxed load unless the P has timers. Not
         // under a borrow of the core: the callbacks ready goroutines into
-        // this P.
-        if p.timers.next_when_relaxed() != 0 {
+        // this P. A P serving sockets always has timers (their deadlines'),
+        // mostly seconds away: `passed` tells that from the coarse clock,
+        // without reading the precise one on every schedule.
+        let next = p.timers.next_when_relaxed();
+        if next != 0 && crate::clock::passed(next) {
             rt.run_timers(pid, now_nanos());
         }
         // One borrow of the core on the common path; the periodic tick
@@ -610,14 +613,6 @@ fn spin_for_work(ctx: &MCtx) -> bool {
     if !rt.idle_spin {
         return false;
     }
-    let end = match ctx.spin_until.get() {
-        Some(end) => end,
-        None => {
-            let end = std::time::Instant::now() + IDLE_SPIN;
-            ctx.spin_until.set(Some(end));
-            end
-        }
-    };
     loop {
         // A P is running goroutines unless it is idle or held by a
         // spinning M (ours included): then it may queue work any moment.
@@ -633,7 +628,18 @@ fn spin_for_work(ctx: &MCtx) -> bool {
         if rt.global.len() > 0 || rt.ps.iter().any(|p| !p.runq.ring_is_empty()) {
             return true;
         }
-        if std::time::Instant::now() >= end {
+        // The clock is read only once the M really watches (the checks
+        // above end most calls with one P or work already queued).
+        let now = std::time::Instant::now();
+        let end = match ctx.spin_until.get() {
+            Some(end) => end,
+            None => {
+                let end = now + IDLE_SPIN;
+                ctx.spin_until.set(Some(end));
+                end
+            }
+        };
+        if now >= end {
             return false;
         }
         for _ in 0..8 {
