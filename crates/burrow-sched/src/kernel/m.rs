@@ -385,11 +385,8 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
         }
         // Go's checkTimers: one relaxed load unless the P has timers. Not
         // under a borrow of the core: the callbacks ready goroutines into
-        // this P. A P serving sockets always has timers (their deadlines'),
-        // mostly seconds away: `passed` tells that from the coarse clock,
-        // without reading the precise one on every schedule.
-        let next = p.timers.next_when_relaxed();
-        if next != 0 && crate::clock::passed(next) {
+        // this P.
+        if timers_due(p) {
             rt.run_timers(pid, now_nanos());
         }
         // One borrow of the core on the common path; the periodic tick
@@ -495,9 +492,9 @@ fn steal_work(ctx: &MCtx, pid: usize) -> Option<Runnable> {
     }
     for round in 0..STEAL_ROUNDS {
         let steal_next = round == STEAL_ROUNDS - 1;
+        // Each victim once, from a random one on (no division per step).
         let start = ctx.rand() as usize % n;
-        for i in 0..n {
-            let victim = &rt.ps[(start + i) % n];
+        for victim in rt.ps[start..].iter().chain(&rt.ps[..start]) {
             if victim.id == pid {
                 continue;
             }
@@ -506,7 +503,7 @@ fn steal_work(ctx: &MCtx, pid: usize) -> Option<Runnable> {
             // with a long goroutine does not hold its timers back. Not
             // under a borrow of our core: the callbacks ready into it.
             if steal_next
-                && victim.timers.next_when_relaxed() != 0
+                && timers_due(victim)
                 && rt.run_timers(victim.id, now_nanos())
                 && let Some((r, _)) = ctx.with_core(|core| core.runq.pop())
             {
@@ -601,6 +598,15 @@ fn execute(ctx: &MCtx, r: Runnable) -> bool {
             }
         }
     }
+}
+
+/// Whether `p`'s earliest timer is due: one relaxed load unless it has
+/// timers, then the coarse clock, and the precise one only when that
+/// timer is near (`clock::passed`). A P serving sockets always has
+/// timers (their deadlines'), mostly seconds away.
+fn timers_due(p: &crate::kernel::p::P) -> bool {
+    let next = p.timers.next_when_relaxed();
+    next != 0 && crate::clock::passed(next)
 }
 
 /// Go's spinning M gives up its P as soon as its steal rounds find
