@@ -54,9 +54,13 @@ pub(crate) fn now() -> Date {
     // the winner (both formatted the same second, or nearly).
     if seq % 2 == 0
         && SEQ
-            .compare_exchange(seq, seq + 1, Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     {
+        // Acquire: pairs with the last writer's Release store of `seq`,
+        // so its stores of the words come before ours in every word's
+        // modification order (no reader can see older words under a
+        // newer even number).
         // Release fence: pairs with the readers' Acquire fence (the odd
         // number is ordered before every word stored below).
         fence(Ordering::Release);

@@ -255,6 +255,12 @@ fn parse_request_head_into(
                 if len > limits.max_header_bytes {
                     return Err(too_large());
                 }
+                // A request line over its limit (a long method, say) gets
+                // the 414 that a head arriving in pieces gets from the
+                // scan; only a head this long can hold one.
+                if len > limits.max_uri_bytes + REQUEST_LINE_SLACK {
+                    check_partial(&buf[..len], limits)?;
+                }
                 if req.path.is_some_and(|p| p.len() > limits.max_uri_bytes) {
                     return Err(uri_too_long());
                 }

@@ -315,3 +315,28 @@ fn trickled_heads_still_meet_the_limits() {
         Err(ReadHeadError::Io { partial: true, .. })
     ));
 }
+
+/// A request line over its limit is a 414 whether the head arrives whole
+/// or in pieces, even when the target itself is short (a long method).
+#[test]
+fn a_long_request_line_is_414_whole_or_trickled() {
+    let small = HeadLimits {
+        max_header_bytes: 4096,
+        max_uri_bytes: 256,
+    };
+    let raw = format!("{} / HTTP/1.1\r\nHost: a\r\n\r\n", "M".repeat(400));
+    let whole = parse_request_head(&mut raw.clone().into_bytes(), small);
+    assert!(
+        matches!(&whole, Err(r) if r.status.as_u16() == 414),
+        "whole: {whole:?}"
+    );
+    let trickled = read_trickled(raw.as_bytes(), small);
+    assert!(
+        matches!(&trickled, Err(ReadHeadError::Reject(r)) if r.status.as_u16() == 414),
+        "trickled: {trickled:?}"
+    );
+    // Just under the limit both ways: served.
+    let fits = format!("{} / HTTP/1.1\r\nHost: a\r\n\r\n", "M".repeat(300));
+    assert!(parse_request_head(&mut fits.clone().into_bytes(), small).is_ok_and(|h| h.is_some()));
+    assert!(read_trickled(fits.as_bytes(), small).is_ok());
+}

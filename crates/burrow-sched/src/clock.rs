@@ -109,13 +109,15 @@ fn coarse() -> &'static Coarse {
             return UNUSABLE;
         }
         let tick = res.tv_sec as u64 * 1_000_000_000 + res.tv_nsec as u64;
-        // The precise reading first: the offset then errs towards a
-        // coarse time that is too early, which only makes `passed` read
-        // the precise clock more often.
-        let precise = now_nanos();
+        // The coarse reading first: time that passes between the two
+        // reads (a preemption, say) then makes the offset too small, so
+        // the coarse clock's estimate of now runs early and `passed` only
+        // reads the precise clock more often. The other order would make
+        // it run late, and deadlines pass unseen by that much.
         let Some(raw) = coarse_raw() else {
             return UNUSABLE;
         };
+        let precise = now_nanos();
         let slack = 2 * tick + 1_000_000;
         // The coarse clock must sit within a tick of the precise one; if
         // not, `Instant` is on another clock: do without.
