@@ -6,15 +6,16 @@
 //! The cache is process-wide, not a thread-local: a goroutine may move to
 //! another thread between any two calls, and the runtime forbids
 //! thread-locals on paths a goroutine runs (see the facade's crate docs).
-//! Every response on every P reads it, so it is a sequence lock over
-//! atomics rather than a mutex: a reader writes nothing shared (a mutex
-//! would move its cache line between the CPUs on every response), and the
-//! value is copied out as plain bytes, not a reference-counted
-//! `HeaderValue`. We format it ourselves (thirty lines, tested against
-//! known dates) rather than add a dependency for it.
+//! Every response on every P reads it, so it is crossbeam's `AtomicCell`,
+//! a sequence lock for a value this size, rather than a mutex: a reader
+//! writes nothing shared (a mutex would move its cache line between the
+//! CPUs on every response), and the value is copied out as plain bytes,
+//! not a reference-counted `HeaderValue`. We format it ourselves (thirty
+//! lines, tested against known dates) rather than add a dependency for it.
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_utils::atomic::AtomicCell;
 
 /// An IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub(crate) type Date = [u8; DATE_LEN];
@@ -22,55 +23,20 @@ pub(crate) type Date = [u8; DATE_LEN];
 /// The length of every IMF-fixdate of the years 1000 to 9999.
 const DATE_LEN: usize = 29;
 
-/// The cache's sequence number: odd while a writer is storing a new
-/// value, even otherwise. A reader that sees the same even number before
-/// and after reading the value read a whole one.
-static SEQ: AtomicU64 = AtomicU64::new(0);
-/// The Unix second the cached value is for (`u64::MAX`: none yet).
-static SECS: AtomicU64 = AtomicU64::new(u64::MAX);
-/// The cached value's bytes, eight to a word (the last three unused).
-static WORDS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+/// The cached value and the Unix second it is for (`u64::MAX`: none yet).
+static CACHE: AtomicCell<(u64, Date)> = AtomicCell::new((u64::MAX, [0; DATE_LEN]));
 
 /// The `Date` header value for now.
 pub(crate) fn now() -> Date {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    // Acquire: pairs with the writer's Release store of the even number
-    // that ended its update, so the words it stored are visible.
-    let seq = SEQ.load(Ordering::Acquire);
-    if seq % 2 == 0 && SECS.load(Ordering::Relaxed) == secs {
-        let words = WORDS.each_ref().map(|w| w.load(Ordering::Relaxed));
-        // Acquire fence: pairs with the writer's Release fence after it
-        // made the number odd; if any word above came from a later update,
-        // the load below sees that update's odd (or later) number.
-        fence(Ordering::Acquire);
-        if SEQ.load(Ordering::Relaxed) == seq {
-            return unpack(words);
-        }
+    let (cached, date) = CACHE.load();
+    if cached == secs {
+        return date;
     }
     let date = format_date(secs);
-    // One writer at a time; one that loses the race leaves the cache to
-    // the winner (both formatted the same second, or nearly).
-    if seq % 2 == 0
-        && SEQ
-            .compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    {
-        // Acquire: pairs with the last writer's Release store of `seq`,
-        // so its stores of the words come before ours in every word's
-        // modification order (no reader can see older words under a
-        // newer even number).
-        // Release fence: pairs with the readers' Acquire fence (the odd
-        // number is ordered before every word stored below).
-        fence(Ordering::Release);
-        SECS.store(secs, Ordering::Relaxed);
-        for (w, v) in WORDS.iter().zip(pack(&date)) {
-            w.store(v, Ordering::Relaxed);
-        }
-        // Release: pairs with the readers' Acquire load of the number.
-        SEQ.store(seq + 2, Ordering::Release);
-    }
+    CACHE.store((secs, date));
     date
 }
 
@@ -85,24 +51,6 @@ fn format_date(secs: u64) -> Date {
     };
     let mut date = [0; DATE_LEN];
     date.copy_from_slice(text);
-    date
-}
-
-fn pack(date: &Date) -> [u64; 4] {
-    let mut bytes = [0u8; 32];
-    bytes[..DATE_LEN].copy_from_slice(date);
-    std::array::from_fn(|i| {
-        u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
-    })
-}
-
-fn unpack(words: [u64; 4]) -> Date {
-    let mut bytes = [0u8; 32];
-    for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
-        chunk.copy_from_slice(&w.to_le_bytes());
-    }
-    let mut date = [0; DATE_LEN];
-    date.copy_from_slice(&bytes[..DATE_LEN]);
     date
 }
 
@@ -253,10 +201,10 @@ mod tests {
             .map(|_| {
                 std::thread::spawn(|| {
                     for i in 0..20_000 {
-                        if i % 1000 == 0 {
+                        if i % 100 == 0 {
                             // Force a rewrite: a cached second that is
-                            // never now (the number stays even).
-                            SECS.store(1, Ordering::Relaxed);
+                            // never now.
+                            CACHE.store((1, format_date(1)));
                         }
                         let before = unix_now();
                         let d = now();
