@@ -164,7 +164,10 @@
 //!
 //! `http` (the shared vocabulary types) and `httparse` (the head parser),
 //! both explained above; burrow-sched and burrow-net for goroutines,
-//! parking sockets and blocking hand-off. The `Date` header is formatted here (`date.rs`,
+//! parking sockets and blocking hand-off; `crossbeam-utils` for the
+//! `AtomicCell` that caches the `Date` header (a sequence lock every
+//! response reads, rather than one of our own; already in the runtime
+//! through burrow-sched). The `Date` header is formatted here (`date.rs`,
 //! thirty lines) rather than with another crate.
 
 mod body;
