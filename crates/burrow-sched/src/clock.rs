@@ -131,12 +131,19 @@ fn coarse() -> &'static Coarse {
 /// Whether runtime-clock time `d` (`d >= 1`) has passed: exact, but reads
 /// the precise clock only when `d` is near (see *The coarse clock*).
 pub(crate) fn passed(d: u64) -> bool {
+    passed_at(d).is_some()
+}
+
+/// [`passed`], giving the precise time it read when `d` has passed (for a
+/// caller that needs now, such as the timer run, without a second read).
+pub(crate) fn passed_at(d: u64) -> Option<u64> {
     let c = coarse();
     if c.slack != u64::MAX
         && let Some(raw) = coarse_raw()
         && raw.saturating_sub(c.offset).saturating_add(c.slack) < d
     {
-        return false;
+        return None;
     }
-    now_nanos() >= d
+    let now = now_nanos();
+    (now >= d).then_some(now)
 }

@@ -70,7 +70,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use corosensei::CoroutineResult;
 
-use crate::clock::now_nanos;
 use burrow_netpoll::Events;
 
 use crate::kernel::g::{GPtr, Runnable, Switch, status};
@@ -386,8 +385,8 @@ fn find_runnable(ctx: &MCtx) -> Option<Runnable> {
         // Go's checkTimers: one relaxed load unless the P has timers. Not
         // under a borrow of the core: the callbacks ready goroutines into
         // this P.
-        if timers_due(p) {
-            rt.run_timers(pid, now_nanos());
+        if let Some(now) = timers_due(p) {
+            rt.run_timers(pid, now);
         }
         // One borrow of the core on the common path; the periodic tick
         // (1 in 61) polls the network between two.
@@ -503,8 +502,8 @@ fn steal_work(ctx: &MCtx, pid: usize) -> Option<Runnable> {
             // with a long goroutine does not hold its timers back. Not
             // under a borrow of our core: the callbacks ready into it.
             if steal_next
-                && timers_due(victim)
-                && rt.run_timers(victim.id, now_nanos())
+                && let Some(now) = timers_due(victim)
+                && rt.run_timers(victim.id, now)
                 && let Some((r, _)) = ctx.with_core(|core| core.runq.pop())
             {
                 return Some(r);
@@ -600,13 +599,15 @@ fn execute(ctx: &MCtx, r: Runnable) -> bool {
     }
 }
 
-/// Whether `p`'s earliest timer is due: one relaxed load unless it has
+/// Now, if `p`'s earliest timer is due: one relaxed load unless it has
 /// timers, then the coarse clock, and the precise one only when that
-/// timer is near (`clock::passed`). A P serving sockets always has
+/// timer is near (`clock::passed_at`). A P serving sockets always has
 /// timers (their deadlines'), mostly seconds away.
-fn timers_due(p: &crate::kernel::p::P) -> bool {
-    let next = p.timers.next_when_relaxed();
-    next != 0 && crate::clock::passed(next)
+fn timers_due(p: &crate::kernel::p::P) -> Option<u64> {
+    match p.timers.next_when_relaxed() {
+        0 => None,
+        next => crate::clock::passed_at(next),
+    }
 }
 
 /// Go's spinning M gives up its P as soon as its steal rounds find
